@@ -1,0 +1,5 @@
+"""dbtscaffold: put a dbt project under Dagster in one step."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

@@ -1,0 +1,367 @@
+"""Apply a Plan all-or-nothing, with backups; undo the last applied change.
+
+Journal layout (inside a Dagster project's `.dbtscaffold/`)::
+
+    backups/<stamp>/journal.json   what was changed, each file's before/after hash, status
+    backups/<stamp>/files/<n>      the bytes of each file as it was before
+
+The journal is written (status "pending") before the first file is touched, and
+marked "applied" after the last.  A run killed in between leaves a pending
+journal; `undo` (and `recover_pending`) put every file back from it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from dbtscaffold.errors import UserError
+from dbtscaffold.plan import FileChange, Plan
+
+BACKUPS = "backups"
+JOURNAL = "journal.json"
+LOCK = "lock"
+
+# Fault injection for the crash-safety tests: sleep this long before each file
+# operation, or fail after this many.  Read only from the environment.
+_DELAY_ENV = "DBTSCAFFOLD_TEST_APPLY_DELAY"
+_FAIL_ENV = "DBTSCAFFOLD_TEST_FAIL_AFTER"
+
+
+@dataclass(frozen=True)
+class Applied:
+    changes: list[FileChange]
+    backup_dir: Path | None
+
+
+def sha256(data: bytes | None) -> str | None:
+    return None if data is None else hashlib.sha256(data).hexdigest()
+
+
+def read_bytes_or_none(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.relative_to(root)
+        return True
+    except ValueError:
+        return False
+
+
+def check_confined(path: Path, roots: tuple[Path, ...]) -> None:
+    """Refuse a write that would land outside ROOTS, through a symlink or otherwise."""
+    resolved_roots = [r.resolve() for r in roots]
+    if path.is_symlink():
+        raise UserError(
+            f"Refusing to write `{path}`: it is a symbolic link; replace it with a regular file."
+        )
+    # Resolve the parent (it may not exist yet: resolve() is non-strict).
+    real = path.parent.resolve() / path.name
+    if not any(_inside(real, r) for r in resolved_roots):
+        raise UserError(
+            f"Refusing to write `{path}`: it resolves to `{real}`, outside the project "
+            "(a symbolic link points out of it)."
+        )
+
+
+def _fault_hook() -> Callable[[], None]:
+    delay = float(os.environ.get(_DELAY_ENV, "0") or 0)
+    fail_after = os.environ.get(_FAIL_ENV)
+    count = [0]
+
+    def hook() -> None:
+        if delay:
+            time.sleep(delay)
+        if fail_after is not None:
+            count[0] += 1
+            if count[0] > int(fail_after):
+                raise OSError(errno.EIO, "injected failure (DBTSCAFFOLD_TEST_FAIL_AFTER)")
+
+    return hook
+
+
+def _fsync_dir(d: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(d, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def write_atomic(path: Path, data: bytes, *, mode: int | None = None) -> None:
+    """Write DATA to PATH through a temp file in the same folder and os.replace."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _mode_for(change: FileChange) -> int:
+    if change.path.exists():
+        return change.path.stat().st_mode & 0o7777
+    umask = os.umask(0)
+    os.umask(umask)
+    return (0o777 if change.executable else 0o666) & ~umask
+
+
+def _os_error(e: OSError, what: str) -> UserError:
+    reason = e.strerror or str(e)
+    where = f" `{e.filename}`" if e.filename else ""
+    return UserError(f"Could not {what}{where}: {reason}; nothing was changed.")
+
+
+@contextlib.contextmanager
+def state_lock(state_dir: Path, *, wait: float = 30.0) -> Iterator[None]:
+    """Hold an exclusive lock on STATE_DIR/lock (created if needed) for one command."""
+    import fcntl
+
+    state_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(state_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise UserError(
+                        f"Another dbtscaffold command is changing this project (lock `{state_dir / LOCK}`); "
+                        "wait for it to finish and retry."
+                    ) from None
+                time.sleep(0.1)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _new_backup_dir(state_dir: Path) -> Path:
+    base = state_dir / BACKUPS
+    base.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    n = 0
+    while True:
+        d = base / f"{stamp}-{n:03d}"
+        try:
+            d.mkdir()
+            return d
+        except FileExistsError:
+            n += 1
+
+
+def _write_journal(backup_dir: Path, journal: dict[str, object]) -> None:
+    write_atomic(backup_dir / JOURNAL, json.dumps(journal, indent=2).encode())
+
+
+def apply_plan(
+    plan: Plan,
+    *,
+    state_dir: Path | None,
+    command: str,
+    report: Callable[[str, Path], None] | None = None,
+) -> Applied:
+    """Write every effective change of PLAN, or none of them.
+
+    Each file must still hold what the plan saw (`before`); otherwise nothing is
+    written.  With STATE_DIR, the old bytes go to a backup first so that
+    `undo` can restore them.
+    """
+    changes = plan.effective
+    for c in changes:
+        check_confined(c.path, plan.roots)
+        if read_bytes_or_none(c.path) != c.before:
+            raise UserError(
+                f"`{c.path}` changed while dbtscaffold was planning; nothing was changed, run it again."
+            )
+    if not changes:
+        return Applied([], None)
+
+    hook = _fault_hook()
+    created_dirs: list[Path] = []
+    staged: list[tuple[FileChange, str | None]] = []
+    backup_dir: Path | None = None
+    done: list[FileChange] = []
+    try:
+        # 1. Stage every new file next to its target.
+        for c in changes:
+            tmp: str | None = None
+            if c.after is not None:
+                missing = []
+                d = c.path.parent
+                while not d.exists():
+                    missing.append(d)
+                    d = d.parent
+                for m in reversed(missing):
+                    m.mkdir()
+                    created_dirs.append(m)
+                fd, tmp = tempfile.mkstemp(dir=c.path.parent, prefix=f".{c.path.name}.", suffix=".tmp")
+                with os.fdopen(fd, "wb") as f:
+                    f.write(c.after)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.chmod(tmp, _mode_for(c))
+            staged.append((c, tmp))
+        # 2. Back up what is there now, and journal it, before touching anything.
+        if state_dir is not None:
+            backup_dir = _new_backup_dir(state_dir)
+            (backup_dir / "files").mkdir()
+            entries = []
+            for i, c in enumerate(changes):
+                entry: dict[str, object] = {
+                    "path": str(c.path),
+                    "verb": c.verb,
+                    "before_sha256": sha256(c.before),
+                    "after_sha256": sha256(c.after),
+                    "backup": None,
+                    "mode": None,
+                }
+                if c.before is not None:
+                    name = f"files/{i:05d}"
+                    write_atomic(backup_dir / name, c.before)
+                    entry["backup"] = name
+                    entry["mode"] = c.path.stat().st_mode & 0o7777
+                entries.append(entry)
+            journal = {
+                "command": command,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "status": "pending",
+                "created_dirs": [str(d) for d in created_dirs],
+                "files": entries,
+            }
+            _write_journal(backup_dir, journal)
+            _fsync_dir(backup_dir)
+        # 3. Swap the files in.
+        for c, tmp in staged:
+            hook()
+            if tmp is not None:
+                os.replace(tmp, c.path)
+            else:
+                os.unlink(c.path)
+            done.append(c)
+            if report:
+                report(c.verb, c.path)
+        for d in {c.path.parent for c in changes}:
+            _fsync_dir(d)
+        if backup_dir is not None:
+            journal["status"] = "applied"
+            _write_journal(backup_dir, journal)
+    except BaseException as e:
+        _rollback(done, staged, created_dirs)
+        if backup_dir is not None:
+            shutil.rmtree(backup_dir, ignore_errors=True)
+        if isinstance(e, OSError):
+            raise _os_error(e, "write") from e
+        raise
+    return Applied(changes, backup_dir)
+
+
+def _rollback(
+    done: list[FileChange],
+    staged: list[tuple[FileChange, str | None]],
+    created_dirs: list[Path],
+) -> None:
+    for c in reversed(done):
+        if c.before is None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(c.path)
+        else:
+            write_atomic(c.path, c.before)
+    for _, tmp in staged:
+        if tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+    for d in reversed(created_dirs):
+        with contextlib.suppress(OSError):
+            d.rmdir()
+
+
+# --- undo -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UndoResult:
+    command: str
+    restored: list[tuple[str, Path]]  # (verb, path)
+    backup_dir: Path
+
+
+def _journals(state_dir: Path) -> list[Path]:
+    base = state_dir / BACKUPS
+    if not base.is_dir():
+        return []
+    return sorted(p for p in base.iterdir() if (p / JOURNAL).is_file())
+
+
+def last_journal(state_dir: Path) -> tuple[Path, dict[str, object]] | None:
+    """The newest journal that is applied or pending (not yet undone)."""
+    for d in reversed(_journals(state_dir)):
+        j = json.loads((d / JOURNAL).read_text())
+        if j.get("status") in ("applied", "pending"):
+            return d, j
+    return None
+
+
+def undo_last(
+    state_dir: Path, *, force: bool = False, report: Callable[[str, Path], None] | None = None
+) -> UndoResult | None:
+    """Restore every file of the last change byte for byte; None when there is nothing to undo."""
+    found = last_journal(state_dir)
+    if found is None:
+        return None
+    backup_dir, journal = found
+    files = journal["files"]
+    assert isinstance(files, list)
+    pending = journal.get("status") == "pending"
+    if not force and not pending:
+        for e in files:
+            now = sha256(read_bytes_or_none(Path(e["path"])))
+            if now != e["after_sha256"]:
+                raise UserError(
+                    f"`{e['path']}` was edited after `dbtscaffold {journal['command']}`; "
+                    "undo would lose that edit. Pass --force to restore anyway."
+                )
+    restored: list[tuple[str, Path]] = []
+    for e in reversed(files):
+        path = Path(e["path"])
+        if e["backup"] is None:
+            if path.exists() or path.is_symlink():
+                os.unlink(path)
+                restored.append(("delete", path))
+        else:
+            data = (backup_dir / e["backup"]).read_bytes()
+            if read_bytes_or_none(path) != data:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                write_atomic(path, data, mode=e.get("mode"))
+                restored.append(("restore", path))
+        if report and restored and restored[-1][1] == path:
+            report(*restored[-1])
+    for d in reversed(journal.get("created_dirs", [])):
+        with contextlib.suppress(OSError):
+            Path(d).rmdir()
+    journal["status"] = "undone"
+    _write_journal(backup_dir, journal)
+    return UndoResult(str(journal["command"]), restored, backup_dir)

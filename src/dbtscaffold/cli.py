@@ -1,0 +1,271 @@
+"""The Typer app: options, lazy imports, one core call per command, errors -> exit codes.
+
+Heavy modules (dagster, dagster_dbt, dbt, cookiecutter, ruamel) are imported inside the
+commands, so `dbtscaffold --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from dbtscaffold import __version__, console
+from dbtscaffold.errors import UserError
+
+app = typer.Typer(
+    name="dbtscaffold",
+    help="Put a dbt project under Dagster in one step, and keep it healthy.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+project_app = typer.Typer(
+    help="dagster-dbt compatible spellings (`dbtscaffold project scaffold`).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(project_app, name="project")
+
+
+@contextlib.contextmanager
+def handle_errors() -> Iterator[None]:
+    """Print a UserError as one line and exit 1; let bugs show their traceback."""
+    try:
+        yield
+    except UserError as e:
+        console.error(e.line())
+        if e.details:
+            console.detail(e.details)
+        raise typer.Exit(1) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.data(f"dbtscaffold {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show details of errors and steps.")] = False,
+) -> None:
+    console.VERBOSE = verbose
+
+
+# --- shared option types ----------------------------------------------------
+
+DbtDir = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--dbt-project-dir",
+        help="The dbt project (folder with dbt_project.yml). Default: the current folder.",
+        file_okay=True,
+        dir_okay=True,
+    ),
+]
+DagsterDir = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--dagster-project-dir",
+        help="The Dagster project made by `init`. Default: found from [tool.dbtscaffold] "
+        "in pyproject.toml here, two levels down, or in sibling folders.",
+    ),
+]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Show the changes as a diff; write nothing.")]
+
+
+# --- init -------------------------------------------------------------------
+
+
+def _init(
+    project_name: Optional[str],
+    dbt_project_dir: Optional[Path],
+    profiles_dir: Optional[Path],
+    output_dir: Optional[Path],
+    force: bool,
+    dry_run: bool,
+) -> None:
+    with handle_errors():
+        from dbtscaffold.commands import run_init
+
+        run_init(
+            project_name=project_name,
+            dbt_project_dir=dbt_project_dir or Path.cwd(),
+            profiles_dir=profiles_dir,
+            output_dir=output_dir or Path.cwd(),
+            force=force,
+            dry_run=dry_run,
+            interactive=sys.stdin.isatty() and sys.stdout.isatty(),
+        )
+
+
+ProjectName = Annotated[
+    Optional[str],
+    typer.Option(
+        "--project-name",
+        help="Name of the Dagster project and its Python package. "
+        "Default: the dbt project's name + `_dagster`.",
+    ),
+]
+ProfilesDir = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--profiles-dir",
+        help="Folder holding profiles.yml. Default: dbt's order (DBT_PROFILES_DIR, the dbt "
+        "project, ~/.dbt).",
+    ),
+]
+OutputDir = Annotated[
+    Optional[Path],
+    typer.Option("--output-dir", help="Where to create the project folder. Default: the current folder."),
+]
+Force = Annotated[
+    bool,
+    typer.Option("--force", help="Rewrite the generated files of an existing project (others are kept)."),
+]
+
+
+@app.command()
+def init(
+    project_name: ProjectName = None,
+    dbt_project_dir: DbtDir = None,
+    profiles_dir: ProfilesDir = None,
+    output_dir: OutputDir = None,
+    force: Force = False,
+    dry_run: DryRun = False,
+) -> None:
+    """Create a Dagster project that loads every dbt model as an asset."""
+    _init(project_name, dbt_project_dir, profiles_dir, output_dir, force, dry_run)
+
+
+@project_app.command("scaffold")
+def project_scaffold(
+    project_name: ProjectName = None,
+    dbt_project_dir: DbtDir = None,
+    profiles_dir: ProfilesDir = None,
+    output_dir: OutputDir = None,
+    force: Force = False,
+    dry_run: DryRun = False,
+) -> None:
+    """Same as `dbtscaffold init` (the `dagster-dbt project scaffold` spelling)."""
+    _init(project_name, dbt_project_dir, profiles_dir, output_dir, force, dry_run)
+
+
+# --- example ----------------------------------------------------------------
+
+
+@app.command()
+def example(
+    dest: Annotated[
+        Optional[Path], typer.Argument(help="Folder to write the example into. Default: ./jaffle_shop")
+    ] = None,
+    dry_run: DryRun = False,
+) -> None:
+    """Write the bundled DuckDB example dbt project (jaffle_shop)."""
+    with handle_errors():
+        from dbtscaffold.commands import run_example
+
+        run_example(dest or Path.cwd() / "jaffle_shop", dry_run=dry_run)
+
+
+# --- convert-seed / undo ----------------------------------------------------
+
+
+@app.command("convert-seed")
+def convert_seed(
+    seeds: Annotated[list[str], typer.Argument(help="Seed names (CSV file names without .csv).")],
+    dbt_project_dir: DbtDir = None,
+    dagster_project_dir: DagsterDir = None,
+    source_name: Annotated[
+        Optional[str],
+        typer.Option("--source-name", help="dbt source to declare the table in. Default: the dbt project name."),
+    ] = None,
+    delete_csv: Annotated[
+        bool, typer.Option("--delete-csv", help="Delete the CSV instead of moving it to the Dagster project's data/.")
+    ] = False,
+    dry_run: DryRun = False,
+) -> None:
+    """Turn dbt seeds into sources loaded by upstream Dagster assets."""
+    with handle_errors():
+        from dbtscaffold.convert_seed import run_convert_seed
+
+        run_convert_seed(
+            seeds=seeds,
+            dbt_project_dir=dbt_project_dir,
+            dagster_project_dir=dagster_project_dir,
+            source_name=source_name,
+            delete_csv=delete_csv,
+            dry_run=dry_run,
+        )
+
+
+@app.command()
+def undo(
+    dagster_project_dir: DagsterDir = None,
+    dbt_project_dir: DbtDir = None,
+    force: Annotated[bool, typer.Option("--force", help="Restore even files edited since the change.")] = False,
+) -> None:
+    """Restore every file of the last change byte for byte."""
+    with handle_errors():
+        from dbtscaffold.commands import run_undo
+
+        run_undo(dagster_project_dir=dagster_project_dir, dbt_project_dir=dbt_project_dir, force=force)
+
+
+# --- dev / materialize / quickstart -----------------------------------------
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": False})
+def dev(
+    ctx: typer.Context,
+    dagster_project_dir: DagsterDir = None,
+    port: Annotated[int, typer.Option("--port", "-p", min=1, max=65535, help="Port of the UI.")] = 3000,
+    host: Annotated[str, typer.Option("--host", help="Host of the UI.")] = "127.0.0.1",
+) -> None:
+    """Run `dagster dev` with DAGSTER_DBT_PARSE_PROJECT_ON_LOAD=1; args after -- go to it."""
+    with handle_errors():
+        from dbtscaffold.dev import run_dev
+
+        raise typer.Exit(
+            run_dev(dagster_project_dir=dagster_project_dir, port=port, host=host, extra_args=list(ctx.args))
+        )
+
+
+@app.command()
+def materialize(
+    dagster_project_dir: DagsterDir = None,
+    select: Annotated[str, typer.Option("--select", help="Dagster asset selection.")] = "*",
+) -> None:
+    """Materialize the project's assets headless (parse on load set)."""
+    with handle_errors():
+        from dbtscaffold.materialize import run_materialize
+
+        run_materialize(dagster_project_dir=dagster_project_dir, select=select)
+
+
+@app.command()
+def quickstart(
+    directory: Annotated[
+        Optional[Path], typer.Argument(help="Folder to work in. Default: ./dbtscaffold-quickstart")
+    ] = None,
+) -> None:
+    """Example, init, convert-seed raw_customers, materialize: the whole job in one go."""
+    with handle_errors():
+        from dbtscaffold.quickstart import run_quickstart
+
+        run_quickstart(directory or Path.cwd() / "dbtscaffold-quickstart")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,120 @@
+"""The Rich consoles: stdout carries data, stderr carries progress and errors."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+_out: Console | None = None
+_err: Console | None = None
+VERBOSE = False
+
+
+def _make(stderr: bool) -> Console:
+    from rich.console import Console
+
+    # Rich honours NO_COLOR and goes plain when not on a terminal; we only widen
+    # the piped width so that paths are not wrapped mid-line.
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def out() -> Console:
+    global _out
+    if _out is None:
+        _out = _make(stderr=False)
+    return _out
+
+
+def err() -> Console:
+    global _err
+    if _err is None:
+        _err = _make(stderr=True)
+    return _err
+
+
+def reset() -> None:
+    """Forget the consoles (tests that swap stdout/stderr call this)."""
+    global _out, _err
+    _out = _err = None
+
+
+def _esc(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def info(message: str) -> None:
+    err().print(_esc(message))
+
+
+def success(message: str) -> None:
+    err().print(f"[green]{_esc(message)}[/green]")
+
+
+def warn(message: str) -> None:
+    err().print(f"[yellow]warning:[/yellow] {_esc(message)}")
+
+
+def error(message: str) -> None:
+    err().print(f"[bold red]error:[/bold red] {_esc(message)}")
+
+
+def detail(message: str) -> None:
+    """Shown only with --verbose."""
+    if VERBOSE:
+        err().print(_esc(message), style="dim")
+
+
+def action(verb: str, path: str) -> None:
+    colour = {
+        "create": "green",
+        "update": "yellow",
+        "delete": "red",
+        "move": "cyan",
+        "identical": "dim",
+        "restore": "cyan",
+    }.get(verb, "white")
+    err().print(f"  [{colour}]{verb:>9}[/{colour}]  {_esc(path)}")
+
+
+def data(text: str) -> None:
+    """Write text to stdout as is (diffs, lists)."""
+    out().file.write(text)
+    out().file.flush()
+
+
+def print_diff(diff: str) -> None:
+    if out().is_terminal and not os.environ.get("NO_COLOR"):
+        from rich.syntax import Syntax
+
+        out().print(Syntax(diff, "diff", theme="ansi_dark", background_color="default"))
+    else:
+        data(diff)
+
+
+def table(title: str, columns: list[str], rows: list[list[Any]], *, to_stdout: bool = True) -> None:
+    from rich.table import Table
+
+    t = Table(title=title, title_justify="left")
+    for col in columns:
+        t.add_column(col)
+    for row in rows:
+        t.add_row(*(str(c) for c in row))
+    (out() if to_stdout else err()).print(t)
+
+
+@contextlib.contextmanager
+def status(message: str) -> Iterator[None]:
+    """A spinner on a terminal; a plain progress line otherwise."""
+    if err().is_terminal:
+        with err().status(_esc(message)):
+            yield
+    else:
+        err().print(_esc(message))
+        yield

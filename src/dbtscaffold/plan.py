@@ -1,0 +1,102 @@
+"""Plans are data: the file changes a command means to make, and their unified diff."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class FileChange:
+    """Create (before is None), update, or delete (after is None) one file.
+
+    `label` overrides the verb shown for the change (e.g. "move" for the two
+    halves of a file move).
+    """
+
+    path: Path
+    before: bytes | None
+    after: bytes | None
+    label: str | None = None
+    executable: bool = False
+
+    @property
+    def verb(self) -> str:
+        if self.label:
+            return self.label
+        if self.before is None:
+            return "create"
+        if self.after is None:
+            return "delete"
+        return "identical" if self.before == self.after else "update"
+
+    @property
+    def is_noop(self) -> bool:
+        return self.before == self.after
+
+
+@dataclass
+class Plan:
+    """An ordered list of file changes under ROOTS (no write may land outside them)."""
+
+    roots: tuple[Path, ...]
+    changes: list[FileChange] = field(default_factory=list)
+    description: str = ""
+
+    def add(self, change: FileChange) -> None:
+        self.changes.append(change)
+
+    def extend(self, changes: Iterable[FileChange]) -> None:
+        self.changes.extend(changes)
+
+    @property
+    def effective(self) -> list[FileChange]:
+        return [c for c in self.changes if not c.is_noop]
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.effective
+
+    def display_path(self, path: Path) -> str:
+        for root in self.roots:
+            try:
+                return path.relative_to(root.parent).as_posix()
+            except ValueError:
+                continue
+        return path.as_posix()
+
+    def diff(self) -> str:
+        """A unified diff of every effective change, paths shown relative to the roots' parent."""
+        return "".join(
+            unified_diff(
+                c.before, c.after, self.display_path(c.path)
+            )
+            for c in self.effective
+        )
+
+
+def _lines(data: bytes | None) -> list[str]:
+    if data is None:
+        return []
+    return data.decode("utf-8", errors="replace").splitlines(keepends=True)
+
+
+def _is_binary(data: bytes | None) -> bool:
+    return data is not None and b"\0" in data[:8192]
+
+
+def unified_diff(before: bytes | None, after: bytes | None, name: str) -> str:
+    """A unified diff of one file; /dev/null stands for a missing side."""
+    a_name = "/dev/null" if before is None else f"a/{name}"
+    b_name = "/dev/null" if after is None else f"b/{name}"
+    if _is_binary(before) or _is_binary(after):
+        return f"Binary files {a_name} and {b_name} differ\n"
+    out = []
+    for line in difflib.unified_diff(_lines(before), _lines(after), a_name, b_name):
+        out.append(line)
+        if not line.endswith("\n"):
+            # Same fix as black's diff: say so rather than gluing lines together.
+            out.append("\n\\ No newline at end of file\n")
+    return "".join(out)

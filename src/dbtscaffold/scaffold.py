@@ -1,0 +1,168 @@
+"""`dbtscaffold init`: render the Dagster project templates into a Plan."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from dbtscaffold import project as proj
+from dbtscaffold.errors import UserError
+from dbtscaffold.plan import FileChange, Plan
+from dbtscaffold.resources import templates_dir
+
+TEMPLATE = "dagster_project"
+# Packages a generated project always depends on (adapters are added per profile).
+BASE_DEPENDENCIES = ("dagster", "dagster-dbt", "dbt-core>=1.8,<1.12")
+DBT_CORE_UPPER = "<1.12"
+
+
+@dataclass(frozen=True)
+class InitResult:
+    plan: Plan
+    project_dir: Path
+    dbt: proj.DbtProjectInfo
+    profile: proj.ProfileInfo
+    adapter_packages: list[str]
+
+
+def validate_project_name(name: str) -> str:
+    """NAME if it can be the generated package's name, else a UserError."""
+    problem = proj.name_problem(name)
+    if problem:
+        raise UserError(f"Project name `{name}` {problem}; choose another with --project-name.")
+    return name
+
+
+def default_project_name(dbt: proj.DbtProjectInfo) -> str:
+    return proj.to_identifier(dbt.name) + "_dagster"
+
+
+def py_str(value: str) -> str:
+    """A Python string literal meaning exactly VALUE."""
+    return repr(value)
+
+
+def toml_str(value: str) -> str:
+    """A TOML basic string meaning exactly VALUE."""
+    # JSON string escapes are valid TOML escapes; ensure_ascii=False avoids \\ud83d-style
+    # surrogate pairs, which TOML rejects.
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _profiles_dir_expr(loc: proj.ProfilesLocation, dbt_dir: Path, package_dir: Path) -> str:
+    """A Python expression (in constants.py) for the profiles folder dbt found."""
+    pdir = loc.path.parent
+    if loc.how == "home":
+        return 'Path.home() / ".dbt"'
+    if pdir == dbt_dir.resolve():
+        return "DBT_PROJECT_DIR"
+    try:
+        pdir.relative_to(dbt_dir.resolve().parent)
+        parts = proj.relpath(pdir, package_dir).split("/")
+        return "_HERE.joinpath(" + ", ".join(py_str(p) for p in parts) + ").resolve()"
+    except ValueError:
+        return f"Path({py_str(str(pdir))})"
+
+
+def build_context(
+    name: str,
+    dbt: proj.DbtProjectInfo,
+    profile: proj.ProfileInfo,
+    project_dir: Path,
+) -> dict[str, object]:
+    package_dir = project_dir / name
+    adapters = proj.adapter_packages(profile.target_types())
+    deps = [*BASE_DEPENDENCIES, *(f"{a}{DBT_CORE_UPPER}" for a in adapters)]
+    if "duckdb" in profile.target_types():
+        deps.append("dagster-duckdb")
+    rel_parts = proj.relpath(dbt.dir, package_dir).split("/")
+    return {
+        "project_name": name,
+        "dbt_project_name_toml_inner": toml_str(dbt.name)[1:-1],
+        "dbt_project_name_md": "`" + dbt.name.replace("`", "'") + "`",
+        "dbt_project_dir_md": proj.relpath(dbt.dir, project_dir).replace("`", "'"),
+        "dbt_assets_name": proj.to_identifier(dbt.name) + "_dbt_assets",
+        "dependencies_toml": [toml_str(d) for d in deps],
+        "dbt_project_dir_toml": toml_str(proj.relpath(dbt.dir, project_dir)),
+        "dbt_project_dir_parts_py": ", ".join(py_str(p) for p in rel_parts),
+        "dbt_project_dir_abs_py": py_str(str(dbt.dir)),
+        "profiles_dir_py": _profiles_dir_expr(profile.location, dbt.dir, package_dir),
+        "target_path_py": py_str(dbt.target_path),
+        "packages_py": repr(tuple(adapters)),
+    }
+
+
+def render(context: dict[str, object], staging: Path) -> Path:
+    """Render the template with cookiecutter into STAGING; return the rendered project folder."""
+    from cookiecutter.generate import generate_files
+
+    # generate_files, not cookiecutter(): no replay files, no user config, no hooks.
+    out = generate_files(
+        repo_dir=str(templates_dir() / TEMPLATE),
+        context={"cookiecutter": context},
+        output_dir=str(staging),
+        accept_hooks=False,
+    )
+    return Path(out)
+
+
+def _read_tree(root: Path) -> dict[str, bytes]:
+    files: dict[str, bytes] = {}
+    for dirpath, _, filenames in os.walk(root):
+        for f in filenames:
+            p = Path(dirpath) / f
+            files[p.relative_to(root).as_posix()] = p.read_bytes()
+    return files
+
+
+def plan_init(
+    dbt_project_dir: Path,
+    output_dir: Path,
+    project_name: str | None,
+    profiles_dir: Path | None = None,
+    force: bool = False,
+) -> InitResult:
+    """Plan the files of a new Dagster project for the dbt project in DBT_PROJECT_DIR."""
+    dbt = proj.read_dbt_project(dbt_project_dir)
+    name = validate_project_name(project_name or default_project_name(dbt))
+    location = proj.find_profiles(dbt.dir, profiles_dir)
+    profile = proj.read_profile(location, dbt.profile)
+    output_dir = output_dir.absolute()
+    if output_dir.exists() and not output_dir.is_dir():
+        raise UserError(f"Output folder `{output_dir}` is a file; pass another --output-dir.")
+    project_dir = output_dir / name
+    if project_dir.exists() and not project_dir.is_dir():
+        raise UserError(f"`{project_dir}` exists and is a file; choose another --project-name.")
+    if project_dir.exists() and not force and any(project_dir.iterdir()):
+        raise UserError(
+            f"`{project_dir}` already exists; pass --force to rewrite the generated files "
+            "(other files are left alone) or choose another --project-name."
+        )
+    if project_dir.resolve() == dbt.dir or dbt.dir in project_dir.resolve().parents:
+        raise UserError(
+            f"`{project_dir}` is inside the dbt project; pass an --output-dir outside `{dbt.dir}`."
+        )
+    _check_writable(project_dir)
+    context = build_context(name, dbt, profile, project_dir)
+    with tempfile.TemporaryDirectory(prefix="dbtscaffold-init-") as tmp:
+        rendered = _read_tree(render(context, Path(tmp)))
+    plan = Plan(roots=(project_dir,), description=f"init {name}")
+    for rel in sorted(rendered):
+        target = project_dir / rel
+        before = target.read_bytes() if target.is_file() else None
+        plan.add(FileChange(target, before, rendered[rel]))
+    return InitResult(plan, project_dir, dbt, profile, proj.adapter_packages(profile.target_types()))
+
+
+def _check_writable(project_dir: Path) -> None:
+    """Refuse early (with no change on disk) when the nearest existing folder is read-only."""
+    d = project_dir
+    while not d.exists():
+        d = d.parent
+    # Root passes os.access on any folder, so a folder whose mode has no write bit counts
+    # as read-only too: writing into it would surprise its owner.
+    if not d.is_dir() or not os.access(d, os.W_OK | os.X_OK) or not d.stat().st_mode & 0o222:
+        raise UserError(f"Cannot write to `{d}`: permission denied; pass a writable --output-dir.")
