@@ -1,0 +1,217 @@
+"""`dbtscaffold init` end to end: real dbt, DuckDB and Dagster."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import BIN, run_cli, run_tool, tree_hash
+
+pytestmark = pytest.mark.e2e
+PARSE = {"DAGSTER_DBT_PARSE_PROJECT_ON_LOAD": "1"}
+GENERATED = {
+    ".gitignore",
+    "README.md",
+    "pyproject.toml",
+    "jaffle_shop_dagster/__init__.py",
+    "jaffle_shop_dagster/assets.py",
+    "jaffle_shop_dagster/constants.py",
+    "jaffle_shop_dagster/definitions.py",
+    "jaffle_shop_dagster/manifest.py",
+}
+
+
+def files(root: Path) -> set[str]:
+    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+
+
+def duckdb_counts(db: Path) -> dict[str, int]:
+    import duckdb
+
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return {
+            t: con.execute(f"select count(*) from main.{t}").fetchall()[0][0]
+            for t in ("customers", "orders", "stg_customers", "stg_orders", "stg_payments")
+        }
+    finally:
+        con.close()
+
+
+def test_init_validate_and_materialize_every_model(scaffolded):
+    dbt_dir, dagster_dir = scaffolded
+    assert files(dagster_dir) == GENERATED
+    run_tool(
+        "dagster", "definitions", "validate", "-m", "jaffle_shop_dagster.definitions",
+        cwd=dagster_dir, env=PARSE,
+    )
+    run_tool(
+        "dagster", "asset", "materialize", "-m", "jaffle_shop_dagster.definitions",
+        "--select", "*", cwd=dagster_dir, env=PARSE,
+    )
+    assert duckdb_counts(dbt_dir / "jaffle_shop.duckdb") == {
+        "customers": 100,
+        "orders": 99,
+        "stg_customers": 100,
+        "stg_orders": 99,
+        "stg_payments": 113,
+    }
+
+
+def test_every_dbt_model_is_an_asset(scaffolded):
+    _, dagster_dir = scaffolded
+    code = (
+        "from jaffle_shop_dagster.definitions import defs\n"
+        "keys = sorted(k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys())\n"
+        "print('\\n'.join(keys))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=dagster_dir, env=dict(os.environ, **PARSE),
+        capture_output=True, text=True, check=True,
+    ).stdout.split()
+    for model in ("customers", "orders", "stg_customers", "stg_orders", "stg_payments",
+                  "raw_customers", "raw_orders", "raw_payments"):
+        assert model in out
+
+
+def test_generated_project_is_pip_installable(scaffolded, tmp_path):
+    dbt_dir, dagster_dir = scaffolded
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+         "--no-index", "--target", str(target), str(dagster_dir)],
+        check=True, capture_output=True, text=True,
+    )
+    installed = target / "jaffle_shop_dagster" / "definitions.py"
+    assert installed.is_file()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    code = (
+        "import jaffle_shop_dagster.definitions as d\n"
+        "print(d.__file__)\n"
+        "print(len(d.defs.resolve_asset_graph().get_all_asset_keys()))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=elsewhere,
+        env=dict(os.environ, PYTHONPATH=str(target), **PARSE),
+        capture_output=True, text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    where, count = proc.stdout.split()
+    assert Path(where).resolve() == installed.resolve()
+    assert int(count) == 8
+
+
+def test_load_without_variable_or_manifest_names_both_fixes(scaffolded):
+    dbt_dir, dagster_dir = scaffolded
+    assert not (dbt_dir / "target" / "manifest.json").exists()
+    proc = subprocess.run(
+        [sys.executable, "-c", "import jaffle_shop_dagster.definitions"],
+        cwd=dagster_dir, capture_output=True, text=True,
+    )
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "DAGSTER_DBT_PARSE_PROJECT_ON_LOAD" in last
+    assert "dbtscaffold dev" in last
+    # With a manifest from `dbt parse`, the same load works without the variable.
+    run_tool("dbt", "parse", cwd=dbt_dir)
+    subprocess.run(
+        [sys.executable, "-c", "import jaffle_shop_dagster.definitions"],
+        cwd=dagster_dir, check=True, capture_output=True,
+    )
+
+
+def test_profiles_only_in_home_dot_dbt(example_project, tmp_path, isolation):
+    home_dbt = isolation / ".dbt"
+    home_dbt.mkdir()
+    shutil.move(example_project / "profiles.yml", home_dbt / "profiles.yml")
+    proc = run_cli("init", "--dbt-project-dir", example_project, "--output-dir", tmp_path, check=0)
+    assert "~/.dbt" in proc.stderr
+    run_tool(
+        "dagster", "definitions", "validate", "-m", "jaffle_shop_dagster.definitions",
+        cwd=tmp_path / "jaffle_shop_dagster", env=PARSE,
+    )
+
+
+def test_dry_run_shows_files_and_writes_nothing(example_project, tmp_path):
+    before = tree_hash(tmp_path)
+    proc = run_cli("init", "--dbt-project-dir", example_project, "--output-dir", tmp_path,
+                   "--dry-run", check=0)
+    assert tree_hash(tmp_path) == before
+    assert "+++ b/jaffle_shop_dagster/jaffle_shop_dagster/constants.py" in proc.stdout
+    assert "+@dbt_assets(manifest=DBT_MANIFEST_PATH)" in proc.stdout
+    assert "nothing was written" in proc.stderr
+    assert "\x1b[" not in proc.stdout + proc.stderr  # plain when piped
+
+
+def test_force_rewrites_only_generated_files(scaffolded, tmp_path):
+    _, dagster_dir = scaffolded
+    (dagster_dir / "jaffle_shop_dagster" / "assets.py").write_text("# broken\n")
+    (dagster_dir / "notes.txt").write_text("mine\n")
+    (dagster_dir / "README.md").unlink()
+    rerun = run_cli("init", "--dbt-project-dir", tmp_path / "jaffle_shop", "--output-dir", tmp_path)
+    assert rerun.returncode == 1
+    assert "--force" in rerun.stderr
+    run_cli("init", "--dbt-project-dir", tmp_path / "jaffle_shop", "--output-dir", tmp_path,
+            "--force", check=0)
+    assert "@dbt_assets" in (dagster_dir / "jaffle_shop_dagster" / "assets.py").read_text()
+    assert (dagster_dir / "notes.txt").read_text() == "mine\n"
+    assert (dagster_dir / "README.md").is_file()
+    again = run_cli("init", "--dbt-project-dir", tmp_path / "jaffle_shop", "--output-dir",
+                    tmp_path, "--force", check=0)
+    assert "Nothing to do" in again.stderr
+
+
+def test_project_scaffold_alias(example_project, tmp_path):
+    run_cli("project", "scaffold", "--project-name", "shop", "--dbt-project-dir",
+            example_project, "--output-dir", tmp_path, check=0)
+    assert (tmp_path / "shop" / "shop" / "definitions.py").is_file()
+    assert 'module_name = "shop.definitions"' in (tmp_path / "shop" / "pyproject.toml").read_text()
+
+
+def test_nothing_written_to_home(scaffolded, isolation):
+    assert list(isolation.iterdir()) == []
+
+
+def test_projects_move_together(scaffolded, tmp_path):
+    dbt_dir, dagster_dir = scaffolded
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    shutil.move(dbt_dir, moved / dbt_dir.name)
+    shutil.move(dagster_dir, moved / dagster_dir.name)
+    proc = subprocess.run(
+        [sys.executable, "-c", "from jaffle_shop_dagster import constants as c; print(c.DBT_PROJECT_DIR)"],
+        cwd=moved / dagster_dir.name, env=dict(os.environ, **PARSE),
+        capture_output=True, text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert Path(proc.stdout.strip()) == (moved / dbt_dir.name).resolve()
+
+
+def test_python_m_and_version():
+    proc = subprocess.run([sys.executable, "-m", "dbtscaffold", "--version"],
+                          capture_output=True, text=True, check=True)
+    from dbtscaffold import __version__
+
+    assert proc.stdout.strip() == f"dbtscaffold {__version__}"
+
+
+def test_help_imports_no_heavy_modules():
+    code = (
+        "import sys\n"
+        "from dbtscaffold.cli import app\n"
+        "try:\n"
+        "    app(['--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = [m for m in ('dagster', 'dagster_dbt', 'dbt', 'cookiecutter', 'ruamel', 'jinja2')"
+        " if m in sys.modules]\n"
+        "print('HEAVY=' + ','.join(heavy))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip().splitlines()[-1] == "HEAVY="

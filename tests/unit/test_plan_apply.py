@@ -1,0 +1,136 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from dbtscaffold.apply import apply_plan, undo_last
+from dbtscaffold.errors import UserError
+from dbtscaffold.plan import FileChange, Plan, unified_diff
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def test_unified_diff_marks_missing_newline():
+    assert unified_diff(b"a\n", b"a\nb", "f.txt") == (
+        "--- a/f.txt\n+++ b/f.txt\n@@ -1 +1,2 @@\n a\n+b\n\\ No newline at end of file\n"
+    )
+
+
+def test_unified_diff_create_and_delete():
+    assert unified_diff(None, b"x\n", "n.txt").startswith("--- /dev/null\n+++ b/n.txt\n")
+    assert unified_diff(b"x\n", None, "n.txt").startswith("--- a/n.txt\n+++ /dev/null\n")
+
+
+def test_verbs():
+    p = Path("x")
+    assert FileChange(p, None, b"a").verb == "create"
+    assert FileChange(p, b"a", None).verb == "delete"
+    assert FileChange(p, b"a", b"b").verb == "update"
+    assert FileChange(p, b"a", b"a").verb == "identical"
+    assert FileChange(p, b"a", None, label="move").verb == "move"
+
+
+def make_plan(root: Path) -> Plan:
+    (root / "keep.txt").write_bytes(b"keep\r\n")
+    (root / "edit.txt").write_bytes(b"old\r\n")
+    (root / "gone.txt").write_bytes(b"bye\n")
+    return Plan(
+        roots=(root,),
+        changes=[
+            FileChange(root / "edit.txt", b"old\r\n", b"new\r\n"),
+            FileChange(root / "new" / "deep" / "file.txt", None, b"hello"),
+            FileChange(root / "gone.txt", b"bye\n", None),
+            FileChange(root / "keep.txt", b"keep\r\n", b"keep\r\n"),
+        ],
+    )
+
+
+def test_apply_then_undo_restores_bytes(tmp_path):
+    root = tmp_path / "proj"
+    root.mkdir()
+    plan = make_plan(root)
+    before = snapshot(root)
+    state = tmp_path / "state"
+    applied = apply_plan(plan, state_dir=state, command="test")
+    assert len(applied.changes) == 3
+    assert (root / "edit.txt").read_bytes() == b"new\r\n"
+    assert (root / "new/deep/file.txt").read_bytes() == b"hello"
+    assert not (root / "gone.txt").exists()
+    result = undo_last(state)
+    assert result is not None and result.command == "test"
+    assert snapshot(root) == before
+    assert not (root / "new").exists()
+    assert undo_last(state) is None
+
+
+@pytest.mark.parametrize("fail_after", [0, 1, 2])
+def test_injected_failure_leaves_tree_unchanged(tmp_path, monkeypatch, fail_after):
+    root = tmp_path / "proj"
+    root.mkdir()
+    plan = make_plan(root)
+    before = snapshot(root)
+    monkeypatch.setenv("DBTSCAFFOLD_TEST_FAIL_AFTER", str(fail_after))
+    with pytest.raises(UserError, match="injected failure"):
+        apply_plan(plan, state_dir=tmp_path / "state", command="test")
+    assert snapshot(root) == before
+    assert sorted(os.listdir(root)) == ["edit.txt", "gone.txt", "keep.txt"]
+    assert undo_last(tmp_path / "state") is None
+
+
+def test_failing_os_replace_rolls_back(tmp_path, monkeypatch):
+    root = tmp_path / "proj"
+    root.mkdir()
+    plan = make_plan(root)
+    before = snapshot(root)
+    real = os.replace
+    calls = []
+
+    def flaky(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device", str(dst))
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", flaky)
+    with pytest.raises(UserError, match="No space left on device"):
+        apply_plan(plan, state_dir=None, command="test")
+    monkeypatch.setattr(os, "replace", real)
+    assert snapshot(root) == before
+
+
+def test_refuses_changed_file(tmp_path):
+    root = tmp_path / "proj"
+    root.mkdir()
+    plan = make_plan(root)
+    (root / "edit.txt").write_bytes(b"someone else\n")
+    with pytest.raises(UserError, match="changed while dbtscaffold was planning"):
+        apply_plan(plan, state_dir=None, command="test")
+    assert not (root / "new").exists()
+
+
+def test_refuses_symlink_out_of_root(tmp_path):
+    root = tmp_path / "proj"
+    outside = tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    (root / "models").symlink_to(outside)
+    plan = Plan(roots=(root,), changes=[FileChange(root / "models" / "x.sql", None, b"x")])
+    with pytest.raises(UserError, match="outside the project"):
+        apply_plan(plan, state_dir=None, command="test")
+    assert list(outside.iterdir()) == []
+
+
+def test_undo_refuses_when_edited_since(tmp_path):
+    root = tmp_path / "proj"
+    root.mkdir()
+    apply_plan(make_plan(root), state_dir=tmp_path / "state", command="test")
+    (root / "edit.txt").write_bytes(b"edited later\n")
+    with pytest.raises(UserError, match="--force"):
+        undo_last(tmp_path / "state")
+    assert (root / "edit.txt").read_bytes() == b"edited later\n"
+    undo_last(tmp_path / "state", force=True)
+    assert (root / "edit.txt").read_bytes() == b"old\r\n"
