@@ -259,6 +259,11 @@ def read_profile(location: ProfilesLocation, profile_name: str) -> ProfileInfo:
             raise UserError(
                 f"Target `{tname}` of profile `{profile_name}` in `{location.path}` has no `type:`."
             )
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", str(cfg["type"])):
+            raise UserError(
+                f"Target `{tname}` of profile `{profile_name}` in `{location.path}` has an invalid "
+                f"`type:` ({str(cfg['type'])!r}); use an adapter name such as `duckdb`."
+            )
         targets[str(tname)] = cfg
     default = prof.get("target")
     return ProfileInfo(location, profile_name, str(default) if default else None, targets)
