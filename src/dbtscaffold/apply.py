@@ -177,6 +177,29 @@ def _write_journal(backup_dir: Path, journal: dict[str, object]) -> None:
     write_atomic(backup_dir / JOURNAL, json.dumps(journal, indent=2).encode())
 
 
+def _missing_dirs(changes: list[FileChange]) -> list[Path]:
+    """Folders the plan's new files need that do not exist yet, parents first."""
+    missing: list[Path] = []
+    for c in changes:
+        if c.after is None:
+            continue
+        chain = []
+        d = c.path.parent
+        while not d.exists() and d not in missing:
+            chain.append(d)
+            d = d.parent
+        missing.extend(reversed(chain))
+    return missing
+
+
+def pending_journal(state_dir: Path) -> Path | None:
+    """The backup folder of a change that was interrupted (killed) while applying."""
+    found = last_journal(state_dir)
+    if found is not None and found[1].get("status") == "pending":
+        return found[0]
+    return None
+
+
 def apply_plan(
     plan: Plan,
     *,
@@ -187,10 +210,16 @@ def apply_plan(
     """Write every effective change of PLAN, or none of them.
 
     Each file must still hold what the plan saw (`before`); otherwise nothing is
-    written.  With STATE_DIR, the old bytes go to a backup first so that
-    `undo` can restore them.
+    written.  With STATE_DIR, the old bytes and a journal naming every file, temp
+    file and folder about to be made are written first, so that a run killed at any
+    moment can be put back by `undo`.
     """
     changes = plan.effective
+    if state_dir is not None and pending_journal(state_dir) is not None:
+        raise UserError(
+            "A previous dbtscaffold change was interrupted before it finished; "
+            "run `dbtscaffold undo` to restore the files first."
+        )
     for c in changes:
         check_confined(c.path, plan.roots)
         if read_bytes_or_none(c.path) != c.before:
@@ -201,36 +230,24 @@ def apply_plan(
         return Applied([], None)
 
     hook = _fault_hook()
+    token = f"{os.getpid()}-{time.monotonic_ns()}"
+    tmps = [
+        (c, None if c.after is None else c.path.parent / f".{c.path.name}.dbtscaffold-{token}.tmp")
+        for c in changes
+    ]
+    planned_dirs = _missing_dirs(changes)
     created_dirs: list[Path] = []
-    staged: list[tuple[FileChange, str | None]] = []
     backup_dir: Path | None = None
     done: list[FileChange] = []
+    journal: dict[str, object] = {}
     try:
-        # 1. Stage every new file next to its target.
-        for c in changes:
-            tmp: str | None = None
-            if c.after is not None:
-                missing = []
-                d = c.path.parent
-                while not d.exists():
-                    missing.append(d)
-                    d = d.parent
-                for m in reversed(missing):
-                    m.mkdir()
-                    created_dirs.append(m)
-                fd, tmp = tempfile.mkstemp(dir=c.path.parent, prefix=f".{c.path.name}.", suffix=".tmp")
-                with os.fdopen(fd, "wb") as f:
-                    f.write(c.after)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.chmod(tmp, _mode_for(c))
-            staged.append((c, tmp))
-        # 2. Back up what is there now, and journal it, before touching anything.
+        # 1. Back up what is there now, and journal everything we are about to do,
+        #    before touching the project.
         if state_dir is not None:
             backup_dir = _new_backup_dir(state_dir)
             (backup_dir / "files").mkdir()
             entries = []
-            for i, c in enumerate(changes):
+            for i, (c, tmp) in enumerate(tmps):
                 entry: dict[str, object] = {
                     "path": str(c.path),
                     "verb": c.verb,
@@ -238,6 +255,7 @@ def apply_plan(
                     "after_sha256": sha256(c.after),
                     "backup": None,
                     "mode": None,
+                    "tmp": None if tmp is None else str(tmp),
                 }
                 if c.before is not None:
                     name = f"files/{i:05d}"
@@ -249,13 +267,29 @@ def apply_plan(
                 "command": command,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "status": "pending",
-                "created_dirs": [str(d) for d in created_dirs],
+                "created_dirs": [str(d) for d in planned_dirs],
                 "files": entries,
             }
             _write_journal(backup_dir, journal)
             _fsync_dir(backup_dir)
+        # 2. Stage every new file next to its target.
+        for d in planned_dirs:
+            hook()
+            d.mkdir()
+            created_dirs.append(d)
+        for c, tmp in tmps:
+            if tmp is None:
+                continue
+            hook()
+            mode = _mode_for(c)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(c.after)  # type: ignore[arg-type]
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, mode)
         # 3. Swap the files in.
-        for c, tmp in staged:
+        for c, tmp in tmps:
             hook()
             if tmp is not None:
                 os.replace(tmp, c.path)
@@ -270,7 +304,7 @@ def apply_plan(
             journal["status"] = "applied"
             _write_journal(backup_dir, journal)
     except BaseException as e:
-        _rollback(done, staged, created_dirs)
+        _rollback(done, tmps, created_dirs)
         if backup_dir is not None:
             shutil.rmtree(backup_dir, ignore_errors=True)
         if isinstance(e, OSError):
@@ -281,7 +315,7 @@ def apply_plan(
 
 def _rollback(
     done: list[FileChange],
-    staged: list[tuple[FileChange, str | None]],
+    staged: list[tuple[FileChange, Path | None]],
     created_dirs: list[Path],
 ) -> None:
     for c in reversed(done):
@@ -345,6 +379,10 @@ def undo_last(
                     "undo would lose that edit. Pass --force to restore anyway."
                 )
     restored: list[tuple[str, Path]] = []
+    for e in files:
+        if e.get("tmp"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(e["tmp"])
     for e in reversed(files):
         path = Path(e["path"])
         if e["backup"] is None:
