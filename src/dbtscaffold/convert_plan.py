@@ -1,0 +1,373 @@
+"""The planner behind `convert-seed`: both projects in, a Plan out; nothing is written.
+
+All edits of one run are made to in-memory copies of the files (seed by seed, then the
+ref rewrite over everything), and the plan is the difference from what is on disk.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from dbtscaffold import dbt_yaml
+from dbtscaffold.convert_seed import (
+    ConvertResult,
+    _csv_header,
+    dbt_accepts_meta_in_config,
+    plan_changes,
+    read_target,
+)
+from dbtscaffold.dbt_files import ProjectFiles, SeedFile, decode
+from dbtscaffold.errors import UserError
+from dbtscaffold.plan import FileChange
+from dbtscaffold.project import DagsterProjectInfo, DbtProjectInfo
+
+_SCHEMA_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
+
+
+class _Planner:
+    def __init__(
+        self, dbt: DbtProjectInfo, dagster: DagsterProjectInfo, source: str, delete_csv: bool
+    ) -> None:
+        from dbtscaffold.warehouse_code import SUPPORTED_ADAPTERS
+
+        self.dbt, self.dagster, self.source, self.delete_csv = dbt, dagster, source, delete_csv
+        self.files = ProjectFiles(dbt)
+        self.target = read_target(dbt)
+        self.adapter = self.target.type
+        if self.adapter not in SUPPORTED_ADAPTERS:
+            kinds = ", ".join(sorted(SUPPORTED_ADAPTERS))
+            raise UserError(
+                f"convert-seed can load seeds into {kinds} targets only; the dbt target in use "
+                f"is `{self.adapter}`. Pick another target with DBT_TARGET."
+            )
+        self.meta_in_config = dbt_accepts_meta_in_config()
+        self.originals: dict[Path, bytes | None] = {p: t.raw for p, t in self.files.texts.items()}
+        self.texts: dict[Path, str] = {}
+        self.kinds: dict[Path, str] = {p: t.kind for p, t in self.files.texts.items()}
+        self.assets_path = dagster.package_dir / "assets.py"
+        self.warehouse_path = dagster.package_dir / "warehouse.py"
+        self.data_dir = dagster.dir / "data"
+        raw = self._read(self.assets_path, "the Dagster project's assets.py")
+        self.originals[self.assets_path] = raw
+        self.assets_text = decode(self.assets_path, raw)
+        self.extra: list[FileChange] = []
+        self.new_source_schema: str | None = None
+        self.result = ConvertResult(plan=None)  # type: ignore[arg-type]
+
+    # --- helpers ---------------------------------------------------------
+
+    @staticmethod
+    def _read(path: Path, what: str) -> bytes:
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise UserError(f"{what} `{path}` is missing; run `dbtscaffold init --force`.") from None
+
+    def rel(self, path: Path) -> str:
+        for root in (self.dbt.dir, self.dagster.dir):
+            try:
+                return f"{root.name}/{path.relative_to(root).as_posix()}"
+            except ValueError:
+                continue
+        return str(path)
+
+    def text(self, path: Path) -> str | None:
+        if path in self.texts:
+            return self.texts[path]
+        tf = self.files.texts.get(path)
+        return tf.text if tf else None
+
+    def yaml_paths(self) -> list[Path]:
+        return sorted(p for p, k in self.kinds.items() if k == "yaml" and p != self.dbt.yml_path)
+
+    def load(self, path: Path) -> Any:
+        from dbtscaffold.yaml_edit import YamlEditError, load
+
+        try:
+            return load(self.text(path) or "")
+        except YamlEditError as e:
+            raise self.yaml_error(path, e) from None
+
+    def yaml_error(self, path: Path, e: Exception) -> UserError:
+        where = f" (line {e.line})" if getattr(e, "line", None) else ""
+        return UserError(f"`{self.rel(path)}` is not valid YAML{where}: {e}; fix it and retry.")
+
+    def edit_yaml(self, path: Path, fn: Any, *args: Any) -> None:
+        from dbtscaffold.yaml_edit import YamlEditError
+
+        try:
+            self.texts[path] = fn(self.text(path) or "", *args)
+        except YamlEditError as e:
+            raise self.yaml_error(path, e) from None
+
+    # --- discovery -------------------------------------------------------
+
+    def find_source(self) -> tuple[Path, Any] | None:
+        """The properties file declaring our source (enabled), and that source's mapping."""
+        for path in self.yaml_paths():
+            text = self.text(path) or ""
+            if "sources" not in text or self.source not in text:
+                continue
+            for src in dbt_yaml.declared_sources(self.load(path)):
+                if str(src["name"]) == self.source and not dbt_yaml.is_disabled(src):
+                    return path, src
+        return None
+
+    def check_key_free(self, seed: str) -> None:
+        """A UserError if another model, snapshot, source or asset has asset key [SEED]."""
+        taken = f"Asset key `{seed}` is already used by"
+        fix = "Dagster cannot load two assets with one key; rename one of them."
+        for path, kind in self.kinds.items():
+            if kind in ("sql", "python") and self.files.in_models(path) and path.stem == seed:
+                raise UserError(f"{taken} the model `{self.rel(path)}`. {fix}")
+        snap = re.compile(r"\{%-?\s*snapshot\s+" + re.escape(seed) + r"\s*-?%\}")
+        for path, kind in self.kinds.items():
+            text = self.text(path) or ""
+            if kind == "sql" and seed in text and snap.search(text):
+                raise UserError(f"{taken} a snapshot in `{self.rel(path)}`. {fix}")
+        for path in self.yaml_paths():
+            text = self.text(path) or ""
+            if "asset_key" not in text or seed not in text:
+                continue
+            data = self.load(path)
+            for src in dbt_yaml.declared_sources(data):
+                for table in src.get("tables") or []:
+                    if not isinstance(table, dict) or dbt_yaml.asset_key_of(table) != [seed]:
+                        continue
+                    if (str(src["name"]), str(table.get("name"))) != (self.source, seed):
+                        where = f"source table `{src['name']}.{table.get('name')}`"
+                        raise UserError(f"{taken} the {where} in `{self.rel(path)}`. {fix}")
+            for key in ("models", "snapshots", "seeds"):
+                for node in (data or {}).get(key) or [] if isinstance(data, dict) else []:
+                    if isinstance(node, dict) and dbt_yaml.asset_key_of(node) == [seed]:
+                        raise UserError(
+                            f"{taken} `{node.get('name')}` in `{self.rel(path)}`. {fix}"
+                        )
+
+    def seed_entry(self, seed: str) -> tuple[Path, Any] | None:
+        for path in self.yaml_paths():
+            text = self.text(path) or ""
+            if "seeds" in text and seed in text:
+                entry = dbt_yaml.find_seed_entry(self.load(path), seed)
+                if entry is not None:
+                    return path, entry
+        return None
+
+    # --- one seed --------------------------------------------------------
+
+    def convert(self, seed: str) -> None:
+        from dbtscaffold.asset_code import AssetCodeError, LoaderSpec, add_loader_asset, find_asset
+
+        seed_file = self.files.find_seed(seed)
+        found = self.find_source()
+        table = None
+        if found is not None:
+            idx = dbt_yaml._named(found[1].get("tables"), seed)
+            table = found[1]["tables"][idx] if idx is not None else None
+        try:
+            asset_state = find_asset(self.assets_text, [seed])
+        except AssetCodeError as e:
+            raise UserError(
+                f"`{self.rel(self.assets_path)}` is not valid Python (line {e.line}: {e}); "
+                "fix it and retry."
+            ) from None
+        if seed_file is None:
+            if table is not None and dbt_yaml.asset_key_of(table) == [seed] and asset_state == "ours":
+                self.result.already.append(seed)
+                return
+            raise self.files.unknown_seed(seed)
+        if asset_state == "other":
+            raise UserError(
+                f"Asset key `{seed}` is already used by an asset in `{self.rel(self.assets_path)}`; "
+                "Dagster cannot load two assets with one key. Rename or remove it first."
+            )
+        if table is not None:
+            key = dbt_yaml.asset_key_of(table)
+            if key is not None and key != [seed]:
+                raise UserError(
+                    f"Source table `{self.source}.{seed}` already has the asset key `{key}`; "
+                    f"remove its `meta.dagster.asset_key` or pass another --source-name."
+                )
+        self.check_key_free(seed)
+        schema, identifier = self.location(found, table, seed)
+
+        moved = dbt_yaml.MovedProperties()
+        entry = self.seed_entry(seed)
+        if entry is not None:
+            moved = dbt_yaml.split_seed_entry(entry[1])
+            self.edit_yaml(entry[0], dbt_yaml.remove_seed_entry, seed)
+        loader = self.project_config(seed_file, moved)
+        for key in moved.dropped:
+            self.result.notes.append(
+                f"`{key}` of seed `{seed}` has no place on a source table and was dropped."
+            )
+        new_table = dbt_yaml.new_table(seed, moved, meta_in_config=self.meta_in_config)
+        source_path = found[0] if found else self.new_source_path()
+        self.kinds.setdefault(source_path, "yaml")
+        self.originals.setdefault(source_path, None)
+        self.edit_yaml(
+            source_path, dbt_yaml.add_source_table, self.source, new_table, self.new_source_schema
+        )
+
+        csv_raw = seed_file.path.read_bytes()
+        delimiter = str(loader.get("delimiter") or ",")
+        column_types = self.column_types(seed, loader, _csv_header(csv_raw, delimiter))
+        if asset_state is None:
+            description = dict(moved.keys).get("description")
+            spec = LoaderSpec(
+                seed=seed, schema=schema, table=identifier, adapter=self.adapter,
+                column_types=column_types, delimiter=delimiter,
+                description=" ".join(str(description).split()) if description else "",
+            )  # fmt: skip
+            self.assets_text = add_loader_asset(self.assets_text, spec)
+            self.texts[self.assets_path] = self.assets_text
+        if not self.warehouse_path.exists() and self.warehouse_path not in self.texts:
+            from dbtscaffold.warehouse_code import WAREHOUSE_MODULE
+
+            self.originals[self.warehouse_path] = None
+            self.texts[self.warehouse_path] = WAREHOUSE_MODULE
+        self.plan_csv(seed_file, csv_raw)
+        self.result.converted.append(seed)
+
+    def location(self, found: tuple[Path, Any] | None, table: Any, seed: str) -> tuple[str, str]:
+        """(schema, table name) the source reads, which is where the loader must write."""
+        src = found[1] if found else {}
+        schema = str(src.get("schema") or self.source)
+        catalog = self.target.duckdb_catalog()
+        if found is None and catalog is not None and schema.lower() == catalog.lower():
+            # DuckDB cannot bind views over a schema named like its database
+            # (`jaffle_shop.jaffle_shop.x` is "ambiguous"), so the new source says where
+            # its tables are: the target's schema, where the seeds were.
+            schema = self.target.schema() or "main"
+            self.new_source_schema = schema
+            self.result.infos.append(
+                f"Source `{self.source}` reads schema `{schema}` (declared in its YAML): DuckDB "
+                f"cannot use a schema named like its database `{catalog}`."
+            )
+        where = f"source `{self.source}` in `{self.rel(found[0])}`" if found else ""
+        if src.get("database"):
+            raise UserError(
+                f"The {where} sets `database:`; convert-seed loads into the target's own "
+                "database only. Remove `database:` or pass another --source-name."
+            )
+        if not _SCHEMA_RE.match(schema):
+            raise UserError(
+                f"The schema `{schema}` of {where} is not a plain name (Jinja is evaluated only "
+                "by dbt); set a plain `schema:` or pass another --source-name."
+            )
+        identifier = str((table or {}).get("identifier") or seed)
+        if not _SCHEMA_RE.match(identifier):
+            raise UserError(f"The identifier `{identifier}` of source table `{seed}` is not a plain name.")
+        return schema, identifier
+
+    def new_source_path(self) -> Path:
+        roots = self.files.model_roots or [self.dbt.dir / self.dbt.model_paths[0]]
+        return roots[0] / "sources.yml"
+
+    def project_config(self, seed_file: SeedFile, moved: dbt_yaml.MovedProperties) -> dict[str, Any]:
+        """Loader config from dbt_project.yml and the seed's YAML; drops the seed's own block."""
+        yml = self.dbt.yml_path
+        text = self.text(yml) or ""
+        folders = seed_file.folders
+        try:
+            inherited, own = dbt_yaml.project_seed_config(text, self.dbt.name, folders, seed_file.name)
+        except Exception as e:  # YamlEditError: dbt_project.yml was read fine by project.py
+            raise self.yaml_error(yml, e) from None
+        self.edit_yaml(yml, dbt_yaml.remove_project_seed_config, self.dbt.name, folders, seed_file.name)
+        loader: dict[str, Any] = {}
+        for cfg in (inherited, own, moved.loader_config):
+            for key in dbt_yaml.LOADER_CONFIG_KEYS:
+                if key == "column_types" and isinstance(cfg.get(key), dict):
+                    loader.setdefault(key, {}).update(cfg[key])
+                elif key in cfg and key != "column_types":
+                    loader[key] = cfg[key]
+        have = {k for k, _ in moved.table_config}
+        for key, value in own.items():
+            if key in dbt_yaml.TABLE_CONFIG_KEYS and key not in have:
+                moved.table_config.append((key, value))
+            elif key not in dbt_yaml.LOADER_CONFIG_KEYS and key not in dbt_yaml.TABLE_CONFIG_KEYS:
+                self.result.notes.append(
+                    f"Seed config `{key}` of `{seed_file.name}` in dbt_project.yml does not apply "
+                    "to a source table and was dropped."
+                )
+        return loader
+
+    def column_types(self, seed: str, loader: dict[str, Any], header: list[str]) -> dict[str, str]:
+        types = {str(k): str(v) for k, v in (loader.get("column_types") or {}).items()}
+        unknown = [c for c in types if c not in header]
+        for c in unknown:
+            self.result.notes.append(
+                f"`column_types` of seed `{seed}` names `{c}`, which is not a column of its CSV; "
+                "it was not carried into the loader."
+            )
+            del types[c]
+        return types
+
+    def plan_csv(self, seed_file: SeedFile, raw: bytes) -> None:
+        src = seed_file.path
+        if self.delete_csv:
+            self.extra.append(FileChange(src, raw, None))
+            self.result.csv_moves.append((src, None))
+            self.result.notes.append(
+                f"The CSV of `{seed_file.name}` was deleted (--delete-csv): put its data in "
+                f"`{self.rel(self.data_dir / src.name)}` or change the asset before materializing."
+            )
+            return
+        dst = self.data_dir / f"{seed_file.name}.csv"
+        existing = dst.read_bytes() if dst.is_file() else None
+        if existing is not None and existing != raw:
+            raise UserError(
+                f"`{self.rel(dst)}` already exists and differs from `{self.rel(src)}`; "
+                "remove one of them and retry."
+            )
+        if existing is None:
+            self.extra.append(FileChange(dst, None, raw, label="move"))
+        self.extra.append(FileChange(src, raw, None, label="move"))
+        self.result.csv_moves.append((src, dst))
+
+    # --- refs --------------------------------------------------------------
+
+    def rewrite_refs(self, seeds: list[str]) -> None:
+        from dbtscaffold.refs import RefSyntaxError, RefTarget, rewrite_refs
+
+        targets = [RefTarget(seed, self.dbt.name, self.source) for seed in seeds]
+        for path in sorted(self.kinds):
+            text = self.text(path)
+            if text is None or not any(s in text for s in seeds):
+                continue
+            total = 0
+            for target in targets:
+                try:
+                    text, n = rewrite_refs(text, target, self.kinds[path])
+                except RefSyntaxError as e:
+                    what = "Python" if self.kinds[path] == "python" else "Jinja"
+                    line = f" (line {e.line})" if e.line else ""
+                    raise UserError(
+                        f"`{self.rel(path)}` is not valid {what}{line}: {e}; fix it and retry."
+                    ) from None
+                total += n
+            if total:
+                self.texts[path] = text
+                self.result.refs[path] = total
+
+
+def plan_convert_seed(
+    dbt: DbtProjectInfo,
+    dagster: DagsterProjectInfo,
+    seeds: list[str],
+    *,
+    source_name: str,
+    delete_csv: bool = False,
+) -> ConvertResult:
+    """Plan converting SEEDS of DBT into source SOURCE_NAME loaded by DAGSTER's assets."""
+    p = _Planner(dbt, dagster, source_name, delete_csv)
+    for seed in seeds:
+        p.convert(seed)
+    p.rewrite_refs(seeds)
+    plan = plan_changes(p.originals, p.texts, (dbt.dir, dagster.dir))
+    plan.extend(p.extra)
+    plan.description = "convert-seed " + " ".join(seeds)
+    p.result.plan = plan
+    return p.result

@@ -1,0 +1,136 @@
+"""Read-only view of a dbt project's files for convert-seed: seeds, text files, kinds.
+
+Every text file dbt reads from the project's resource paths is decoded as UTF-8 up
+front, so that a file dbtscaffold cannot read stops the command before anything is
+planned, with the file named.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from dbtscaffold.errors import UserError
+from dbtscaffold.project import DbtProjectInfo
+
+TEXT_SUFFIXES = {".sql": "sql", ".yml": "yaml", ".yaml": "yaml", ".py": "python"}
+_SKIP_DIRS = frozenset({"__pycache__", "node_modules", ".git", ".venv", "venv"})
+
+
+@dataclass(frozen=True)
+class SeedFile:
+    """A seed CSV: its name, where it is, and its folders below the seed path."""
+
+    name: str
+    path: Path
+    folders: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TextFile:
+    path: Path
+    kind: str  # "sql" (any Jinja file), "yaml" or "python"
+    raw: bytes
+    text: str
+
+
+def _walk(root: Path) -> list[Path]:
+    out: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in _SKIP_DIRS)
+        out.extend(Path(dirpath) / f for f in sorted(filenames) if not f.startswith("."))
+    return out
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.relative_to(root)
+        return True
+    except ValueError:
+        return False
+
+
+def _unique_dirs(dbt: DbtProjectInfo, names: tuple[str, ...]) -> list[Path]:
+    """Existing resource folders of DBT, de-duplicated, nested ones folded into their parent."""
+    dirs: list[Path] = []
+    for name in names:
+        d = (dbt.dir / name).resolve()
+        if d.is_dir() and _inside(d, dbt.dir) and d not in dirs:
+            dirs.append(d)
+    return [d for d in dirs if not any(o != d and _inside(d, o) for o in dirs)]
+
+
+def decode(path: Path, raw: bytes) -> str:
+    """RAW as UTF-8, or a UserError naming PATH."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise UserError(
+            f"`{path}` is not valid UTF-8 (line {line}); save it as UTF-8 and retry. "
+            "Nothing was changed."
+        ) from None
+
+
+class ProjectFiles:
+    """The seeds and text files of one dbt project (read once, at construction)."""
+
+    def __init__(self, dbt: DbtProjectInfo) -> None:
+        self.dbt = dbt
+        self.seed_roots = _unique_dirs(dbt, dbt.seed_paths)
+        self.model_roots = _unique_dirs(dbt, dbt.model_paths)
+        self.snapshot_roots = _unique_dirs(dbt, dbt.snapshot_paths)
+        self.seeds: dict[str, list[SeedFile]] = {}
+        for root in self.seed_roots:
+            for p in _walk(root):
+                if p.suffix.lower() == ".csv":
+                    rel = p.relative_to(root)
+                    self.seeds.setdefault(p.stem, []).append(SeedFile(p.stem, p, rel.parts[:-1]))
+        self.texts: dict[Path, TextFile] = {}
+        for root in _unique_dirs(dbt, dbt.source_paths()):
+            for p in _walk(root):
+                kind = TEXT_SUFFIXES.get(p.suffix.lower())
+                if kind == "python" and not any(_inside(p, m) for m in self.model_roots):
+                    continue
+                if kind is not None:
+                    self._add(p, kind)
+        self._add(dbt.yml_path, "yaml")
+
+    def _add(self, path: Path, kind: str) -> None:
+        raw = path.read_bytes()
+        self.texts[path] = TextFile(path, kind, raw, decode(path, raw))
+
+    def in_models(self, path: Path) -> bool:
+        return any(_inside(path, m) for m in self.model_roots)
+
+    def yaml_files(self) -> list[TextFile]:
+        return [t for t in self.texts.values() if t.kind == "yaml" and t.path != self.dbt.yml_path]
+
+    def find_seed(self, name: str) -> SeedFile | None:
+        """The seed CSV called NAME, None if there is none; an error if there are two."""
+        found = self.seeds.get(name, [])
+        if len(found) > 1:
+            where = ", ".join(f"`{self.rel(s.path)}`" for s in found)
+            raise UserError(
+                f"Seed `{name}` is ambiguous: {where}; dbt needs seed names to be unique, "
+                "rename one."
+            )
+        return found[0] if found else None
+
+    def unknown_seed(self, name: str) -> UserError:
+        names = sorted(self.seeds)
+        where = ", ".join(f"`{self.rel(r)}/`" for r in self.seed_roots) or "the seed paths"
+        if not names:
+            return UserError(f"Seed `{name}` not found: there are no seeds (CSV files) in {where}.")
+        close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+        hint = f" Did you mean `{close[0]}`?" if close else ""
+        listed = ", ".join(f"`{n}`" for n in names)
+        return UserError(f"Seed `{name}` not found in {where} (seeds there: {listed}).{hint}")
+
+    def rel(self, path: Path) -> str:
+        try:
+            return path.relative_to(self.dbt.dir).as_posix()
+        except ValueError:
+            return str(path)
