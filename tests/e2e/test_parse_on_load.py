@@ -1,0 +1,344 @@
+"""Parse on load in the generated project, with real dbt: parse once, then reuse.
+
+Each "load" is a fresh `python` importing `<project>.definitions` with
+DAGSTER_DBT_PARSE_PROJECT_ON_LOAD=1, as `dagster dev` and every run worker do. An audit
+hook installed before the import records every process the load starts, which proves
+whether dbt ran; the manifest's inode and mtime prove it was not rewritten.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import BIN, CLI, EXAMPLE
+
+pytestmark = pytest.mark.e2e
+
+PACKAGE = "jaffle_shop_dagster"
+TEMPLATE_MANIFEST = (
+    Path(__file__).resolve().parents[2]
+    / "templates/dagster_project/{{cookiecutter.project_name}}/{{cookiecutter.project_name}}"
+    / "manifest.py"
+)
+
+# Runs in the load process: record spawned processes, import the definitions, report.
+DRIVER = r"""
+import json, os, sys
+spawned = []
+
+def hook(event, args):
+    if event == "subprocess.Popen":
+        spawned.append([str(a) for a in args[1]])
+    elif event in ("os.posix_spawn", "os.exec", "os.spawn", "os.system"):
+        spawned.append([str(a) for a in args[:2]])
+
+sys.addaudithook(hook)
+import importlib
+definitions = importlib.import_module(sys.argv[1] + ".definitions")
+constants = importlib.import_module(sys.argv[1] + ".constants")
+manifest_path = constants.DBT_MANIFEST_PATH
+with open(manifest_path, "rb") as f:
+    manifest = json.load(f)  # a half-written manifest fails here
+st = os.stat(manifest_path)
+print(json.dumps({
+    "spawned": spawned,
+    "manifest_path": str(manifest_path),
+    "manifest_id": [st.st_ino, st.st_mtime_ns, st.st_size],
+    "keys": sorted(k.to_user_string() for a in definitions.defs.assets for k in a.keys),
+    "nodes": sorted(manifest["nodes"]),
+}))
+"""
+
+# Reads target/manifest.json in a loop until told to stop; every read must be valid JSON.
+HAMMER = r"""
+import json, os, sys, time
+path, stop = sys.argv[1], sys.argv[2]
+reads = bad = 0
+while not os.path.exists(stop):
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        continue
+    reads += 1
+    try:
+        json.loads(data)
+    except ValueError:
+        bad += 1
+print(json.dumps({"reads": reads, "bad": bad}))
+"""
+
+
+def _env(home: Path, **extra: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.upper().startswith("DBT_") and not k.startswith(("DAGSTER_", "JAFFLE_SHOP_", "E2E_"))
+    }
+    env.update(
+        HOME=str(home),
+        DAGSTER_HOME=str(home / "dagster_home"),
+        DAGSTER_DBT_PARSE_PROJECT_ON_LOAD="1",
+        DBT_SEND_ANONYMOUS_USAGE_STATS="false",
+        DAGSTER_DISABLE_TELEMETRY="1",
+        NO_COLOR="1",
+        PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    )
+    env.update(extra)
+    return env
+
+
+def _dbt_runs(spawned: list[list[str]]) -> list[list[str]]:
+    return [
+        argv for argv in spawned
+        if argv and (Path(argv[0]).name.startswith("dbt") or any("dbt.cli" in a for a in argv))
+    ]
+
+
+class Project:
+    def __init__(self, root: Path, home: Path):
+        self.root = root
+        self.home = home
+        self.dbt_dir = root / "jaffle_shop"
+        self.dagster_dir = root / PACKAGE
+        self.target = self.dbt_dir / "target"
+        self.env_extra: dict[str, str] = {}
+
+    def start_load(self) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-c", DRIVER, PACKAGE],
+            cwd=self.dagster_dir,
+            env=_env(self.home, **self.env_extra),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    @staticmethod
+    def finish(proc: subprocess.Popen) -> dict:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, f"load failed ({proc.returncode}):\n{err[-5000:]}"
+        return json.loads(out.strip().splitlines()[-1])
+
+    def load(self) -> dict:
+        return self.finish(self.start_load())
+
+    def ensure_parsed(self) -> list[int]:
+        """Load once if nothing was parsed yet (every test leaves the project parsed)."""
+        if not (self.target / "manifest.json").exists():
+            self.load()
+        st = os.stat(self.target / "manifest.json")
+        return [st.st_ino, st.st_mtime_ns, st.st_size]
+
+    def manifest(self) -> dict:
+        return json.loads((self.target / "manifest.json").read_text())
+
+    def edit(self, rel: str, old: str, new: str) -> None:
+        path = self.dbt_dir / rel
+        text = path.read_text()
+        assert old in text, (rel, old)
+        path.write_text(text.replace(old, new, 1))
+
+
+def _make_project(root: Path) -> Project:
+    home = root / "home"
+    home.mkdir(parents=True)
+    shutil.copytree(EXAMPLE, root / "jaffle_shop")
+    proc = subprocess.run(
+        [str(CLI), "init", "--dbt-project-dir", str(root / "jaffle_shop"), "--output-dir", str(root)],
+        env=_env(home), capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return Project(root, home)
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory) -> Project:
+    """One generated project for the edit tests (each test makes its own edit)."""
+    return _make_project(tmp_path_factory.mktemp("parse_on_load"))
+
+
+def test_first_load_parses_and_an_unchanged_reload_does_not_run_dbt(tmp_path):
+    project = _make_project(tmp_path)
+    generated = project.dagster_dir / PACKAGE / "manifest.py"
+    assert generated.read_bytes() == TEMPLATE_MANIFEST.read_bytes()
+    assert not project.target.exists()
+
+    first = project.load()
+    runs = _dbt_runs(first["spawned"])
+    assert len(runs) == 1 and "parse" in runs[0], first["spawned"]
+    assert first["manifest_path"] == str(project.target / "manifest.json")
+    assert "model.jaffle_shop.orders" in first["nodes"]
+    assert {"orders", "customers", "stg_orders"} <= set(first["keys"])
+    state = project.target / "dbtscaffold_parse" / "partial_parse.msgpack"
+    state_mtime = state.stat().st_mtime_ns
+
+    again = project.load()
+    assert _dbt_runs(again["spawned"]) == [], again["spawned"]
+    assert again["manifest_id"] == first["manifest_id"]
+    assert again["keys"] == first["keys"]
+    assert state.stat().st_mtime_ns == state_mtime
+
+    # Writing what dbt writes (a run's artifacts, logs, the database) is not a change.
+    (project.target / "run").mkdir()
+    (project.target / "run" / "orders.sql").write_text("create table orders as select 1")
+    (project.dbt_dir / "jaffle_shop.duckdb").write_bytes(b"\0" * 4096)
+    (project.dbt_dir / "logs").mkdir(exist_ok=True)
+    (project.dbt_dir / "logs" / "dbt.log").write_text("a run happened\n")
+    again = project.load()
+    assert _dbt_runs(again["spawned"]) == [], again["spawned"]
+    assert again["manifest_id"] == first["manifest_id"]
+
+
+EDITS = {
+    "model": (
+        "models/staging/stg_orders.sql", "order_date,", "order_date, 'e2e_model_edit' as marker,",
+        lambda m: "e2e_model_edit" in m["nodes"]["model.jaffle_shop.stg_orders"]["raw_code"],
+    ),
+    "macro": (
+        "macros/cents_to_dollars.sql", "/ 100)", "/ 100.0) -- e2e_macro_edit",
+        lambda m: "e2e_macro_edit" in m["macros"]["macro.jaffle_shop.cents_to_dollars"]["macro_sql"],
+    ),
+    "model YAML": (
+        "models/staging/_staging.yml",
+        "Orders, with keys renamed to order_id and customer_id.", "e2e_yaml_edit",
+        lambda m: m["nodes"]["model.jaffle_shop.stg_orders"]["description"] == "e2e_yaml_edit",
+    ),
+    "dbt_project.yml": (
+        "dbt_project.yml", "+materialized: table", "+materialized: view",
+        lambda m: m["nodes"]["model.jaffle_shop.orders"]["config"]["materialized"] == "view",
+    ),
+    "seed CSV": (
+        "seeds/raw_orders.csv", "id,user_id,order_date,status", "id,user_id,order_date,status,e2e",
+        None,  # checked below: the seed's checksum in the manifest changes
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", list(EDITS))
+def test_an_edit_always_gives_a_fresh_manifest(shared, kind):
+    rel, old, new, has_edit = EDITS[kind]
+    before_id = shared.ensure_parsed()
+    seed_checksum = shared.manifest()["nodes"]["seed.jaffle_shop.raw_orders"]["checksum"]
+    if has_edit is not None:
+        assert not has_edit(shared.manifest())
+    if kind == "seed CSV":
+        lines = (shared.dbt_dir / rel).read_text().splitlines()
+        lines = [lines[0].replace(old, new)] + [line + ",1" for line in lines[1:]]
+        (shared.dbt_dir / rel).write_text("\n".join(lines) + "\n")
+    else:
+        shared.edit(rel, old, new)
+
+    after = shared.load()
+    assert len(_dbt_runs(after["spawned"])) == 1, after["spawned"]
+    assert after["manifest_id"] != before_id
+    if has_edit is not None:
+        assert has_edit(shared.manifest())
+    else:
+        assert shared.manifest()["nodes"]["seed.jaffle_shop.raw_orders"]["checksum"] != seed_checksum
+
+
+def test_a_new_model_and_an_env_var_in_its_config_reach_the_assets(shared):
+    shared.ensure_parsed()
+    (shared.dbt_dir / "models/marts/e2e_new_model.sql").write_text(
+        "{{ config(tags=[env_var('E2E_TAG', 'untagged')]) }}\nselect 1 as id\n"
+    )
+    added = shared.load()
+    assert len(_dbt_runs(added["spawned"])) == 1
+    assert "e2e_new_model" in added["keys"]
+    node = "model.jaffle_shop.e2e_new_model"
+    assert shared.manifest()["nodes"][node]["tags"] == ["untagged"]
+
+    shared.env_extra = {"E2E_TAG": "blue"}
+    try:
+        tagged = shared.load()
+        assert len(_dbt_runs(tagged["spawned"])) == 1
+        assert shared.manifest()["nodes"][node]["tags"] == ["blue"]
+        unchanged = shared.load()
+        assert _dbt_runs(unchanged["spawned"]) == []
+    finally:
+        shared.env_extra = {}
+    (shared.dbt_dir / "models/marts/e2e_new_model.sql").unlink()
+    removed = shared.load()
+    assert "e2e_new_model" not in removed["keys"]
+
+
+def test_concurrent_loads_after_an_edit_all_get_a_complete_manifest(shared, tmp_path):
+    shared.ensure_parsed()
+    stop = tmp_path / "stop"
+    hammer = subprocess.Popen(
+        [sys.executable, "-c", HAMMER, str(shared.target / "manifest.json"), str(stop)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        shared.edit("models/marts/customers.sql", "select", "select -- e2e_concurrent\n")
+        loads = [shared.start_load() for _ in range(4)]
+        results = [shared.finish(p) for p in loads]
+    finally:
+        stop.write_text("")
+        hammer_out, _ = hammer.communicate(timeout=60)
+    hammered = json.loads(hammer_out)
+    assert hammered["reads"] > 0 and hammered["bad"] == 0, hammered
+
+    # One load parsed; the others waited for its lock and reused its manifest.
+    parses = sum(len(_dbt_runs(r["spawned"])) for r in results)
+    assert parses == 1, [r["spawned"] for r in results]
+    assert len({tuple(r["manifest_id"]) for r in results}) == 1
+    assert all("model.jaffle_shop.customers" in r["nodes"] for r in results)
+    assert "e2e_concurrent" in shared.manifest()["nodes"]["model.jaffle_shop.customers"]["raw_code"]
+    assert not [p for p in shared.target.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_manifest_rewritten_by_hand_is_replaced(shared):
+    shared.ensure_parsed()
+    manifest = shared.target / "manifest.json"
+    # What a `dbt build --target other` by hand (or a crash) could leave: not our manifest.
+    manifest.write_text('{"nodes": {}, "stale": true}')
+    reloaded = shared.load()
+    assert len(_dbt_runs(reloaded["spawned"])) == 1
+    assert "stale" not in shared.manifest()
+    assert "model.jaffle_shop.orders" in reloaded["nodes"]
+
+    # No record of the last parse (e.g. it crashed before writing one): parse again.
+    (shared.target / "dbtscaffold_fingerprint.json").unlink()
+    again = shared.load()
+    assert len(_dbt_runs(again["spawned"])) == 1
+
+
+def test_a_moved_project_is_parsed_again_with_its_new_paths(shared, tmp_path):
+    shared.ensure_parsed()
+    moved_root = tmp_path / "moved"
+    shutil.copytree(shared.root, moved_root, symlinks=True, ignore=shutil.ignore_patterns("home"))
+    (moved_root / "home").mkdir()
+    moved = Project(moved_root, moved_root / "home")
+    result = moved.load()
+    assert len(_dbt_runs(result["spawned"])) == 1
+    assert result["manifest_path"] == str(moved.target / "manifest.json")
+    seed = moved.manifest()["nodes"]["seed.jaffle_shop.raw_orders"]
+    assert seed["root_path"] == str(moved.dbt_dir)
+
+
+def test_a_failing_parse_names_dbt_and_keeps_the_last_manifest(shared):
+    shared.ensure_parsed()
+    good = shared.manifest()
+    path = shared.dbt_dir / "models/marts/broken.sql"
+    path.write_text("select * from {{ ref('no_such_model') }}\n")
+    try:
+        proc = shared.start_load()
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode != 0
+        assert "`dbt parse` failed" in err and "no_such_model" in err
+        assert shared.manifest() == good
+    finally:
+        path.unlink()
+    # Back to the state of the last good parse: its manifest is current again.
+    healed = shared.load()
+    assert _dbt_runs(healed["spawned"]) == []
+    assert "model.jaffle_shop.orders" in healed["nodes"]
