@@ -186,7 +186,7 @@ seeds:
   outputs:
     dev:
       type: duckdb
-      path: "{{{{ env_var('SYNTH_DUCKDB_PATH', '{PROJECT}.duckdb') }}}}"
+      path: "{{{{ env_var('SYNTH_DUCKDB_PATH', 'warehouse.duckdb') }}}}"
       threads: 2
 """,
     )
