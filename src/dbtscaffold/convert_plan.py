@@ -147,10 +147,15 @@ class _Planner:
                         )
 
     def seed_entry(self, seed: str) -> tuple[Path, Any] | None:
+        from dbtscaffold.yaml_edit import Doc, YamlEditError
+
         for path in self.yaml_paths():
             text = self.text(path) or ""
             if "seeds" in text and seed in text:
-                entry = dbt_yaml.find_seed_entry(self.load(path), seed)
+                try:
+                    entry = dbt_yaml.find_seed_entry(Doc(text), seed)
+                except YamlEditError as e:
+                    raise self.yaml_error(path, e) from None
                 if entry is not None:
                     return path, entry
         return None

@@ -16,6 +16,7 @@ from dbtscaffold.yaml_edit import (
     is_block_map,
     is_block_seq,
     render_map_entry,
+    shift_comments,
     trim_trailing_comments,
 )
 
@@ -82,11 +83,21 @@ def is_disabled(node: Any) -> bool:
     return node.get("enabled") is False or cfg.get("enabled") is False
 
 
-def find_seed_entry(data: Any, seed: str) -> dict[str, Any] | None:
+def find_seed_entry(doc: Doc, seed: str) -> Any:
+    """SEED's entry under `seeds:` in DOC (comment columns relative to it), or None."""
+    data = doc.data
     if not isinstance(data, dict):
         return None
-    i = _named(data.get("seeds"), seed)
-    return None if i is None else data["seeds"][i]
+    seeds = data.get("seeds")
+    i = _named(seeds, seed)
+    if i is None:
+        return None
+    if is_block_seq(seeds):
+        try:
+            return doc.relative_item(seeds, i)
+        except YamlEditError:
+            pass
+    return seeds[i]
 
 
 # --- the source table -----------------------------------------------------
@@ -188,6 +199,8 @@ def _merge_into(existing: Any, new: Any) -> bool:
             continue
         if key not in existing:
             existing[key] = value
+            if key in new.ca.items:
+                existing.ca.items[key] = new.ca.items[key]
             changed = True
         elif key == "columns" and isinstance(existing[key], list) and isinstance(value, list):
             names = {str(c.get("name")) for c in existing[key] if isinstance(c, dict)}
@@ -208,41 +221,53 @@ def add_source_table(text: str, source: str, table: Any, schema: str | None = No
     doc = Doc(text)
     data = doc.data
     indent = doc.detect_indent()
+    o, s = indent.offset, indent.sequence
+
+    def new_source() -> Any:
+        # TABLE's comments are relative to its dash; in a new source item it sits S
+        # columns right of the source's dash.
+        shift_comments(table, s)
+        return CommentedMap([*head, ("tables", CommentedSeq([table]))])
+
     if data is None:
         # An empty (or comments-only) file: start a properties file after what is there.
         prefix = text if not text or text.endswith(("\n", "\r")) else text + doc.nl
-        block = render_map_entry("sources", CommentedSeq([CommentedMap(
-            [*head, ("tables", CommentedSeq([table]))])]), 0, indent, doc.nl)
+        src = new_source()
+        shift_comments(src, o)
+        block = render_map_entry("sources", CommentedSeq([src]), 0, indent, doc.nl)
         return prefix + "version: 2" + doc.nl + doc.nl + block
     if not is_block_map(data):
         raise YamlEditError("the file is not a YAML mapping of dbt properties", 1)
     sources = data.get("sources")
-    new_source = CommentedMap([*head, ("tables", CommentedSeq([table]))])
-    if "sources" not in data:
-        return doc.append_top_level("sources", CommentedSeq([new_source]), indent)
-    if not (is_block_seq(sources) and sources):
+    if "sources" not in data or not (is_block_seq(sources) and sources):
+        src = new_source()
+        shift_comments(src, o)
+        if "sources" not in data:
+            return doc.append_top_level("sources", CommentedSeq([src]), indent)
         trim_trailing_comments(sources)
         seq = sources if isinstance(sources, list) else CommentedSeq()
-        seq.append(new_source)
+        seq.append(src)
         return doc.replace_key(data, "sources", seq, indent)
     idx = _named(sources, source)
     if idx is None:
-        return doc.append_seq_item(sources, new_source, indent)
-    src = sources[idx]
-    tables = src.get("tables")
+        return doc.append_seq_item(sources, new_source(), indent)
+    tables = sources[idx].get("tables")
     if not (is_block_seq(tables) and tables):
+        src = doc.relative_item(sources, idx)
         trim_trailing_comments(src)
         seq = tables if isinstance(tables, list) else CommentedSeq()
+        shift_comments(table, s)
         seq.append(table)
         src["tables"] = seq
         return doc.replace_seq_item(sources, idx, src, indent)
     t_idx = _named(tables, str(table["name"]))
     if t_idx is None:
         return doc.append_seq_item(tables, table, indent)
-    trim_trailing_comments(tables[t_idx])
-    if not _merge_into(tables[t_idx], table):
+    existing = doc.relative_item(tables, t_idx)
+    trim_trailing_comments(existing)
+    if not _merge_into(existing, table):
         return text
-    return doc.replace_seq_item(tables, t_idx, tables[t_idx], indent)
+    return doc.replace_seq_item(tables, t_idx, existing, indent)
 
 
 def remove_seed_entry(text: str, seed: str) -> str:

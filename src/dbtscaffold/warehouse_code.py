@@ -165,11 +165,164 @@ def _load_csv_duckdb(
     return int(rows)
 
 
+# --- PostgreSQL -----------------------------------------------------------
+
+# dbt-postgres profile fields -> libpq connection keywords.
+_PG_CONNECT_KEYS = {
+    "host": "host",
+    "port": "port",
+    "user": "user",
+    "password": "password",
+    "pass": "password",
+    "dbname": "dbname",
+    "database": "dbname",
+    "connect_timeout": "connect_timeout",
+    "sslmode": "sslmode",
+    "sslcert": "sslcert",
+    "sslkey": "sslkey",
+    "sslrootcert": "sslrootcert",
+    "keepalives_idle": "keepalives_idle",
+}
+
+
+def postgres_connection(config: Mapping[str, Any]):  # -> psycopg2 connection
+    """A connection to the server of a dbt-postgres target (a WarehouseError if it is down)."""
+    import psycopg2
+
+    kwargs: dict[str, Any] = {"connect_timeout": 10, "application_name": "dbtscaffold"}
+    for key, arg in _PG_CONNECT_KEYS.items():
+        if config.get(key) not in (None, ""):
+            kwargs[arg] = config[key]
+    host, port = kwargs.get("host", "localhost"), kwargs.get("port", 5432)
+    try:
+        con = psycopg2.connect(**kwargs)
+    except psycopg2.OperationalError as e:
+        lines = str(e).strip().splitlines()
+        reason = lines[0].strip() if lines else type(e).__name__
+        raise WarehouseError(
+            f"cannot connect to PostgreSQL at {host}:{port} (dbt target "
+            f"{config.get('_target')!r}): {reason}; start the server or fix the target in "
+            "profiles.yml"
+        ) from None
+    if config.get("role"):
+        from psycopg2 import sql
+
+        with con.cursor() as cur:
+            cur.execute(sql.SQL("set role {}").format(sql.Identifier(str(config["role"]))))
+    return con
+
+
+def _read_csv_like_dbt_seed(csv_path: Path, column_types: Mapping[str, str], delimiter: str):
+    """(column names, PostgreSQL types, rows) as `dbt seed` reads and types the CSV."""
+    from dbt.adapters.postgres import PostgresAdapter
+    from dbt_common.clients.agate_helper import from_csv
+
+    table = from_csv(str(csv_path), text_columns=list(column_types), delimiter=delimiter)
+    names = list(table.column_names)
+    types = [
+        column_types.get(name) or PostgresAdapter.convert_agate_type(table, i)
+        for i, name in enumerate(names)
+    ]
+    return names, types, table.rows
+
+
+def _pg_columns(cur, schema: str, table: str) -> list[tuple[str, str]]:
+    cur.execute(
+        "select attname, format_type(atttypid, atttypmod) from pg_attribute "
+        "where attrelid = to_regclass(quote_ident(%s) || '.' || quote_ident(%s)) "
+        "and attnum > 0 and not attisdropped order by attnum",
+        (schema, table),
+    )
+    return cur.fetchall()
+
+
+def _pg_dependent_views(cur, schema: str, table: str) -> list[str]:
+    cur.execute(
+        "select distinct v.oid::regclass::text from pg_depend d "
+        "join pg_rewrite r on r.oid = d.objid join pg_class v on v.oid = r.ev_class "
+        "where d.refobjid = to_regclass(quote_ident(%s) || '.' || quote_ident(%s)) "
+        "and v.oid <> d.refobjid order by 1",
+        (schema, table),
+    )
+    return [r[0] for r in cur.fetchall()]
+
+
+def _load_csv_postgres(
+    config: Mapping[str, Any],
+    csv_path: Path,
+    *,
+    schema: str,
+    table: str,
+    column_types: Mapping[str, str],
+    delimiter: str,
+    quote_columns: bool | None = None,
+) -> int:
+    import csv
+    import io
+    import logging
+
+    from psycopg2 import sql
+
+    names, types, rows = _read_csv_like_dbt_seed(csv_path, column_types, delimiter)
+    if quote_columns is False:
+        names = [n.lower() for n in names]  # what PostgreSQL makes of an unquoted name
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\\n")
+    for row in rows:
+        writer.writerow(["" if v is None else v for v in row])  # unquoted empty = NULL
+    buf.seek(0)
+    ident = sql.Identifier
+    relation = sql.SQL("{}.{}").format(ident(schema), ident(table))
+    staging_name = f"{table[:40]}__dbtscaffold_load"
+    staging = sql.SQL("{}.{}").format(ident(schema), ident(staging_name))
+    columns = sql.SQL(", ").join(
+        sql.SQL("{} {}").format(ident(n), sql.SQL(t)) for n, t in zip(names, types)
+    )
+    con = postgres_connection(config)
+    try:
+        # One transaction: readers see the old rows until the commit, then all the new ones;
+        # the table is never missing nor half-loaded, and a failure changes nothing.
+        with con, con.cursor() as cur:
+            # Two loads of the same table wait for each other.
+            cur.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"{schema}.{table}",))
+            cur.execute(sql.SQL("create schema if not exists {}").format(ident(schema)))
+            cur.execute(sql.SQL("drop table if exists {}").format(staging))
+            cur.execute(sql.SQL("create table {} ({})").format(staging, columns))
+            cur.copy_expert(
+                sql.SQL("copy {} ({}) from stdin with (format csv)").format(
+                    staging, sql.SQL(", ").join(ident(n) for n in names)
+                ),
+                buf,
+            )
+            old = _pg_columns(cur, schema, table)
+            if old and old == _pg_columns(cur, schema, staging_name):
+                # Same columns: keep the table, so the views dbt built on it stay valid.
+                cur.execute(sql.SQL("truncate {}").format(relation))
+                cur.execute(sql.SQL("insert into {} select * from {}").format(relation, staging))
+                cur.execute(sql.SQL("drop table {}").format(staging))
+            else:
+                if old:
+                    views = _pg_dependent_views(cur, schema, table)
+                    if views:
+                        logging.getLogger(__name__).warning(
+                            "The columns of %s.%s changed: dropping the views built on it "
+                            "(%s); the dbt run downstream builds them again.",
+                            schema, table, ", ".join(views),
+                        )
+                    cur.execute(sql.SQL("drop table {} cascade").format(relation))
+                cur.execute(sql.SQL("alter table {} rename to {}").format(staging, ident(table)))
+            cur.execute(sql.SQL("select count(*) from {}").format(relation))
+            return int(cur.fetchone()[0])
+    finally:
+        con.close()
+
+
 LoadCsv = Callable[..., int]
 
 # Adapter type (profiles.yml `type:`) -> loader.
 LOADERS: dict[str, LoadCsv] = {
     "duckdb": _load_csv_duckdb,
+    "postgres": _load_csv_postgres,
 }
 
 
@@ -201,4 +354,4 @@ def load_csv(
 '''
 
 # Adapter types `convert-seed` can generate a working loader for (see LOADERS above).
-SUPPORTED_ADAPTERS = frozenset({"duckdb"})
+SUPPORTED_ADAPTERS = frozenset({"duckdb", "postgres"})

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -185,6 +186,15 @@ class Doc:
         return Indent(mapping=m, sequence=max(s, o + 2), offset=o)
 
     # --- edits (each returns the new text; the Doc itself is not updated) ----
+    #
+    # Nodes handed to the render methods carry their comments' columns relative to their
+    # own position: a sequence item's to its dash, a mapping value's to its key (see
+    # `relative_item`), so that a node rendered somewhere else keeps its comments aligned.
+
+    def relative_item(self, seq: Any, idx: int) -> Any:
+        """Item IDX of SEQ with its comment columns made relative to its dash."""
+        shift_comments(seq[idx], -self.dash_col(seq, idx))
+        return seq[idx]
 
     def _text_with(self, start: int, end: int, block: str) -> str:
         lines = list(self.lines)
@@ -217,6 +227,7 @@ class Doc:
         line, _ = seq.lc.item(idx)
         dash = self.dash_col(seq, idx)
         last, _ = self.block(line, dash)
+        shift_comments(node, indent.offset)
         return self._text_with(line, last + 1, render_seq_item(node, dash, indent, self.nl))
 
     def append_seq_item(self, seq: Any, node: Any, indent: Indent) -> str:
@@ -231,6 +242,7 @@ class Doc:
             plast, _ = self.block(pline, self.dash_col(seq, n - 2))
             if any(self.is_blank(i) for i in range(plast + 1, line)):
                 gap = self.nl
+        shift_comments(node, indent.offset)
         block = gap + render_seq_item(node, dash, indent, self.nl)
         return self._text_with(last + 1, last + 1, block)
 
@@ -255,11 +267,14 @@ def trim_trailing_comments(node: Any) -> None:
     """Drop the blank lines and comments ruamel hung after NODE's last leaf.
 
     In the file NODE came from they separated it from what followed; NODE is about to be
-    moved, so only its own end-of-line comment stays.
+    moved or re-rendered, so only its own end-of-line comment stays.
     """
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-    while isinstance(node, (CommentedMap, CommentedSeq)) and len(node):
+    while isinstance(node, (CommentedMap, CommentedSeq)):
+        node.ca.end = []
+        if not len(node):
+            return
         last = list(node.keys())[-1] if isinstance(node, CommentedMap) else len(node) - 1
         slot = 2 if isinstance(node, CommentedMap) else 0
         entry = node.ca.items.get(last)
@@ -271,6 +286,44 @@ def trim_trailing_comments(node: Any) -> None:
             else:
                 entry[slot] = None
         node = node[last]
+
+
+def _comment_tokens(node: Any) -> Iterator[Any]:
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+    from ruamel.yaml.tokens import CommentToken
+
+    def walk(value: Any) -> Iterator[Any]:
+        if isinstance(value, CommentToken):
+            yield value
+        elif isinstance(value, list):
+            for v in value:
+                yield from walk(v)
+
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if not isinstance(n, (CommentedMap, CommentedSeq)):
+            continue
+        yield from walk(n.ca.comment)
+        yield from walk(list(n.ca.items.values()))
+        yield from walk(n.ca.end)
+        stack.extend(n.values() if isinstance(n, CommentedMap) else n)
+
+
+def shift_comments(node: Any, delta: int) -> None:
+    """Move the comments in NODE's subtree DELTA columns (they keep absolute columns)."""
+    import copy
+
+    if not delta:
+        return
+    seen: set[int] = set()
+    for tok in _comment_tokens(node):
+        if id(tok) in seen or tok.start_mark is None:
+            continue
+        seen.add(id(tok))
+        mark = copy.copy(tok.start_mark)
+        mark.column = max(0, mark.column + delta)
+        tok.start_mark = mark
 
 
 def rebase(block: str, from_col: int, to_col: int, nl: str) -> str:

@@ -1,0 +1,1 @@
+select signup_date, count(*) from {{ source('shop', 'raw_customers') }} group by 1

@@ -1,0 +1,1 @@
+{% macro customer_count() %}(select count(*) from {{ source('shop', 'raw_customers') }}){% endmacro %}

@@ -1,0 +1,3 @@
+select *
+from {{ source('shop', 'raw_customers') }}
+where id > 0

@@ -1,0 +1,2 @@
+def model(dbt, session):
+    return dbt.source("shop", "raw_customers")

@@ -1,0 +1,4 @@
+{% snapshot customers_snapshot %}
+{{ config(unique_key='id', strategy='check', check_cols='all', target_schema='snapshots') }}
+select * from {{ source('shop', 'raw_customers') }}
+{% endsnapshot %}

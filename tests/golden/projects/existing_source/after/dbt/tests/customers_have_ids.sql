@@ -1,0 +1,1 @@
+select * from {{ source('shop', 'raw_customers') }} where id is null

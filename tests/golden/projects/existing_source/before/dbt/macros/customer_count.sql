@@ -1,0 +1,1 @@
+{% macro customer_count() %}(select count(*) from {{ ref('raw_customers') }}){% endmacro %}

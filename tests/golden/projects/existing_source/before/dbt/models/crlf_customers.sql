@@ -1,0 +1,3 @@
+select *
+from {{ ref('raw_customers') }}
+where id > 0

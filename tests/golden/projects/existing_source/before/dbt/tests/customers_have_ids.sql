@@ -1,0 +1,1 @@
+select * from {{ ref('raw_customers') }} where id is null

@@ -1,0 +1,1 @@
+select * from {{ ref('raw_a') }} join {{ ref('raw_b') }} using (id)
