@@ -83,6 +83,13 @@ def action(verb: str, path: str) -> None:
     err().print(f"  [{colour}]{verb:>9}[/{colour}]  {_esc(path)}")
 
 
+def relay(line: str) -> None:
+    """One line of a child process's output (e.g. `dagster dev`'s log) on stderr."""
+    from rich.text import Text
+
+    err().print(Text.from_ansi(line), markup=False, highlight=False)
+
+
 def data(text: str) -> None:
     """Write text to stdout as is (diffs, lists)."""
     out().file.write(text)

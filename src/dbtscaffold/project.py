@@ -425,3 +425,10 @@ def resolve_dagster_project(
             "--dagster-project-dir."
         )
     return info
+
+
+def dagster_module_name(info: DagsterProjectInfo) -> str:
+    """The module Dagster loads: [tool.dagster] module_name, else `<package>.definitions`."""
+    tool = _load_toml(info.dir / "pyproject.toml").get("tool", {})
+    name = tool.get("dagster", {}).get("module_name") if isinstance(tool, dict) else None
+    return name if isinstance(name, str) and name else f"{info.package}.definitions"

@@ -1,0 +1,361 @@
+"""`dbtscaffold dev` end to end: a real `dagster dev` on a free loopback port.
+
+Each test starts the installed CLI in its own session, reads its output, asks the UI's
+GraphQL endpoint what it loaded, signals it, and then checks /proc: no process of the
+`dagster dev` group, and no descendant seen while it ran, may be left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import BIN, CLI, EXAMPLE
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc"),
+]
+
+PACKAGE = "jaffle_shop_dagster"
+DBT_MODELS = {"stg_customers", "stg_orders", "stg_payments", "customers", "orders"}
+READY_TIMEOUT = 180
+STOP_LIMIT = 15.0
+
+
+# --- helpers ----------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def isolated_env(root: Path, **extra: str) -> dict[str, str]:
+    """os.environ minus the user's Dagster/dbt settings, with HOME in ROOT."""
+    env = {
+        k: v for k, v in os.environ.items()
+        if not k.startswith(("DAGSTER_", "DBT_", "JAFFLE_SHOP_"))
+    }
+    home = root / "home"
+    home.mkdir(exist_ok=True)
+    env.update(
+        HOME=str(home),
+        NO_COLOR="1",
+        COLUMNS="200",
+        DBT_SEND_ANONYMOUS_USAGE_STATS="false",
+        DAGSTER_DISABLE_TELEMETRY="1",
+        PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    )
+    env.update(extra)
+    return env
+
+
+def scaffold(root: Path) -> Path:
+    """The example dbt project and its Dagster project under ROOT; return the latter."""
+    dbt_dir = root / "jaffle_shop"
+    shutil.copytree(EXAMPLE, dbt_dir)
+    subprocess.run(
+        [str(CLI), "init", "--dbt-project-dir", str(dbt_dir), "--output-dir", str(root)],
+        env=isolated_env(root), check=True, capture_output=True, text=True, timeout=120,
+    )
+    return root / PACKAGE
+
+
+def proc_stat(pid: int) -> tuple[int, int, str] | None:
+    """(ppid, pgid, state) of PID, or None when it is gone."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return None
+    rest = raw[raw.rfind(b")") + 2 :].split()
+    return int(rest[1]), int(rest[2]), rest[0].decode()
+
+
+def all_pids() -> list[int]:
+    return [int(p) for p in os.listdir("/proc") if p.isdigit()]
+
+
+def living(pids) -> list[int]:
+    out = []
+    for pid in pids:
+        st = proc_stat(pid)
+        if st is not None and st[2] != "Z":
+            out.append(pid)
+    return out
+
+
+def descendants(root: int) -> set[int]:
+    stats = {pid: proc_stat(pid) for pid in all_pids()}
+    found, stack = set(), [root]
+    while stack:
+        parent = stack.pop()
+        for pid, st in stats.items():
+            if st is not None and st[0] == parent and pid not in found:
+                found.add(pid)
+                stack.append(pid)
+    return found
+
+
+def group(pgid: int) -> list[int]:
+    return living(pid for pid in all_pids() if (proc_stat(pid) or (0, -1, ""))[1] == pgid)
+
+
+def graphql(port: int, query: str) -> dict:
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.load(r)
+
+
+ASSETS_QUERY = """
+{ assetNodes { assetKey { path } isMaterializable } }
+"""
+
+
+class Dev:
+    """`dbtscaffold dev` running in its own session, its stderr collected by a thread."""
+
+    def __init__(self, args, cwd: Path, env: dict[str, str]) -> None:
+        self.started = time.monotonic()
+        self.popen = subprocess.Popen(
+            [str(CLI), "dev", *map(str, args)],
+            cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, start_new_session=True,
+        )
+        self.err: list[str] = []
+        self.out: list[str] = []
+        self.seen: set[int] = set()
+        self._threads = [
+            threading.Thread(target=self._pump, args=(self.popen.stderr, self.err), daemon=True),
+            threading.Thread(target=self._pump, args=(self.popen.stdout, self.out), daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+
+    @staticmethod
+    def _pump(stream, sink) -> None:
+        for line in stream:
+            sink.append(line)
+
+    @property
+    def stderr(self) -> str:
+        return "".join(self.err)
+
+    def watch(self) -> None:
+        """Remember every descendant alive right now."""
+        self.seen |= descendants(self.popen.pid)
+
+    def wait_for(self, text: str, timeout: float = READY_TIMEOUT) -> float:
+        deadline = time.monotonic() + timeout
+        while text not in self.stderr:
+            self.watch()
+            if self.popen.poll() is not None:
+                time.sleep(0.2)
+                raise AssertionError(f"dbtscaffold dev exited {self.popen.returncode}:\n{self.stderr}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {text!r} within {timeout} s:\n{self.stderr}")
+            time.sleep(0.1)
+        return time.monotonic() - self.started
+
+    def dagster_pgid(self) -> int:
+        """The process group of `dagster dev` (the child of dbtscaffold)."""
+        kids = [p for p in all_pids() if (proc_stat(p) or (0,))[0] == self.popen.pid]
+        assert kids, "dbtscaffold dev has no child"
+        return proc_stat(kids[0])[1]
+
+    def finish(self, timeout: float = 60) -> int:
+        try:
+            return self.popen.wait(timeout=timeout)
+        finally:
+            for t in self._threads:
+                t.join(timeout=5)
+
+    def kill_all(self) -> None:
+        """Test clean-up only: nothing we started may outlive the test, even on failure."""
+        pids = living(self.seen | descendants(self.popen.pid) | {self.popen.pid})
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            self.popen.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def wait_gone(pgid: int | None, others: set[int], limit: float) -> tuple[float, list[int]]:
+    """Seconds until no process of PGID nor of OTHERS lives (or LIMIT), and any left."""
+    start = time.monotonic()
+    while True:
+        left = sorted(set(group(pgid) if pgid else []) | set(living(others)))
+        if not left or time.monotonic() - start > limit:
+            return time.monotonic() - start, left
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """One initialized example shared by the dev tests of this module (each starts fresh)."""
+    return scaffold(tmp_path_factory.mktemp("dev"))
+
+
+# --- serving and stopping ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_dev_serves_every_model_and_stops_on_signal(project, tmp_path, sig):
+    port = free_port()
+    env = isolated_env(tmp_path)  # no DAGSTER_HOME: dev must use the project's .dagster_home
+    dev = Dev(
+        ["--dagster-project-dir", project, "--port", port, "--", "--log-level", "info"],
+        cwd=tmp_path, env=env,
+    )
+    try:
+        ready = dev.wait_for("Dagster UI ready")
+        line = next(l for l in dev.err if "Dagster UI ready" in l)
+        assert f"http://127.0.0.1:{port}" in line
+        assert "8 assets loaded" in line, line
+
+        nodes = graphql(port, ASSETS_QUERY)["data"]["assetNodes"]
+        keys = {"/".join(n["assetKey"]["path"]) for n in nodes}
+        assert DBT_MODELS <= keys, keys
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/asset-groups", timeout=10) as r:
+            page = r.read().decode()
+        assert r.status == 200 and "<html" in page.lower()
+
+        # What dev promised the child: parse on load, a persistent home, this venv first.
+        pgid = dev.dagster_pgid()
+        leader_env = dict(
+            kv.split("=", 1)
+            for kv in Path(f"/proc/{pgid}/environ").read_text().split("\0") if "=" in kv
+        )
+        assert leader_env["DAGSTER_DBT_PARSE_PROJECT_ON_LOAD"] == "1"
+        assert leader_env["DAGSTER_HOME"] == str(project / ".dagster_home")
+        assert leader_env["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)
+        cmdline = Path(f"/proc/{pgid}/cmdline").read_text().split("\0")
+        assert cmdline[-3:-1] == ["--log-level", "info"]
+        assert (project / ".dagster_home").is_dir()
+        assert pgid != os.getpgid(dev.popen.pid)  # dagster dev has a group of its own
+
+        dev.watch()
+        assert len(dev.seen) >= 4, dev.seen  # dagster dev, code server, webserver, daemon
+        os.kill(dev.popen.pid, sig)
+        took, left = wait_gone(pgid, dev.seen, STOP_LIMIT)
+        code = dev.finish()
+        print(f"{sig.name}: ready in {ready:.1f} s, all processes gone in {took:.1f} s")
+        assert not left, f"still running after {STOP_LIMIT} s: {left}\n{dev.stderr}"
+        assert code == 0, dev.stderr
+        assert "Stopped dagster dev" in dev.stderr
+        assert "Traceback" not in dev.stderr
+    finally:
+        dev.kill_all()
+
+
+# --- broken definitions -------------------------------------------------------------
+
+
+def _break_model(dagster_dir: Path) -> str:
+    sql = dagster_dir.parent / "jaffle_shop" / "models" / "marts" / "customers.sql"
+    sql.write_text(sql.read_text() + "\n-- {{ ref('no_such_model') }}\n")
+    return "no_such_model"
+
+
+def _break_python(dagster_dir: Path) -> str:
+    assets = dagster_dir / PACKAGE / "assets.py"
+    assets.write_text(assets.read_text() + "\nraise ValueError('assets.py is broken on purpose')\n")
+    return "assets.py is broken on purpose"
+
+
+@pytest.mark.parametrize("breaker", [_break_model, _break_python], ids=["dbt-model", "python"])
+def test_dev_broken_definitions_fail_with_the_load_error(tmp_path, breaker):
+    project = scaffold(tmp_path)
+    needle = breaker(project)
+    dev = Dev(["--port", free_port()], cwd=project, env=isolated_env(tmp_path))
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while dev.popen.poll() is None and time.monotonic() < deadline:
+            dev.watch()
+            time.sleep(0.1)
+        code = dev.finish(timeout=30)
+        took, left = wait_gone(None, dev.seen, STOP_LIMIT)
+        assert code == 1, dev.stderr
+        assert "failed to load" in dev.stderr
+        assert needle in dev.stderr
+        assert "Dagster UI ready" not in dev.stderr
+        assert not left, f"left behind: {left}"
+        assert dev.seen  # it did start dagster dev
+    finally:
+        dev.kill_all()
+
+
+# --- preflight errors -----------------------------------------------------------------
+
+
+def test_dev_busy_port_is_one_line(project, tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        proc = subprocess.run(
+            [str(CLI), "dev", "--dagster-project-dir", str(project), "--port", str(port)],
+            env=isolated_env(tmp_path), capture_output=True, text=True, timeout=60,
+        )
+    assert proc.returncode == 1
+    assert proc.stderr == (
+        f"error: Port {port} on 127.0.0.1 is already in use; stop what uses it or pass "
+        f"--port {port + 1}.\n"
+    )
+
+
+def test_dev_without_a_project_is_one_line(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    proc = subprocess.run(
+        [str(CLI), "dev", "--port", str(free_port())],
+        cwd=empty, env=isolated_env(tmp_path), capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("error: No Dagster project found here")
+    assert proc.stderr.count("\n") == 1
+    assert "Traceback" not in proc.stderr
+
+    proc = subprocess.run(
+        [str(CLI), "dev", "--dagster-project-dir", str(tmp_path / "missing")],
+        cwd=empty, env=isolated_env(tmp_path), capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr == f"error: Dagster project folder `{tmp_path / 'missing'}` does not exist.\n"
+
+
+def test_dev_without_dagster_webserver_is_one_line(project, tmp_path):
+    # The package hidden from this interpreter, exactly as if it were not installed.
+    code = (
+        "import sys; sys.modules['dagster_webserver'] = None; "
+        "from dbtscaffold.cli import main; sys.argv[0] = 'dbtscaffold'; main()"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "dev", "--dagster-project-dir", str(project)],
+        env=isolated_env(tmp_path), capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("error: dagster-webserver is not installed in ")
+    assert "pip install dagster-webserver" in proc.stderr
+    assert proc.stderr.count("\n") == 1
