@@ -32,6 +32,7 @@ class Sample:
     seconds: float
     peak_mb: float
     returncode: int
+    cpu_seconds: float = 0.0  # user + system, of it and its waited-for children
     stdout: str = ""
     stderr: str = ""
 
@@ -50,6 +51,10 @@ class Series:
     @property
     def median(self) -> float:
         return statistics.median(self.times)
+
+    @property
+    def cpu_median(self) -> float:
+        return statistics.median(s.cpu_seconds for s in self.samples)
 
     @property
     def peak_mb(self) -> float:
@@ -117,6 +122,7 @@ def run(
             seconds,
             usage.ru_maxrss / 1024,  # KiB on Linux
             proc.returncode,
+            usage.ru_utime + usage.ru_stime,
             out.read().decode("utf-8", "replace"),
             err.read().decode("utf-8", "replace"),
         )
@@ -178,7 +184,11 @@ def machine() -> str:
     except (OSError, AttributeError):
         pass
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{cpu}, {cores} cores{mem}, {platform.system()} {platform.release()}"
+    try:
+        load = ", load average %.1f when the run started" % os.getloadavg()[0]
+    except OSError:
+        load = ""
+    return f"{cpu}, {cores} cores{mem}, {platform.system()} {platform.release()}{load}"
 
 
 def commit() -> str:
