@@ -26,6 +26,29 @@ from dbtscaffold.project import DagsterProjectInfo, DbtProjectInfo
 _SCHEMA_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 
 
+def _unsupported_target_message(dbt: DbtProjectInfo, target: str, adapter: str) -> str:
+    """Why convert-seed refuses TARGET, and which targets of the profile it could use."""
+    from dbtscaffold.project import find_profiles, read_profile
+    from dbtscaffold.warehouse_code import SUPPORTED_ADAPTERS
+
+    profile = read_profile(find_profiles(dbt.dir), dbt.profile)
+    usable = [
+        f"`{name}` ({kind})"
+        for name, cfg in profile.targets.items()
+        if (kind := str(cfg.get("type", "")).strip().lower()) in SUPPORTED_ADAPTERS
+    ]
+    choice = (
+        f"pick one of this profile's ({', '.join(usable)}) with DBT_TARGET or `target:`"
+        if usable
+        else f"add a {' or '.join(sorted(SUPPORTED_ADAPTERS))} target to profile `{profile.name}`"
+    )
+    return (
+        f"convert-seed cannot load seeds into `{adapter}` (dbt target `{target}`): the supported "
+        f"targets are {' and '.join(sorted(SUPPORTED_ADAPTERS))}; {choice}, or keep the seed "
+        "a dbt seed. Nothing was changed."
+    )
+
+
 class _Planner:
     def __init__(
         self, dbt: DbtProjectInfo, dagster: DagsterProjectInfo, source: str, delete_csv: bool
@@ -37,11 +60,7 @@ class _Planner:
         self.target = read_target(dbt)
         self.adapter = self.target.type
         if self.adapter not in SUPPORTED_ADAPTERS:
-            kinds = ", ".join(sorted(SUPPORTED_ADAPTERS))
-            raise UserError(
-                f"convert-seed can load seeds into {kinds} targets only; the dbt target in use "
-                f"is `{self.adapter}`. Pick another target with DBT_TARGET."
-            )
+            raise UserError(_unsupported_target_message(dbt, self.target.name, self.adapter))
         self.meta_in_config = dbt_accepts_meta_in_config()
         self.originals: dict[Path, bytes | None] = {p: t.raw for p, t in self.files.texts.items()}
         self.texts: dict[Path, str] = {}

@@ -62,15 +62,14 @@ def _unique_dirs(dbt: DbtProjectInfo, names: tuple[str, ...]) -> list[Path]:
     return [d for d in dirs if not any(o != d and _inside(d, o) for o in dirs)]
 
 
-def decode(path: Path, raw: bytes) -> str:
+def decode(path: Path | str, raw: bytes) -> str:
     """RAW as UTF-8, or a UserError naming PATH."""
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
         raise UserError(
-            f"`{path}` is not valid UTF-8 (line {line}); save it as UTF-8 and retry. "
-            "Nothing was changed."
+            f"`{path}` is not valid UTF-8 (line {line}); save it as UTF-8 and retry."
         ) from None
 
 
@@ -100,7 +99,7 @@ class ProjectFiles:
 
     def _add(self, path: Path, kind: str) -> None:
         raw = path.read_bytes()
-        self.texts[path] = TextFile(path, kind, raw, decode(path, raw))
+        self.texts[path] = TextFile(path, kind, raw, decode(self.shown(path), raw))
 
     def in_models(self, path: Path) -> bool:
         return any(_inside(path, m) for m in self.model_roots)
@@ -134,3 +133,8 @@ class ProjectFiles:
             return path.relative_to(self.dbt.dir).as_posix()
         except ValueError:
             return str(path)
+
+    def shown(self, path: Path) -> str:
+        """PATH as messages show it: `<dbt project folder>/<path in it>`."""
+        rel = self.rel(path)
+        return rel if rel == str(path) else f"{self.dbt.dir.name}/{rel}"
