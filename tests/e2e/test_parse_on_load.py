@@ -342,3 +342,25 @@ def test_a_failing_parse_names_dbt_and_keeps_the_last_manifest(shared):
     healed = shared.load()
     assert _dbt_runs(healed["spawned"]) == []
     assert "model.jaffle_shop.orders" in healed["nodes"]
+
+
+def test_declared_packages_are_installed_and_followed_outside_the_project(tmp_path):
+    project = _make_project(tmp_path)
+    package = tmp_path / "shared_macros"
+    (package / "macros").mkdir(parents=True)
+    (package / "dbt_project.yml").write_text('name: shared_macros\nversion: "1.0.0"\nconfig-version: 2\n')
+    macro = package / "macros" / "shout.sql"
+    macro.write_text("{% macro shout(x) %}upper({{ x }}){% endmacro %}\n")
+    (project.dbt_dir / "packages.yml").write_text("packages:\n  - local: ../shared_macros\n")
+
+    first = project.load()  # dbt asks for `dbt deps`: installed, then parsed
+    runs = _dbt_runs(first["spawned"])
+    assert [r[1] for r in runs] == ["parse", "deps", "parse"], runs
+    assert "macro.shared_macros.shout" in project.manifest()["macros"]
+    assert _dbt_runs(project.load()["spawned"]) == []
+
+    # The package lives outside the project (dbt_packages/ links to it): its edits count.
+    macro.write_text("{% macro shout(x) %}upper({{ x }}) -- e2e_package_edit{% endmacro %}\n")
+    edited = project.load()
+    assert [r[1] for r in _dbt_runs(edited["spawned"])] == ["parse"]
+    assert "e2e_package_edit" in project.manifest()["macros"]["macro.shared_macros.shout"]["macro_sql"]

@@ -396,25 +396,30 @@ def _write_atomic(path: Path, data: bytes | None = None, src: Path | None = None
         raise
 
 
-def run_dbt_parse(project_dir: Path, profiles_dir: Path, state_dir: Path) -> Path:
-    """Run `dbt parse` (partial parsing on) writing into STATE_DIR; return its manifest."""
-    cmd = [
-        *dbt_command(),
-        "parse",
-        "--project-dir", str(project_dir),
-        "--profiles-dir", str(profiles_dir),
-        "--target-path", str(state_dir),
-    ]
+class DbtError(RuntimeError):
+    """dbt exited with an error; the message ends with the tail of its output."""
+
+
+def _run_dbt(args: list[str], project_dir: Path, profiles_dir: Path) -> None:
+    cmd = [*dbt_command(), *args, "--project-dir", str(project_dir),
+           "--profiles-dir", str(profiles_dir)]
     env = dict(os.environ, DBT_SEND_ANONYMOUS_USAGE_STATS="false")
     proc = subprocess.run(
         cmd, cwd=project_dir, env=env, capture_output=True, text=True, errors="replace"
     )
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
-        raise RuntimeError(f"`dbt parse` failed in {project_dir} (exit {proc.returncode}):\n{tail}")
+        raise DbtError(
+            f"`dbt {args[0]}` failed in {project_dir} (exit {proc.returncode}):\n{tail}"
+        )
+
+
+def run_dbt_parse(project_dir: Path, profiles_dir: Path, state_dir: Path) -> Path:
+    """Run `dbt parse` (partial parsing on) writing into STATE_DIR; return its manifest."""
+    _run_dbt(["parse", "--target-path", str(state_dir)], project_dir, profiles_dir)
     manifest = state_dir / "manifest.json"
     if not manifest.is_file():
-        raise RuntimeError(f"`dbt parse` wrote no manifest in {state_dir}")
+        raise DbtError(f"`dbt parse` wrote no manifest in {state_dir}")
     return manifest
 
 
@@ -446,7 +451,16 @@ def prepare_manifest(
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(state_dir / "partial_parse.msgpack")
         started = time.time()
-        parsed = run_dbt_parse(project_dir, profiles_dir, state_dir)
+        try:
+            parsed = run_dbt_parse(project_dir, profiles_dir, state_dir)
+        except DbtError as e:
+            # Packages declared but not installed: install them and parse again, as
+            # dagster-dbt's DbtProject.prepare_if_dev() does.
+            if 'Run "dbt deps"' not in str(e):
+                raise
+            _run_dbt(["deps"], project_dir, profiles_dir)
+            current = fingerprint(project_dir, profiles_dir, target_path, packages)
+            parsed = run_dbt_parse(project_dir, profiles_dir, state_dir)
         # No record while the manifest is replaced: a crash in between leaves none, so
         # the next load parses again instead of trusting a record of another manifest.
         with contextlib.suppress(FileNotFoundError):
