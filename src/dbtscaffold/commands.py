@@ -46,6 +46,7 @@ def run_init(
     force: bool,
     dry_run: bool,
     interactive: bool = False,
+    next_steps: bool = True,
 ) -> Path:
     """Plan and write the Dagster project; return its folder."""
     from dbtscaffold import project as proj
@@ -80,6 +81,7 @@ def run_init(
             f"Created Dagster project `{result.project_dir.name}` for dbt project "
             f"`{result.dbt.name}` (adapters: {', '.join(result.adapter_packages)})."
         )
+    if changed and next_steps:
         console.info("Next steps:")
         console.info(f"  cd {shown}")
         console.info("  dbtscaffold dev            # open the Dagster UI with every dbt model as an asset")
@@ -96,7 +98,7 @@ def plan_copy_tree(src: Path, dest: Path) -> Plan:
     return plan
 
 
-def run_example(dest: Path, *, dry_run: bool) -> Path:
+def run_example(dest: Path, *, dry_run: bool, next_steps: bool = True) -> Path:
     """Write the bundled example dbt project to DEST."""
     from dbtscaffold.resources import example_dir
 
@@ -113,7 +115,8 @@ def run_example(dest: Path, *, dry_run: bool) -> Path:
     plan = plan_copy_tree(example_dir(), dest)
     if execute_plan(plan, dry_run=dry_run, state_dir=None, command="example"):
         console.success(f"Wrote the example dbt project `jaffle_shop` to {dest}.")
-        console.info(f"Next: dbtscaffold init --dbt-project-dir {dest}")
+        if next_steps:
+            console.info(f"Next: dbtscaffold init --dbt-project-dir {dest}")
     return dest
 
 
