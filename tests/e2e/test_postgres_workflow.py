@@ -1,0 +1,253 @@
+"""The whole job on PostgreSQL: example -> init -> convert-seed -> materialize (issue 7).
+
+Row counts, column types and rows are read back from the server. The server comes from
+.ci/services, else the `pg_server` fixture starts one; each test gets its own database.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+
+import pytest
+
+from tests.conftest import run_cli, run_tool, tree_hash
+from tests.e2e.postgres_server import PgServer, pg_database, pg_server  # noqa: F401 (fixtures)
+from tests.e2e.test_postgres import MODEL_ROWS, SCHEMA, pg_counts
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
+
+PG = {"DBT_TARGET": "postgres"}
+
+
+def query(db: PgServer, sql_text: str, params=()):
+    import psycopg2
+
+    con = psycopg2.connect(**db.dsn())
+    try:
+        with con.cursor() as cur:
+            cur.execute(sql_text, params)
+            return cur.fetchall()
+    finally:
+        con.close()
+
+
+def column_types(db: PgServer, table: str, schema: str = SCHEMA) -> list[tuple[str, str]]:
+    return query(
+        db,
+        "select column_name, data_type from information_schema.columns "
+        "where table_schema = %s and table_name = %s order by ordinal_position",
+        (schema, table),
+    )
+
+
+def table_digest(db: PgServer, table: str, schema: str = SCHEMA) -> str:
+    """A hash of every row of SCHEMA.TABLE, in a stable order."""
+    [(digest,)] = query(
+        db, f'select md5(string_agg(t::text, chr(10) order by t::text)) from "{schema}"."{table}" t'
+    )
+    return digest
+
+
+def materialize(dagster_dir, *, select="*", env=None, check=0):
+    """`dagster asset materialize` with the in-process executor: the same assets and run,
+    without a fresh Python (and dagster, dbt imports) for every step."""
+    config = dagster_dir.parent / "in_process.yaml"
+    config.write_text("execution:\n  config:\n    in_process: {}\n", encoding="utf-8")
+    return run_tool(
+        "dagster", "asset", "materialize", "-m", "jaffle_shop_dagster.definitions",
+        "--select", select, "-c", config, cwd=dagster_dir,
+        env={"DAGSTER_DBT_PARSE_PROJECT_ON_LOAD": "1", **PG, **(env or {})}, check=check,
+    )
+
+
+@pytest.fixture
+def workflow(tmp_path, pg_database):
+    """example -> init -> convert-seed raw_customers on the postgres target."""
+    run_cli("example", tmp_path / "jaffle_shop", check=0)
+    run_cli("init", "--dbt-project-dir", tmp_path / "jaffle_shop", "--output-dir", tmp_path, check=0)
+    dagster_dir = tmp_path / "jaffle_shop_dagster"
+    run_cli("convert-seed", "raw_customers", cwd=dagster_dir, env=PG, check=0)
+    return tmp_path / "jaffle_shop", dagster_dir, pg_database
+
+
+def test_full_workflow_on_postgres(workflow):
+    dbt_dir, dagster_dir, db = workflow
+    assets = (dagster_dir / "jaffle_shop_dagster" / "assets.py").read_text(encoding="utf-8")
+    assert 'kinds={"postgres"}' in assets
+    assert '"dbt-postgres' in (dagster_dir / "pyproject.toml").read_text(encoding="utf-8")
+
+    # The same project built the plain dbt way (seeds, no Dagster) in another schema: the
+    # loader must give the same table, column types and rows as `dbt seed`.
+    baseline = dbt_dir.parent / "baseline"
+    run_cli("example", baseline, check=0)
+    run_tool("dbt", "build", "--profiles-dir", ".", cwd=baseline,
+             env={**PG, "JAFFLE_SHOP_PG_SCHEMA": "baseline"})
+
+    materialize(dagster_dir)
+    counts = pg_counts(db, [*MODEL_ROWS, "raw_customers", "raw_orders", "raw_payments"])
+    assert counts == {**MODEL_ROWS, "raw_customers": 100, "raw_orders": 99, "raw_payments": 113}
+    assert column_types(db, "raw_customers") == column_types(db, "raw_customers", "baseline")
+    for table in ("raw_customers", "customers", "orders"):
+        assert table_digest(db, table) == table_digest(db, table, "baseline"), table
+    assert not (dbt_dir / "jaffle_shop.duckdb").exists()
+    [(oid_before,)] = query(db, "select 'jaffle_shop.raw_customers'::regclass::oid")
+
+    # Convert raw_orders too, with one more column type than dbt_project.yml's
+    # `order_date: date`; then materialize both loaders: raw_customers is loaded a second
+    # time, which replaces its rows (no duplicates) and keeps the table, so the views dbt
+    # built on it stay valid.
+    project_yml = dbt_dir / "dbt_project.yml"
+    text = project_yml.read_text(encoding="utf-8")
+    assert "        order_date: date\n" in text
+    project_yml.write_text(
+        text.replace("        order_date: date\n", "        order_date: date\n        status: varchar(20)\n"),
+        encoding="utf-8",
+    )
+    run_cli("convert-seed", "raw_orders", cwd=dagster_dir, env=PG, check=0)
+    materialize(dagster_dir, select="raw_customers,raw_orders")
+    assert pg_counts(db, ["raw_customers", "stg_customers", "raw_orders"]) == {
+        "raw_customers": 100,
+        "stg_customers": 100,
+        "raw_orders": 99,
+    }
+    [(oid_after,)] = query(db, "select 'jaffle_shop.raw_customers'::regclass::oid")
+    assert oid_after == oid_before
+    assert query(db, "select count(distinct id) from jaffle_shop.raw_customers") == [(100,)]
+    assert column_types(db, "raw_orders") == [
+        ("id", "integer"),
+        ("user_id", "integer"),
+        ("order_date", "date"),
+        ("status", "character varying"),
+    ]
+    assert query(
+        db, "select character_maximum_length from information_schema.columns "
+        "where table_schema = %s and table_name = 'raw_orders' and column_name = 'status'",
+        (SCHEMA,),
+    ) == [(20,)]
+
+
+LOADS = """
+import sys
+from pathlib import Path
+from jaffle_shop_dagster import warehouse
+
+csv = Path("data/raw_customers.csv")
+# Same columns twice (the table is kept and refilled), then new column types (the table is
+# replaced by a new one), and so on.
+for i in range(int(sys.argv[1])):
+    types = {"first_name": "varchar(40)"} if (i // 2) % 2 else {}
+    rows = warehouse.load_csv(csv, schema="jaffle_shop", table="raw_customers", column_types=types)
+    assert rows == 100, rows
+"""
+
+
+def test_loader_replaces_the_table_atomically_under_concurrent_readers(workflow):
+    import threading
+
+    import psycopg2
+
+    _, dagster_dir, db = workflow
+    env = {"DAGSTER_DBT_PARSE_PROJECT_ON_LOAD": "1", **PG}
+    run_tool("python", "-c", LOADS, "1", cwd=dagster_dir, env=env)  # creates the table
+    seen: list[object] = []
+    reads = [0]
+    done = threading.Event()
+
+    def reader():
+        con = psycopg2.connect(**db.dsn())
+        con.autocommit = True
+        try:
+            with con.cursor() as cur:
+                while not done.is_set():
+                    try:
+                        cur.execute("select count(*), count(distinct id) from jaffle_shop.raw_customers")
+                        row = cur.fetchone()
+                    except psycopg2.Error as e:
+                        row = f"{type(e).__name__}: {e}"
+                    if row != (100, 100):
+                        seen.append(row)
+                    reads[0] += 1
+        finally:
+            con.close()
+
+    threads = [threading.Thread(target=reader) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        run_tool("python", "-c", LOADS, "8", cwd=dagster_dir, env=env)
+    finally:
+        done.set()
+        for t in threads:
+            t.join()
+    assert seen == []
+    assert reads[0] > 0
+    assert column_types(db, "raw_customers")[1] == ("first_name", "character varying")
+    # No staging table is left behind.
+    assert query(
+        db, "select table_name from information_schema.tables where table_schema = %s",
+        (SCHEMA,),
+    ) == [("raw_customers",)]
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])  # nothing listens once the socket is closed
+
+
+def test_server_down_gives_one_clear_error_naming_host_and_port(tmp_path, monkeypatch):
+    # No server needed: the point is that there is none.
+    port = _closed_port()
+    for key, value in {
+        "JAFFLE_SHOP_PG_HOST": "127.0.0.1",
+        "JAFFLE_SHOP_PG_PORT": str(port),
+        "JAFFLE_SHOP_PG_USER": "nobody",
+        "JAFFLE_SHOP_PG_PASSWORD": "x",
+        "JAFFLE_SHOP_PG_DBNAME": "jaffle_shop",
+    }.items():
+        monkeypatch.setenv(key, value)
+    run_cli("example", tmp_path / "jaffle_shop", check=0)
+    run_cli("init", "--dbt-project-dir", tmp_path / "jaffle_shop", "--output-dir", tmp_path, check=0)
+    dagster_dir = tmp_path / "jaffle_shop_dagster"
+    run_cli("convert-seed", "raw_customers", cwd=dagster_dir, env=PG, check=0)
+    proc = materialize(dagster_dir, select="raw_customers", check=1)
+    out = proc.stdout + proc.stderr
+    errors = set(re.findall(r"WarehouseError: (.*)", out))
+    assert errors == {
+        f"cannot connect to PostgreSQL at 127.0.0.1:{port} (dbt target 'postgres'): "
+        f'connection to server at "127.0.0.1", port {port} failed: Connection refused; '
+        "start the server or fix the target in profiles.yml"
+    }, out[-3000:]
+
+
+UNSUPPORTED = ["snowflake", "bigquery", "databricks", "redshift", "trino", "spark", "athena"]
+
+
+@pytest.mark.parametrize("adapter", UNSUPPORTED)
+def test_convert_seed_refuses_unsupported_targets_before_changing_anything(tmp_path, adapter):
+    run_cli("example", tmp_path / "jaffle_shop", check=0)
+    profiles = tmp_path / "jaffle_shop" / "profiles.yml"
+    profiles.write_text(
+        profiles.read_text(encoding="utf-8") + f"    warehouse:\n      type: {adapter}\n",
+        encoding="utf-8",
+    )
+    run_cli("init", "--dbt-project-dir", tmp_path / "jaffle_shop", "--output-dir", tmp_path, check=0)
+    dagster_dir = tmp_path / "jaffle_shop_dagster"
+    before = tree_hash(tmp_path)
+    proc = run_cli("convert-seed", "raw_customers", cwd=dagster_dir, env={"DBT_TARGET": "warehouse"})
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert f"`{adapter}`" in lines[0]
+    assert "duckdb" in lines[0] and "postgres" in lines[0]
+    assert tree_hash(tmp_path) == before
+    # The generated project still names the adapter's package.
+    assert f'"{_package(adapter)}' in (dagster_dir / "pyproject.toml").read_text(encoding="utf-8")
+
+
+def _package(adapter: str) -> str:
+    from dbtscaffold.project import adapter_package
+
+    return adapter_package(adapter)
