@@ -56,8 +56,7 @@ def _decorator_key(dec: ast.expr, func_name: str) -> list[str] | None:
     if isinstance(key, ast.Call) and key.args:  # AssetKey([...])
         key = key.args[0]
     if isinstance(key, (ast.List, ast.Tuple)):
-        parts = [e.value for e in key.elts if isinstance(e, ast.Constant)]
-        return [str(p) for p in parts]
+        return [str(e.value) for e in key.elts if isinstance(e, ast.Constant)]
     if isinstance(key, ast.Constant):
         return str(key.value).split("/")
     base = kwargs.get("name")
@@ -112,7 +111,9 @@ def _insert_imports(text: str, tree: ast.Module, nl: str) -> str:
     ends = [m.group() for m in _NEWLINE_RE.finditer(text)]
     imports = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
     bound = _bound_names(tree)
-    need_dagster = [n for n in ("AssetExecutionContext", "MaterializeResult", "asset") if n not in bound]
+    need_dagster = [
+        n for n in ("AssetExecutionContext", "MaterializeResult", "asset") if n not in bound
+    ]
     edits: list[tuple[int, str]] = []  # (insert before 0-based line, text)
     replaced: dict[int, str] = {}
     if need_dagster:
@@ -147,7 +148,9 @@ def _insert_imports(text: str, tree: ast.Module, nl: str) -> str:
             edits.append((min(n.lineno for n in relative) - 1, "from . import warehouse"))
         else:
             after = max((n.end_lineno or n.lineno for n in imports), default=_after_docstring(tree))
-            edits.append((after, nl + "from . import warehouse" if imports else "from . import warehouse"))
+            edits.append(
+                (after, nl + "from . import warehouse" if imports else "from . import warehouse")
+            )
     for i, new in replaced.items():
         lines[i] = new
     for before, new in sorted(edits, key=lambda e: e[0], reverse=True):
@@ -195,7 +198,7 @@ def asset_block(spec: LoaderSpec, func: str, nl: str = "\n") -> str:
         ")",
         f"def {func}(context: AssetExecutionContext) -> MaterializeResult:",
         f"    rows = {LOADER_CALL}(",
-        f"        Path(__file__).resolve().parent.parent / \"data\" / {_py(spec.seed + '.csv')},",
+        f'        Path(__file__).resolve().parent.parent / "data" / {_py(spec.seed + ".csv")},',
         f"        schema={_py(spec.schema)},",
         f"        table={_py(spec.table)},",
         f"        column_types={_py(spec.column_types)},",

@@ -82,7 +82,9 @@ class _Planner:
         try:
             return path.read_bytes()
         except FileNotFoundError:
-            raise UserError(f"{what} `{path}` is missing; run `dbtscaffold init --force`.") from None
+            raise UserError(
+                f"{what} `{path}` is missing; run `dbtscaffold init --force`."
+            ) from None
 
     def rel(self, path: Path) -> str:
         for root in (self.dbt.dir, self.dagster.dir):
@@ -110,7 +112,8 @@ class _Planner:
             raise self.yaml_error(path, e) from None
 
     def yaml_error(self, path: Path, e: Exception) -> UserError:
-        where = f" (line {e.line})" if getattr(e, "line", None) else ""
+        line = getattr(e, "line", None)
+        where = f" (line {line})" if line else ""
         return UserError(f"`{self.rel(path)}` is not valid YAML{where}: {e}; fix it and retry.")
 
     def edit_yaml(self, path: Path, fn: Any, *args: Any) -> None:
@@ -198,7 +201,11 @@ class _Planner:
                 "fix it and retry."
             ) from None
         if seed_file is None:
-            if table is not None and dbt_yaml.asset_key_of(table) == [seed] and asset_state == "ours":
+            if (
+                table is not None
+                and dbt_yaml.asset_key_of(table) == [seed]
+                and asset_state == "ours"
+            ):
                 self.result.already.append(seed)
                 return
             raise self.files.unknown_seed(seed)
@@ -223,9 +230,9 @@ class _Planner:
             moved = dbt_yaml.split_seed_entry(entry[1])
             self.edit_yaml(entry[0], dbt_yaml.remove_seed_entry, seed)
         loader = self.project_config(seed_file, moved)
-        for key in moved.dropped:
+        for prop in moved.dropped:
             self.result.notes.append(
-                f"`{key}` of seed `{seed}` has no place on a source table and was dropped."
+                f"`{prop}` of seed `{seed}` has no place on a source table and was dropped."
             )
         new_table = dbt_yaml.new_table(seed, moved, meta_in_config=self.meta_in_config)
         source_path = found[0] if found else self.new_source_path()
@@ -283,23 +290,33 @@ class _Planner:
             )
         identifier = str((table or {}).get("identifier") or seed)
         if not _SCHEMA_RE.match(identifier):
-            raise UserError(f"The identifier `{identifier}` of source table `{seed}` is not a plain name.")
+            raise UserError(
+                f"The identifier `{identifier}` of source table `{seed}` is not a plain name."
+            )
         return schema, identifier
 
     def new_source_path(self) -> Path:
         roots = self.files.model_roots or [self.dbt.dir / self.dbt.model_paths[0]]
         return roots[0] / "sources.yml"
 
-    def project_config(self, seed_file: SeedFile, moved: dbt_yaml.MovedProperties) -> dict[str, Any]:
+    def project_config(
+        self, seed_file: SeedFile, moved: dbt_yaml.MovedProperties
+    ) -> dict[str, Any]:
         """Loader config from dbt_project.yml and the seed's YAML; drops the seed's own block."""
+        from dbtscaffold.yaml_edit import YamlEditError
+
         yml = self.dbt.yml_path
         text = self.text(yml) or ""
         folders = seed_file.folders
         try:
-            inherited, own = dbt_yaml.project_seed_config(text, self.dbt.name, folders, seed_file.name)
-        except Exception as e:  # YamlEditError: dbt_project.yml was read fine by project.py
+            inherited, own = dbt_yaml.project_seed_config(
+                text, self.dbt.name, folders, seed_file.name
+            )
+        except YamlEditError as e:
             raise self.yaml_error(yml, e) from None
-        self.edit_yaml(yml, dbt_yaml.remove_project_seed_config, self.dbt.name, folders, seed_file.name)
+        self.edit_yaml(
+            yml, dbt_yaml.remove_project_seed_config, self.dbt.name, folders, seed_file.name
+        )
         loader: dict[str, Any] = {}
         for cfg in (inherited, own, moved.loader_config):
             for key in dbt_yaml.LOADER_CONFIG_KEYS:

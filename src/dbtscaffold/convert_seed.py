@@ -166,6 +166,7 @@ def run_convert_seed(
 
     from dbtscaffold.apply import state_lock
     from dbtscaffold.commands import execute_plan
+
     started = time.perf_counter()
     for seed in seeds:
         check_name(seed, "Seed name")
@@ -209,6 +210,10 @@ def run_convert_seed(
         f"Converted {names} into source `{source_name or dbt.name}` with upstream Dagster "
         f"asset(s) in {elapsed:.2f}s. Undo with `dbtscaffold undo`."
     )
+    console.info(
+        "Next: `dbtscaffold materialize` (or `dbtscaffold dev`) loads the CSV before the "
+        "models that read it."
+    )
     return result
 
 
@@ -249,7 +254,7 @@ def _summary(result: ConvertResult, *, to_stdout: bool) -> None:
         rows.append([shown, verb, refs if refs else ""])
     total = sum(result.refs.values())
     title = f"convert-seed: {len(rows)} change(s), {total} ref(s) rewritten"
-    console.table(title, ["File", "Change", "Refs rewritten"], rows, to_stdout=to_stdout)
+    console.table(title, ["File", "Change", "Refs"], rows, to_stdout=to_stdout)
 
 
 def plan_changes(
@@ -263,8 +268,6 @@ def plan_changes(
         if after != before:
             plan.add(FileChange(path, before, after))
     return plan
-
-
 
 
 def plan_convert_seed(

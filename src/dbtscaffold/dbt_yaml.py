@@ -90,7 +90,7 @@ def find_seed_entry(doc: Doc, seed: str) -> Any:
         return None
     seeds = data.get("seeds")
     i = _named(seeds, seed)
-    if i is None:
+    if seeds is None or i is None:
         return None
     if is_block_seq(seeds):
         try:
@@ -208,7 +208,11 @@ def _merge_into(existing: Any, new: Any) -> bool:
                 if isinstance(col, dict) and str(col.get("name")) not in names:
                     existing[key].append(col)
                     changed = True
-        elif key in ("config", "meta") and isinstance(existing[key], dict) and isinstance(value, dict):
+        elif (
+            key in ("config", "meta")
+            and isinstance(existing[key], dict)
+            and isinstance(value, dict)
+        ):
             changed = _merge_into(existing[key], value) or changed
     return changed
 
@@ -276,7 +280,7 @@ def remove_seed_entry(text: str, seed: str) -> str:
     data = doc.data
     seeds = data.get("seeds") if isinstance(data, dict) else None
     idx = _named(seeds, seed)
-    if idx is None:
+    if seeds is None or idx is None:
         return text
     if len(seeds) == 1 and is_block_map(data):
         return doc.delete_key(data, "seeds")

@@ -15,6 +15,7 @@ import bisect
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 _NEWLINE_RE = re.compile(r"\r\n|\r|\n")
 # A bare `ref(` in YAML text (e.g. `to: ref('x')`), not part of a longer name or attribute.
@@ -65,7 +66,7 @@ class _Lines:
         return self.orig_starts[i] + (norm_offset - self.norm_starts[i])
 
 
-def _lexer():  # type: ignore[no-untyped-def]
+def _lexer() -> Any:
     import jinja2
 
     global _LEXER
@@ -150,7 +151,9 @@ def _expression_spans(
             m = _match_call(toks, i, target)
             if m is not None:
                 end_i, quote = m
-                spans.append((offset + tok.start, offset + toks[end_i].end, target.replacement(quote)))
+                spans.append(
+                    (offset + tok.start, offset + toks[end_i].end, target.replacement(quote))
+                )
         if tok.type != "whitespace":
             prev = tok
     return spans

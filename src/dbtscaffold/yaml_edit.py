@@ -121,7 +121,9 @@ class Doc:
         line, col = seq.lc.item(idx)
         m = _DASH_RE.match(self.body(line)[:col])
         if m is None:
-            raise YamlEditError("a sequence item laid out in a way dbtscaffold cannot edit", line + 1)
+            raise YamlEditError(
+                "a sequence item laid out in a way dbtscaffold cannot edit", line + 1
+            )
         return len(m.group(1))
 
     def block(self, first: int, col: int, *, key_block: bool = False) -> tuple[int, int]:
@@ -139,7 +141,9 @@ class Doc:
                 i += 1
                 continue
             ind = self.indent_of(i)
-            deeper = ind > col or (key_block and ind == col and self.body(i).lstrip().startswith("-"))
+            deeper = ind > col or (
+                key_block and ind == col and self.body(i).lstrip().startswith("-")
+            )
             if self.is_comment(i):
                 if ind > col:
                     last = i

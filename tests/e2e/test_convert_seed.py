@@ -85,7 +85,10 @@ def test_tutorial_part_3_on_the_example(tmp_path):
     ).read_bytes()
     # The Jinja comment in stg_customers.sql is left exactly as it was.
     first_line = (EXAMPLE / "models/staging/stg_customers.sql").read_text().splitlines()[0]
-    assert first_line == "{# based on {{ ref('raw_customers') }}: one row per customer, renamed keys #}"
+    assert (
+        first_line
+        == "{# based on {{ ref('raw_customers') }}: one row per customer, renamed keys #}"
+    )
     assert (dbt_dir / "models/staging/stg_customers.sql").read_text().splitlines()[0] == first_line
 
     # A second run changes nothing and says so.
@@ -107,7 +110,8 @@ def test_tutorial_part_3_on_the_example(tmp_path):
     stg = manifest["nodes"]["model.jaffle_shop.stg_customers"]
     assert stg["depends_on"]["nodes"] == [source_id]
     source_tests = [
-        n for n in manifest["nodes"].values()
+        n
+        for n in manifest["nodes"].values()
         if n["resource_type"] == "test" and source_id in n["depends_on"]["nodes"]
     ]
     assert len(source_tests) == 2  # unique + not_null on id, moved from the seed
@@ -130,7 +134,13 @@ def test_tutorial_part_3_on_the_example(tmp_path):
 
     # Materialize everything: same rows as before the conversion.
     run_tool(
-        "dagster", "asset", "materialize", "--select", "*", "-m", "jaffle_shop_dagster.definitions",
+        "dagster",
+        "asset",
+        "materialize",
+        "--select",
+        "*",
+        "-m",
+        "jaffle_shop_dagster.definitions",
         cwd=dagster_dir,
     )
     db = dbt_dir / "jaffle_shop.duckdb"
@@ -141,7 +151,7 @@ def test_tutorial_part_3_on_the_example(tmp_path):
 EXTRA_FILES = {
     "models/staging/customer_refs.sql": (
         "{# the old way: {{ ref('raw_customers') }} #}\n"
-        "select id from {{ ref(\"raw_customers\") }}\n"
+        'select id from {{ ref("raw_customers") }}\n'
         "union all\n"
         "select id from {{ref( 'jaffle_shop' ,'raw_customers' )}}\n"
         "-- a SQL comment is still Jinja: {{ ref('raw_customers') }}\n"
@@ -200,14 +210,17 @@ def test_every_ref_form_and_place_is_rewritten_and_dbt_parses_it(tmp_path):
     assert src in read("tests/raw_customers_have_ids.sql")
     assert src in read("analyses/customer_name_lengths.sql")
     sources = read("models/sources.yml")
-    assert sources.startswith(EXTRA_FILES["models/sources.yml"] + "  - name: jaffle_shop\n    schema: main\n")
+    assert sources.startswith(
+        EXTRA_FILES["models/sources.yml"] + "  - name: jaffle_shop\n    schema: main\n"
+    )
     assert "description: Fictional customers of the jaffle shop" in sources
 
     run_tool("dbt", "parse", "--profiles-dir", ".", cwd=dbt_dir)
     manifest = json.loads((dbt_dir / "target" / "manifest.json").read_text())
     source_id = "source.jaffle_shop.jaffle_shop.raw_customers"
     users = sorted(
-        n["name"] for n in manifest["nodes"].values()
+        n["name"]
+        for n in manifest["nodes"].values()
         if source_id in n.get("depends_on", {}).get("nodes", [])
     )
     assert "customers_snapshot" in users

@@ -87,7 +87,9 @@ def test_a_failure_midway_leaves_every_file_as_it_was(scaffolded, tmp_path, fail
     dbt_dir, _ = scaffolded
     before = tree_hash(tmp_path)
     proc = run_cli(
-        "convert-seed", "raw_customers", cwd=dbt_dir,
+        "convert-seed",
+        "raw_customers",
+        cwd=dbt_dir,
         env={"DBTSCAFFOLD_TEST_FAIL_AFTER": str(fail_after)},
     )
     assert proc.returncode == 1, proc.stderr
@@ -105,8 +107,12 @@ def test_two_concurrent_runs_never_mix(scaffolded):
     env = dict(os.environ, DBTSCAFFOLD_TEST_APPLY_DELAY="0.05")
     procs = [
         subprocess.Popen(
-            [str(CLI), "convert-seed", seed], cwd=dbt_dir, env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [str(CLI), "convert-seed", seed],
+            cwd=dbt_dir,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for seed in ("raw_customers", "raw_orders")
     ]
@@ -224,5 +230,7 @@ def test_bad_jinja_in_a_model(scaffolded, tmp_path):
     proc = run_cli("convert-seed", "raw_customers", cwd=dbt_dir)
     assert proc.returncode == 1
     [line] = [x for x in proc.stderr.splitlines() if x.strip()]
-    assert line.startswith("error: `jaffle_shop/models/staging/broken.sql` is not valid Jinja (line 2): ")
+    assert line.startswith(
+        "error: `jaffle_shop/models/staging/broken.sql` is not valid Jinja (line 2): "
+    )
     assert tree_hash(tmp_path, ignore=()) == before

@@ -60,7 +60,9 @@ def _tree(root: Path) -> dict[str, bytes]:
     }
 
 
-@pytest.mark.parametrize("case", sorted(p.name for p in (HERE / "projects").iterdir() if p.is_dir()))
+@pytest.mark.parametrize(
+    "case", sorted(p.name for p in (HERE / "projects").iterdir() if p.is_dir())
+)
 def test_project_case(case, tmp_path, update_golden):
     from dbtscaffold.apply import apply_plan
     from dbtscaffold.convert_seed import plan_convert_seed

@@ -71,7 +71,9 @@ def test_leaves_everything_else_alone(text):
 
 def test_comment_and_code_on_one_line():
     text = "{# {{ ref('raw_customers') }} #} {{ ref('raw_customers') }} {# ref('raw_customers') #}"
-    expected = f"{{# {{{{ ref('raw_customers') }}}} #}} {{{{ {SRC} }}}} {{# ref('raw_customers') #}}"
+    expected = (
+        f"{{# {{{{ ref('raw_customers') }}}} #}} {{{{ {SRC} }}}} {{# ref('raw_customers') #}}"
+    )
     assert rewrite_jinja_refs(text, T) == (expected, 1)
 
 
@@ -106,17 +108,25 @@ def test_bad_jinja_names_the_line():
             1,
         ),
         (
-            '    where: "id in (select id from {{ ref(\'raw_customers\') }})"\n',
+            "    where: \"id in (select id from {{ ref('raw_customers') }})\"\n",
             f'    where: "id in (select id from {{{{ {SRC} }}}})"\n',
             1,
         ),
-        ("# to: ref('raw_customers')\nto: ref('x')\n", "# to: ref('raw_customers')\nto: ref('x')\n", 0),
+        (
+            "# to: ref('raw_customers')\nto: ref('x')\n",
+            "# to: ref('raw_customers')\nto: ref('x')\n",
+            0,
+        ),
         (
             "to: ref('raw_customers')  # was ref('raw_customers')\n",
             f"to: {SRC}  # was ref('raw_customers')\n",
             1,
         ),
-        ("description: |\n  # heading\n  uses ref('raw_customers')\n", f"description: |\n  # heading\n  uses {SRC}\n", 1),
+        (
+            "description: |\n  # heading\n  uses ref('raw_customers')\n",
+            f"description: |\n  # heading\n  uses {SRC}\n",
+            1,
+        ),
         ("to: myref('raw_customers')\n", "to: myref('raw_customers')\n", 0),
         (
             "description: \"see {# ref('raw_customers') #}\"\n",
@@ -157,12 +167,16 @@ def test_python_models(before, after, count):
 
 # --- property-based: only refs to the seed change, and a second pass changes nothing ------
 
-_IDENT = st.sampled_from(["raw_customers", "raw_orders", "orders", "raw_customers_x", "x_raw_customers"])
+_IDENT = st.sampled_from(
+    ["raw_customers", "raw_orders", "orders", "raw_customers_x", "x_raw_customers"]
+)
 _Q = st.sampled_from(["'", '"'])
 _WS = st.sampled_from(["", " ", "  ", "\n", "\t"])
 _NL = st.sampled_from(["\n", "\r\n"])
 _DATA = st.lists(
-    st.sampled_from([*"abc xyz_,.;*()'\"-=\n", "ref", "raw_customers", "select ", "ref('raw_customers')"]),
+    st.sampled_from(
+        [*"abc xyz_,.;*()'\"-=\n", "ref", "raw_customers", "select ", "ref('raw_customers')"]
+    ),
     max_size=12,
 ).map("".join)
 

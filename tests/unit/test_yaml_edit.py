@@ -52,7 +52,9 @@ sources:
     tables: [{name: t}]
 """
     out = dbt_yaml.add_source_table(sources, "shop", table("raw_customers", SEEDS))
-    assert out == """\
+    assert (
+        out
+        == """\
 version: 2
 
 # Where raw data lands.
@@ -79,6 +81,7 @@ sources:
   - name: elsewhere
     tables: [{name: t}]
 """
+    )
     # A second time, nothing changes.
     assert dbt_yaml.add_source_table(out, "shop", table("raw_customers", SEEDS)) == out
 
@@ -92,7 +95,9 @@ def test_split_seed_entry_sorts_properties():
 
 
 def test_new_source_in_new_file_and_in_file_without_it():
-    assert dbt_yaml.add_source_table("", "shop", table("s"), "main") == """\
+    assert (
+        dbt_yaml.add_source_table("", "shop", table("s"), "main")
+        == """\
 version: 2
 
 sources:
@@ -105,10 +110,11 @@ sources:
             dagster:
               asset_key: ["s"]
 """
+    )
     models = "version: 2\n\nmodels:\n- name: m\n  description: x\n"
     assert dbt_yaml.add_source_table(models, "shop", table("s", meta_in_config=False)) == (
         "version: 2\n\nmodels:\n- name: m\n  description: x\n\nsources:\n- name: shop\n  tables:\n"
-        "  - name: s\n    meta:\n      dagster:\n        asset_key: [\"s\"]\n"
+        '  - name: s\n    meta:\n      dagster:\n        asset_key: ["s"]\n'
     )
 
 
@@ -137,8 +143,10 @@ def test_existing_table_gets_the_asset_key_and_missing_properties():
     [
         (
             "raw_customers",
-            "version: 2\n\nseeds:\n  # the customers\n  # orders come next\n"
-            "  - name: raw_orders\n    description: Orders\n",
+            (
+                "version: 2\n\nseeds:\n  # the customers\n  # orders come next\n"
+                "  - name: raw_orders\n    description: Orders\n"
+            ),
         ),
         # The comment above the last entry stays: comments are never dropped.
         ("raw_orders", SEEDS.split("  - name: raw_orders")[0]),
@@ -209,7 +217,9 @@ def test_asset_key_of_both_spellings():
 
 def test_detect_indent():
     assert Doc(SEEDS).detect_indent() == Indent(mapping=2, sequence=4, offset=2)
-    assert Doc("a:\n- b: 1\n  c:\n      d: 1\n").detect_indent() == Indent(mapping=4, sequence=2, offset=0)
+    assert Doc("a:\n- b: 1\n  c:\n      d: 1\n").detect_indent() == Indent(
+        mapping=4, sequence=2, offset=0
+    )
 
 
 def test_bad_yaml_names_the_line():
