@@ -153,7 +153,9 @@ def _insert_imports(text: str, tree: ast.Module, nl: str) -> str:
             )
     for i, new in replaced.items():
         lines[i] = new
-    for before, new in sorted(edits, key=lambda e: e[0], reverse=True):
+    # Back to front; edits at one line go in the order they were made.
+    order = sorted(range(len(edits)), key=lambda i: (edits[i][0], i), reverse=True)
+    for before, new in (edits[i] for i in order):
         lines.insert(before, new)
         ends.insert(before, nl)
     out = []
