@@ -12,6 +12,7 @@ from typing import Any
 
 from dbtscaffold.yaml_edit import (
     Doc,
+    LayoutError,
     YamlEditError,
     is_block_map,
     is_block_seq,
@@ -219,6 +220,37 @@ def _merge_into(existing: Any, new: Any) -> bool:
 
 def add_source_table(text: str, source: str, table: Any, schema: str | None = None) -> str:
     """TEXT with TABLE declared in source SOURCE (added if missing, with SCHEMA if given)."""
+    import copy
+
+    try:
+        return _splice_source_table(text, source, copy.deepcopy(table), schema)
+    except LayoutError:
+        return _rerender_source_table(text, source, table, schema)
+
+
+def _rerender_source_table(text: str, source: str, table: Any, schema: str | None) -> str:
+    """add_source_table for layouts the splicer cannot edit: `sources:` is rendered again."""
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    doc = Doc(text)
+    data = doc.data
+    indent = doc.detect_indent()
+    sources = data["sources"]
+    idx = _named(sources, source)
+    if idx is None:
+        head = [("name", source)] + ([("schema", schema)] if schema else [])
+        sources.append(CommentedMap([*head, ("tables", CommentedSeq([table]))]))
+    else:
+        tables = sources[idx].setdefault("tables", CommentedSeq())
+        t_idx = _named(tables, str(table["name"]))
+        if t_idx is None:
+            tables.append(table)
+        elif not _merge_into(tables[t_idx], table):
+            return text
+    return doc.replace_key(data, "sources", sources, indent)
+
+
+def _splice_source_table(text: str, source: str, table: Any, schema: str | None) -> str:
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
     head = [("name", source)] + ([("schema", schema)] if schema else [])
@@ -285,7 +317,10 @@ def remove_seed_entry(text: str, seed: str) -> str:
     if len(seeds) == 1 and is_block_map(data):
         return doc.delete_key(data, "seeds")
     if is_block_seq(seeds):
-        return doc.delete_seq_item(seeds, idx)
+        try:
+            return doc.delete_seq_item(seeds, idx)
+        except LayoutError:
+            pass
     del seeds[idx]
     return doc.replace_key(data, "seeds", seeds, doc.detect_indent())
 

@@ -27,6 +27,10 @@ class YamlEditError(ValueError):
         self.line = line
 
 
+class LayoutError(YamlEditError):
+    """Valid YAML laid out in a way the line splicer does not handle (callers re-render)."""
+
+
 @dataclass(frozen=True)
 class Indent:
     """ruamel's indentation settings: mapping indent, sequence indent, dash offset."""
@@ -121,9 +125,7 @@ class Doc:
         line, col = seq.lc.item(idx)
         m = _DASH_RE.match(self.body(line)[:col])
         if m is None:
-            raise YamlEditError(
-                "a sequence item laid out in a way dbtscaffold cannot edit", line + 1
-            )
+            raise LayoutError("a sequence item laid out in a way dbtscaffold cannot edit", line + 1)
         return len(m.group(1))
 
     def block(self, first: int, col: int, *, key_block: bool = False) -> tuple[int, int]:
@@ -169,7 +171,10 @@ class Doc:
             node = queue.pop(0)
             if isinstance(node, CommentedMap):
                 for key, value in node.items():
-                    kline, kcol = node.lc.key(key)
+                    pos = node.lc.key(key)
+                    if pos is None:  # added in memory, not parsed
+                        continue
+                    kline, kcol = pos
                     if is_block_map(value) and value and mapping is None:
                         vline, vcol = value.lc.key(next(iter(value)))
                         if vline > kline and vcol > kcol:

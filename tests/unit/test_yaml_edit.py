@@ -232,3 +232,12 @@ def test_block_owns_deeper_lines_and_leaves_following_comments():
     doc = Doc("a:\n  - x: 1\n# inside\n    y: 2\n\n  # next\n  - z: 3\n")
     seq = doc.data["a"]
     assert doc.delete_seq_item(seq, 0) == "a:\n  # next\n  - z: 3\n"
+
+
+def test_layouts_the_splicer_cannot_edit_are_rendered_again():
+    text = "version: 2\nsources:\n  -\n    name: shop\n    tables:\n      -\n        name: a\n"
+    out = dbt_yaml.add_source_table(text, "shop", table("b"))
+    assert Doc(out).data["sources"][0]["tables"][1]["name"] == "b"
+    assert out.startswith("version: 2\nsources:\n")
+    seeds = "seeds:\n  -\n    name: a\n  -\n    name: b\n"
+    assert Doc(dbt_yaml.remove_seed_entry(seeds, "a")).data == {"seeds": [{"name": "b"}]}
