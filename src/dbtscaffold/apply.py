@@ -78,6 +78,25 @@ def check_confined(path: Path, roots: tuple[Path, ...]) -> None:
         )
 
 
+def check_writable(path: Path) -> None:
+    """Refuse to replace, delete or create PATH when it or its folder is read-only.
+
+    We run as root in places where os.access says yes to anything, so a file or folder
+    whose mode has no write bit counts as read-only too: writing would surprise its owner.
+    """
+    if path.is_symlink():
+        return  # check_confined has the say on symbolic links
+    d = path.parent
+    while not d.exists():
+        d = d.parent
+    for p, what in ((path, "File"), (d, "Folder")):
+        if p.exists() and (not os.access(p, os.W_OK) or not p.stat().st_mode & 0o222):
+            raise UserError(
+                f"{what} `{p}` is read-only; make it writable (chmod u+w) and retry. "
+                "Nothing was changed."
+            )
+
+
 def _fault_hook() -> Callable[[], None]:
     delay = float(os.environ.get(_DELAY_ENV, "0") or 0)
     fail_after = os.environ.get(_FAIL_ENV)
@@ -128,9 +147,10 @@ def _mode_for(change: FileChange) -> int:
     return (0o777 if change.executable else 0o666) & ~umask
 
 
-def _os_error(e: OSError, what: str) -> UserError:
+def _os_error(e: OSError, what: str, path: Path | None = None) -> UserError:
     reason = e.strerror or str(e)
-    where = f" `{e.filename}`" if e.filename else ""
+    name = path if path is not None else e.filename
+    where = f" `{name}`" if name else ""
     return UserError(f"Could not {what}{where}: {reason}; nothing was changed.")
 
 
@@ -139,8 +159,17 @@ def state_lock(state_dir: Path, *, wait: float = 30.0) -> Iterator[None]:
     """Hold an exclusive lock on STATE_DIR/lock (created if needed) for one command."""
     import fcntl
 
-    state_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(state_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    # Backups and journals stay inside the project: never follow a link out of it.
+    check_confined(state_dir / LOCK, (state_dir.parent,))
+    if state_dir.is_symlink():
+        raise UserError(
+            f"Refusing to use `{state_dir}`: it is a symbolic link; replace it with a folder."
+        )
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(state_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise _os_error(e, "write", state_dir / LOCK) from e
     try:
         deadline = time.monotonic() + wait
         while True:
@@ -195,7 +224,7 @@ def _missing_dirs(changes: list[FileChange]) -> list[Path]:
 def pending_journal(state_dir: Path) -> Path | None:
     """The backup folder of a change that was interrupted (killed) while applying."""
     found = last_journal(state_dir)
-    if found is not None and found[1].get("status") == "pending":
+    if found is not None and found[1].get("status") in ("pending", "undoing"):
         return found[0]
     return None
 
@@ -222,6 +251,7 @@ def apply_plan(
         )
     for c in changes:
         check_confined(c.path, plan.roots)
+        check_writable(c.path)
         if read_bytes_or_none(c.path) != c.before:
             raise UserError(
                 f"`{c.path}` changed while dbtscaffold was planning; nothing was changed, run it again."
@@ -240,6 +270,7 @@ def apply_plan(
     backup_dir: Path | None = None
     done: list[FileChange] = []
     journal: dict[str, object] = {}
+    current: Path | None = None  # the file being written, for the error message
     try:
         # 1. Back up what is there now, and journal everything we are about to do,
         #    before touching the project.
@@ -270,6 +301,7 @@ def apply_plan(
             os.sync()
             journal = {
                 "command": command,
+                "roots": [str(r) for r in plan.roots],
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "status": "pending",
                 "created_dirs": [str(d) for d in planned_dirs],
@@ -286,6 +318,7 @@ def apply_plan(
             if tmp is None:
                 continue
             hook()
+            current = c.path
             mode = _mode_for(c)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as f:
@@ -296,24 +329,36 @@ def apply_plan(
         # 3. Swap the files in.
         for c, tmp in tmps:
             hook()
+            current = c.path
             if tmp is not None:
                 os.replace(tmp, c.path)
             else:
                 os.unlink(c.path)
             done.append(c)
-            if report:
-                report(c.verb, c.path)
+        current = None
         os.sync()  # the renames (one sync, not one fsync per folder)
         if backup_dir is not None:
             journal["status"] = "applied"
             _write_journal(backup_dir, journal)
     except BaseException as e:
-        _rollback(done, tmps, created_dirs)
+        try:
+            _rollback(done, tmps, created_dirs)
+        except OSError as failed:
+            # The journal stays pending, so `undo` can finish what the rollback could not.
+            how = "run `dbtscaffold undo` to restore them" if backup_dir else "restore them by hand"
+            raise UserError(
+                f"Could not write `{current}` ({getattr(e, 'strerror', None) or e}), nor put "
+                f"every file back ({failed.strerror or failed}); {how}."
+            ) from e
         if backup_dir is not None:
             shutil.rmtree(backup_dir, ignore_errors=True)
         if isinstance(e, OSError):
-            raise _os_error(e, "write") from e
+            raise _os_error(e, "write", current) from e
         raise
+    # Reported once every file is in place: a failed run never lists files it then put back.
+    for c in changes:
+        if report:
+            report(c.verb, c.path)
     return Applied(changes, backup_dir)
 
 
@@ -330,7 +375,8 @@ def _rollback(
             write_atomic(c.path, c.before)
     for _, tmp in staged:
         if tmp is not None:
-            with contextlib.suppress(FileNotFoundError):
+            # Best effort: a temp file never made (or a read-only folder) is no reason to stop.
+            with contextlib.suppress(OSError):
                 os.unlink(tmp)
     for d in reversed(created_dirs):
         with contextlib.suppress(OSError):
@@ -357,8 +403,16 @@ def _journals(state_dir: Path) -> list[Path]:
 def last_journal(state_dir: Path) -> tuple[Path, dict[str, object]] | None:
     """The newest journal that is applied or pending (not yet undone)."""
     for d in reversed(_journals(state_dir)):
-        j = json.loads((d / JOURNAL).read_text())
-        if j.get("status") in ("applied", "pending"):
+        try:
+            j = json.loads((d / JOURNAL).read_text(encoding="utf-8"))
+            if not isinstance(j, dict) or not isinstance(j.get("files", []), list):
+                raise ValueError("not a journal")
+        except (OSError, ValueError) as e:
+            raise UserError(
+                f"The journal `{d / JOURNAL}` is damaged ({e}), so that change cannot be undone; "
+                f"remove the folder `{d}` to forget it."
+            ) from None
+        if j.get("status") in ("applied", "pending", "undoing"):
             return d, j
     return None
 
@@ -373,7 +427,13 @@ def undo_last(
     backup_dir, journal = found
     files = journal["files"]
     assert isinstance(files, list)
-    pending = journal.get("status") == "pending"
+    # "undoing": an undo that was stopped midway; its files are partly restored already.
+    pending = journal.get("status") in ("pending", "undoing")
+    roots = tuple(Path(r) for r in journal.get("roots") or [])
+    for e in files:
+        if roots:
+            check_confined(Path(e["path"]), roots)
+        check_writable(Path(e["path"]))
     if not force and not pending:
         for e in files:
             now = sha256(read_bytes_or_none(Path(e["path"])))
@@ -383,6 +443,29 @@ def undo_last(
                     "undo would lose that edit. Pass --force to restore anyway."
                 )
     restored: list[tuple[str, Path]] = []
+    journal["status"] = "undoing"
+    try:
+        _write_journal(backup_dir, journal)
+        _restore(backup_dir, files, restored, report)
+    except OSError as e:
+        raise UserError(
+            f"Could not restore `{e.filename or backup_dir}`: {e.strerror or e}; fix that and run "
+            "`dbtscaffold undo` again to finish."
+        ) from e
+    for d in reversed(journal.get("created_dirs", [])):
+        with contextlib.suppress(OSError):
+            Path(d).rmdir()
+    journal["status"] = "undone"
+    _write_journal(backup_dir, journal)
+    return UndoResult(str(journal["command"]), restored, backup_dir)
+
+
+def _restore(
+    backup_dir: Path,
+    files: list[dict],
+    restored: list[tuple[str, Path]],
+    report: Callable[[str, Path], None] | None,
+) -> None:
     for e in files:
         if e.get("tmp"):
             with contextlib.suppress(FileNotFoundError):
@@ -401,9 +484,3 @@ def undo_last(
                 restored.append(("restore", path))
         if report and restored and restored[-1][1] == path:
             report(*restored[-1])
-    for d in reversed(journal.get("created_dirs", [])):
-        with contextlib.suppress(OSError):
-            Path(d).rmdir()
-    journal["status"] = "undone"
-    _write_journal(backup_dir, journal)
-    return UndoResult(str(journal["command"]), restored, backup_dir)

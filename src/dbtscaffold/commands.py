@@ -64,7 +64,6 @@ def run_init(
         "project": "in the dbt project",
         "home": "in ~/.dbt",
     }[result.profile.location.how]
-    console.info(f"Using profiles.yml {how}: {result.profile.location.path}")
     existed = result.project_dir.exists()
     state_dir = result.project_dir / ".dbtscaffold" if existed else None
     changed = execute_plan(
@@ -74,6 +73,8 @@ def run_init(
         command="init",
         nothing_to_do=f"Nothing to do: {result.project_dir} is already up to date.",
     )
+    # After the plan ran, so that a failed init prints its one error line and nothing else.
+    console.info(f"Using profiles.yml {how}: {result.profile.location.path}")
     if changed:
         rel = Path(__import__("os").path.relpath(result.project_dir, Path.cwd()))
         shown = rel if not str(rel).startswith("..") else result.project_dir

@@ -173,6 +173,13 @@ def run_convert_seed(
     if source_name is not None:
         check_name(source_name, "Source name")
     dbt, dagster = resolve_projects(dbt_project_dir, dagster_project_dir)
+    if source_name is None and not NAME_RE.match(dbt.name):
+        # The default source name goes into source('...') calls and YAML like any other.
+        shown = dbt.name.encode("unicode_escape").decode("ascii")
+        raise UserError(
+            f"The dbt project name `{shown}` is not a plain name, so it cannot be the source's "
+            "name; pass --source-name."
+        )
     unique = list(dict.fromkeys(seeds))
 
     def plan() -> ConvertResult:

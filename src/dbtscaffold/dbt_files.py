@@ -37,8 +37,16 @@ class TextFile:
 
 
 def _walk(root: Path) -> list[Path]:
+    # dbt follows symlinked folders, so refs behind them are rewritten too (apply refuses
+    # the write if the link leads out of the project); a folder reached twice is read once.
     out: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root):
+    seen: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            dirnames[:] = []
+            continue
+        seen.add(real)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in _SKIP_DIRS)
         out.extend(Path(dirpath) / f for f in sorted(filenames) if not f.startswith("."))
     return out
@@ -53,11 +61,16 @@ def _inside(path: Path, root: Path) -> bool:
 
 
 def _unique_dirs(dbt: DbtProjectInfo, names: tuple[str, ...]) -> list[Path]:
-    """Existing resource folders of DBT, de-duplicated, nested ones folded into their parent."""
+    """Existing resource folders of DBT, de-duplicated, nested ones folded into their parent.
+
+    Folders outside the project (a path like `../shared` or a symlink) are read too: a ref
+    there must not be missed; apply refuses to write there, so the change stops with a
+    clear line instead of leaving a ref to a seed that no longer exists.
+    """
     dirs: list[Path] = []
     for name in names:
         d = (dbt.dir / name).resolve()
-        if d.is_dir() and _inside(d, dbt.dir) and d not in dirs:
+        if d.is_dir() and d not in dirs:
             dirs.append(d)
     return [d for d in dirs if not any(o != d and _inside(d, o) for o in dirs)]
 

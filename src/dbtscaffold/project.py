@@ -148,6 +148,8 @@ def parse_yaml_text(text: str, path: Path, what: str) -> Any:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         problem = " ".join(str(problem).split())
+        # ruamel repeats both values of a duplicate key in full: the key is enough.
+        problem = re.sub(r'^(found duplicate key ".*?") with value .*$', r"\1", problem)
         raise UserError(f"{what} `{path}` is not valid YAML{where}: {problem}; fix it and retry.") from None
 
 

@@ -61,6 +61,8 @@ def load(text: str) -> Any:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark is not None else None
         problem = " ".join(str(e.problem or e.context or "invalid YAML").split())
+        # ruamel repeats both values of a duplicate key in full: the key is enough.
+        problem = re.sub(r'^(found duplicate key ".*?") with value .*$', r"\1", problem)
         raise YamlEditError(problem, line) from None
     except YAMLError as e:
         raise YamlEditError(" ".join(str(e).split()) or "invalid YAML") from None
