@@ -48,8 +48,8 @@ def py_str(value: str) -> str:
 def toml_str(value: str) -> str:
     """A TOML basic string meaning exactly VALUE."""
     # JSON string escapes are valid TOML escapes; ensure_ascii=False avoids \\ud83d-style
-    # surrogate pairs, which TOML rejects.
-    return json.dumps(value, ensure_ascii=False)
+    # surrogate pairs, which TOML rejects. JSON leaves DEL (U+007F) raw; TOML does not allow it.
+    return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
 def _profiles_dir_expr(loc: proj.ProfilesLocation, dbt_dir: Path, package_dir: Path) -> str:
