@@ -147,7 +147,8 @@ def _run(cmd: list[str], *, user: str | None, cwd: str, env: dict[str, str] | No
     )
     if proc.returncode != 0:
         tail = (proc.stdout + proc.stderr).strip().splitlines()[-5:]
-        raise ServerError(f"`{' '.join(cmd[:2])}` failed (exit {proc.returncode}): {' / '.join(tail)}")
+        what = " ".join(cmd[:2])
+        raise ServerError(f"`{what}` failed (exit {proc.returncode}): {' / '.join(tail)}")
 
 
 def start(bindir: Path | None = None) -> PgServer:
@@ -155,7 +156,8 @@ def start(bindir: Path | None = None) -> PgServer:
     bindir = bindir or find_bindir()
     if bindir is None:
         raise ServerError(
-            "PostgreSQL is not installed (no initdb/pg_ctl found; Debian: apt-get install postgresql)"
+            "PostgreSQL is not installed (no initdb/pg_ctl found; "
+            "Debian: apt-get install postgresql)"
         )
     user = _run_as()
     base = tempfile.mkdtemp(prefix="dbtscaffold-pg-")

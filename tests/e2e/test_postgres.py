@@ -31,7 +31,8 @@ def pg_counts(db: PgServer, tables, schema: str = SCHEMA) -> dict[str, int]:
     with psycopg2.connect(**db.dsn()) as con, con.cursor() as cur:
         out = {}
         for t in tables:
-            cur.execute(sql.SQL("select count(*) from {}.{}").format(sql.Identifier(schema), sql.Identifier(t)))
+            relation = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(t))
+            cur.execute(sql.SQL("select count(*) from {}").format(relation))
             out[t] = cur.fetchone()[0]
     con.close()
     return out

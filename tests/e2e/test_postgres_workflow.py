@@ -54,11 +54,20 @@ def materialize(dagster_dir, *, select="*", env=None, check=0):
                    check=check)
 
 
+def init(tmp_path):
+    run_cli("init", "--dbt-project-dir", tmp_path / "jaffle_shop", "--output-dir", tmp_path,
+            check=0)
+
+
+def example_and_init(tmp_path):
+    run_cli("example", tmp_path / "jaffle_shop", check=0)
+    init(tmp_path)
+
+
 @pytest.fixture
 def workflow(tmp_path, pg_database):
     """example -> init -> convert-seed raw_customers on the postgres target."""
-    run_cli("example", tmp_path / "jaffle_shop", check=0)
-    run_cli("init", "--dbt-project-dir", tmp_path / "jaffle_shop", "--output-dir", tmp_path, check=0)
+    example_and_init(tmp_path)
     dagster_dir = tmp_path / "jaffle_shop_dagster"
     run_cli("convert-seed", "raw_customers", cwd=dagster_dir, env=PG, check=0)
     return tmp_path / "jaffle_shop", dagster_dir, pg_database
@@ -94,10 +103,8 @@ def test_full_workflow_on_postgres(workflow):
     project_yml = dbt_dir / "dbt_project.yml"
     text = project_yml.read_text(encoding="utf-8")
     assert "        order_date: date\n" in text
-    project_yml.write_text(
-        text.replace("        order_date: date\n", "        order_date: date\n        status: varchar(20)\n"),
-        encoding="utf-8",
-    )
+    more_types = "        order_date: date\n        status: varchar(20)\n"
+    project_yml.write_text(text.replace("        order_date: date\n", more_types), encoding="utf-8")
     run_cli("convert-seed", "raw_orders", cwd=dagster_dir, env=PG, check=0)
     materialize(dagster_dir, select="raw_customers,raw_orders")
     assert pg_counts(db, ["raw_customers", "stg_customers", "raw_orders"]) == {
@@ -155,7 +162,9 @@ def test_loader_replaces_the_table_atomically_under_concurrent_readers(workflow)
             with con.cursor() as cur:
                 while not done.is_set():
                     try:
-                        cur.execute("select count(*), count(distinct id) from jaffle_shop.raw_customers")
+                        cur.execute(
+                            "select count(*), count(distinct id) from jaffle_shop.raw_customers"
+                        )
                         row = cur.fetchone()
                     except psycopg2.Error as e:
                         row = f"{type(e).__name__}: {e}"
@@ -201,8 +210,7 @@ def test_server_down_gives_one_clear_error_naming_host_and_port(tmp_path, monkey
         "JAFFLE_SHOP_PG_DBNAME": "jaffle_shop",
     }.items():
         monkeypatch.setenv(key, value)
-    run_cli("example", tmp_path / "jaffle_shop", check=0)
-    run_cli("init", "--dbt-project-dir", tmp_path / "jaffle_shop", "--output-dir", tmp_path, check=0)
+    example_and_init(tmp_path)
     dagster_dir = tmp_path / "jaffle_shop_dagster"
     run_cli("convert-seed", "raw_customers", cwd=dagster_dir, env=PG, check=0)
     proc = materialize(dagster_dir, select="raw_customers", check=1)
@@ -213,8 +221,11 @@ def test_server_down_gives_one_clear_error_naming_host_and_port(tmp_path, monkey
         "start the server or fix the target in profiles.yml"
     )
     lines = proc.stderr.splitlines()
-    assert [line for line in lines if "PostgreSQL" in line] == [f"jaffle_shop_dagster.warehouse.WarehouseError: {error}"], proc.stderr
-    assert lines[-1].startswith("error: Materialization failed in step `raw_customers`"), proc.stderr
+    assert [line for line in lines if "PostgreSQL" in line] == [
+        f"jaffle_shop_dagster.warehouse.WarehouseError: {error}"
+    ], proc.stderr
+    failed = "error: Materialization failed in step `raw_customers`"
+    assert lines[-1].startswith(failed), proc.stderr
 
 
 UNSUPPORTED = ["snowflake", "bigquery", "databricks", "redshift", "trino", "spark", "athena"]
@@ -228,10 +239,12 @@ def test_convert_seed_refuses_unsupported_targets_before_changing_anything(tmp_p
         profiles.read_text(encoding="utf-8") + f"    warehouse:\n      type: {adapter}\n",
         encoding="utf-8",
     )
-    run_cli("init", "--dbt-project-dir", tmp_path / "jaffle_shop", "--output-dir", tmp_path, check=0)
+    init(tmp_path)
     dagster_dir = tmp_path / "jaffle_shop_dagster"
     before = tree_hash(tmp_path)
-    proc = run_cli("convert-seed", "raw_customers", cwd=dagster_dir, env={"DBT_TARGET": "warehouse"})
+    proc = run_cli(
+        "convert-seed", "raw_customers", cwd=dagster_dir, env={"DBT_TARGET": "warehouse"}
+    )
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
