@@ -101,7 +101,10 @@ def is_listening(host: str, port: int, timeout: float = 2.0) -> bool:
 def find_bindir() -> Path | None:
     """The folder holding initdb and pg_ctl: PG_BINDIR, Debian's newest, or the PATH."""
     override = os.environ.get("PG_BINDIR")
-    candidates = [Path(override)] if override else []
+    if override:  # exactly this one
+        ok = (Path(override) / "initdb").is_file() and (Path(override) / "pg_ctl").is_file()
+        return Path(override) if ok else None
+    candidates: list[Path] = []
     debian = Path("/usr/lib/postgresql")
     if debian.is_dir():
         versions = [p for p in debian.iterdir() if (p / "bin" / "initdb").is_file()]
