@@ -224,8 +224,8 @@ def test_server_down_gives_one_clear_error_naming_host_and_port(tmp_path, monkey
     assert [line for line in lines if "PostgreSQL" in line] == [
         f"jaffle_shop_dagster.warehouse.WarehouseError: {error}"
     ], proc.stderr
-    failed = "error: Materialization failed in step `raw_customers`"
-    assert lines[-1].startswith(failed), proc.stderr
+    assert lines[-1].startswith("error: Materialization failed"), proc.stderr
+    assert "raw_customers" in lines[-1], proc.stderr
 
 
 UNSUPPORTED = ["snowflake", "bigquery", "databricks", "redshift", "trino", "spark", "athena"]
