@@ -164,7 +164,7 @@ def run_convert_seed(
     """Plan the conversion, then print its diff (dry run) or apply it as one change."""
     import time
 
-    from dbtscaffold.apply import state_lock
+    from dbtscaffold.apply import LOCK, state_lock
     from dbtscaffold.commands import execute_plan
 
     started = time.perf_counter()
@@ -188,9 +188,17 @@ def run_convert_seed(
         )
 
     # Plan once without the lock: bad input fails here and leaves nothing behind.
-    result = plan()
+    try:
+        result = plan()
+    except (UserError, OSError):
+        # Another command may have been swapping files while we read them (a CSV gone
+        # between listing and reading it): once it is done, read again, under the lock.
+        if not (dagster.state_dir / LOCK).exists():
+            raise
+        with state_lock(dagster.state_dir):
+            result = plan()
+    done = ", ".join(f"`{s}`" for s in unique)
     if result.plan.is_empty:
-        done = ", ".join(f"`{s}`" for s in unique)
         console.success(f"Nothing to do: {done} already converted.")
         return result
     if dry_run:
@@ -200,6 +208,9 @@ def run_convert_seed(
         return result
     with state_lock(dagster.state_dir):
         result = plan()  # again, now that no other dbtscaffold command can change the files
+        if result.plan.is_empty:  # another run converted them while we waited
+            console.success(f"Nothing to do: {done} already converted.")
+            return result
         execute_plan(
             result.plan,
             dry_run=False,
