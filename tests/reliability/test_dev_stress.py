@@ -1,0 +1,236 @@
+"""`dbtscaffold dev` under stress: start/stop cycles in a row, SIGINT and SIGTERM, on one port.
+
+Every cycle starts the installed CLI in its own session on the same loopback port, stops
+it either once the UI is ready or at a random moment of start-up (while `dagster dev`
+is still spawning its webserver, daemon and code server), and then requires:
+
+- dbtscaffold exits 0 within STOP_LIMIT seconds, without a traceback,
+- no process it started is left: none of the descendants seen while it ran (pid and start
+  time, so a reused pid is not mistaken for a survivor), none in `dagster dev`'s process
+  group, and none working in the project folder,
+- the port is free again: nothing answers there, it can be listened on, and the next
+  cycle starts its UI on it.
+
+SIGINT goes to dbtscaffold's whole process group, as a terminal's Ctrl-C does; SIGTERM
+to the dbtscaffold process only, as `kill` or a supervisor does.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import BIN, CLI
+from tests.reliability.conftest import DAGSTER, copy_template
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc"),
+]
+
+READY_TIMEOUT = 240.0
+STOP_LIMIT = 15.0
+# (signal, when): "ready" = after the UI answers, "startup" = at a random moment before.
+CYCLES = [
+    (signal.SIGINT, "ready"),
+    (signal.SIGTERM, "ready"),
+    (signal.SIGINT, "startup"),
+    (signal.SIGTERM, "startup"),
+    (signal.SIGINT, "ready"),
+    (signal.SIGTERM, "ready"),
+]
+
+
+def _stat(pid: int) -> tuple[int, int, str, int] | None:
+    """(ppid, pgid, state, start time) of PID, or None when it is gone."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return None
+    rest = raw[raw.rfind(b")") + 2 :].split()
+    return int(rest[1]), int(rest[2]), rest[0].decode(), int(rest[19])
+
+
+def _all() -> dict[int, tuple[int, int, str, int]]:
+    out = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            st = _stat(int(name))
+            if st is not None:
+                out[int(name)] = st
+    return out
+
+
+def _alive(pid: int, start: int) -> bool:
+    st = _stat(pid)
+    return st is not None and st[3] == start and st[2] != "Z"
+
+
+class Watcher:
+    """Remembers every descendant of ROOT (pid, start time) until stopped."""
+
+    def __init__(self, root: int) -> None:
+        self.root = root
+        self.seen: dict[int, int] = {}
+        self.pgids: set[int] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.scan()
+            self._stop.wait(0.1)
+
+    def scan(self) -> None:
+        stats = _all()
+        roots = {self.root, *self.seen}
+        changed = True
+        while changed:
+            changed = False
+            for pid, (ppid, pgid, state, start) in stats.items():
+                if ppid in roots and pid not in roots and state != "Z":
+                    self.seen[pid] = start
+                    self.pgids.add(pgid)
+                    roots.add(pid)
+                    changed = True
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def survivors(self) -> list[int]:
+        left = [pid for pid, start in self.seen.items() if _alive(pid, start)]
+        for pid, (_, pgid, state, _) in _all().items():
+            if pgid in self.pgids and pgid != os.getpgid(0) and state != "Z":
+                left.append(pid)
+        return sorted(set(left))
+
+    def kill_all(self) -> None:
+        """Clean-up only, so a failing test leaves nothing behind either."""
+        for pid, start in self.seen.items():
+            if _alive(pid, start):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+
+def _in_project(project: Path) -> list[int]:
+    found = []
+    for pid, st in _all().items():
+        if st[2] == "Z":
+            continue
+        try:
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+        except OSError:
+            continue
+        if cwd == str(project) or cwd.startswith(str(project) + os.sep):
+            found.append(pid)
+    return found
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            return False  # something still answers
+    with socket.socket() as s:
+        # As uvicorn and `dbtscaffold dev` do: a port in TIME_WAIT is free to listen on.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+            s.listen()
+        except OSError:
+            return False
+    return True
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def project(template, tmp_path_factory) -> Path:
+    return copy_template(template, tmp_path_factory.mktemp("stress")) / DAGSTER
+
+
+def _env(tmp: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "DBT_"))}
+    env.update(
+        HOME=str(tmp), NO_COLOR="1", COLUMNS="200", DAGSTER_DISABLE_TELEMETRY="1",
+        DBT_SEND_ANONYMOUS_USAGE_STATS="false",
+        PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    )
+    return env
+
+
+def _cycle(project: Path, port: int, sig: signal.Signals, when: str, rng: random.Random, tmp: Path) -> str:
+    log = tmp / f"dev-{port}-{time.monotonic_ns()}.log"
+    with open(log, "wb") as out:
+        dev = subprocess.Popen(
+            [str(CLI), "dev", "--dagster-project-dir", str(project), "--port", str(port)],
+            cwd=tmp, env=_env(tmp), stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    watcher = Watcher(dev.pid)
+    try:
+        started = time.monotonic()
+        if when == "ready":
+            while "Dagster UI ready" not in log.read_text(errors="replace"):
+                assert dev.poll() is None, log.read_text()
+                assert time.monotonic() - started < READY_TIMEOUT, log.read_text()
+                time.sleep(0.1)
+        else:
+            time.sleep(rng.uniform(1.0, 6.0))
+            assert dev.poll() is None, log.read_text()
+        watcher.scan()
+        assert watcher.seen, "dagster dev was not started"
+        signalled = time.monotonic()
+        if sig == signal.SIGINT:
+            os.killpg(dev.pid, sig)  # Ctrl-C: the terminal signals the foreground group
+        else:
+            os.kill(dev.pid, sig)
+        code = dev.wait(timeout=STOP_LIMIT + 30)
+        deadline = signalled + STOP_LIMIT
+        while watcher.survivors() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        took = time.monotonic() - signalled
+        watcher.stop()
+        text = log.read_text(errors="replace")
+        left = watcher.survivors()
+        assert not left, f"still running {took:.1f} s after {sig.name}: {left}\n{text}"
+        assert took <= STOP_LIMIT, text
+        assert code == 0, f"exit {code}\n{text}"
+        assert "Traceback" not in text, text
+        if when == "ready":
+            assert "Stopped dagster dev" in text, text
+        assert not _in_project(project), "a process still works in the project folder"
+        assert _port_is_free(port), f"port {port} is still taken after {sig.name}"
+        return f"{sig.name} at {when}: {len(watcher.seen)} processes, all gone in {took:.1f} s"
+    finally:
+        watcher.stop()
+        watcher.kill_all()
+        if dev.poll() is None:
+            dev.kill()
+            dev.wait(timeout=10)
+
+
+def test_dev_start_stop_cycles(project, tmp_path):
+    port = _free_port()
+    rng = random.Random(6)
+    reports = []
+    for i, (sig, when) in enumerate(CYCLES, 1):
+        reports.append(_cycle(project, port, sig, when, rng, tmp_path))
+        print(f"cycle {i}: {reports[-1]}")
+    assert len(reports) == len(CYCLES) >= 5
