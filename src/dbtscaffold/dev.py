@@ -20,11 +20,14 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dbtscaffold import console
 from dbtscaffold.errors import UserError
 from dbtscaffold.project import DagsterProjectInfo, resolve_dagster_project
+
+if TYPE_CHECKING:
+    from dbtscaffold.proc import ProcessGroup
 
 PARSE_ON_LOAD_ENV = "DAGSTER_DBT_PARSE_PROJECT_ON_LOAD"
 DAGSTER_HOME_ENV = "DAGSTER_HOME"
@@ -80,7 +83,9 @@ def dagster_env(info: DagsterProjectInfo) -> dict[str, str]:
     else:
         env[DAGSTER_HOME_ENV] = str(ensure_dagster_home(info.dir / DAGSTER_HOME_DIR))
     bin_dir = str(Path(sys.executable).parent)
-    env["PATH"] = os.pathsep.join([bin_dir, *(p for p in env.get("PATH", "").split(os.pathsep) if p)])
+    env["PATH"] = os.pathsep.join(
+        [bin_dir, *(p for p in env.get("PATH", "").split(os.pathsep) if p)]
+    )
     return env
 
 
@@ -93,7 +98,9 @@ def ensure_dagster_home(path: Path) -> Path:
             # An empty dagster.yaml means the defaults, minus Dagster's warning about it.
             config.write_text("", encoding="utf-8")
     except OSError as e:
-        raise UserError(f"Cannot create DAGSTER_HOME `{path}`: {e.strerror}; set DAGSTER_HOME.") from e
+        raise UserError(
+            f"Cannot create DAGSTER_HOME `{path}`: {e.strerror}; set DAGSTER_HOME."
+        ) from e
     return path
 
 
@@ -222,20 +229,19 @@ def _is_run_process(cmd: list[str]) -> bool:
     )
 
 
-def runs_in_flight(base_url: str, group: Any) -> bool:
-    """True when the instance has a run going, or the group a run process."""
+def runs_in_flight(base_url: str, group: ProcessGroup) -> bool:
+    """True when the group has a run process, or the instance a run starting or going."""
+    if group.any_running(_is_run_process):
+        return True
     body = json.dumps({"query": RUNS_QUERY}).encode()
     request = urllib.request.Request(
         base_url + "/graphql", data=body, headers={"Content-Type": "application/json"}
     )
     try:
-        with urllib.request.urlopen(request, timeout=1.0) as response:
-            runs = json.load(response)["data"]["runsOrError"]["results"]
-        if runs:
-            return True
+        with urllib.request.urlopen(request, timeout=0.5) as response:
+            return bool(json.load(response)["data"]["runsOrError"]["results"])
     except (urllib.error.URLError, OSError, ValueError, KeyError, TypeError):
-        pass
-    return bool(group.any_running(_is_run_process))
+        return False
 
 
 def _show_tail(text: str, lines: int = 40) -> None:
@@ -289,7 +295,7 @@ def run_dev(
 
 
 def _serve(
-    group: Any,
+    group: ProcessGroup,
     info: DagsterProjectInfo,
     url: str,
     started: float,
@@ -346,7 +352,7 @@ def _serve(
     return 0
 
 
-def _stop(group: Any, url: str, hurry: threading.Event) -> None:
+def _stop(group: ProcessGroup, url: str, hurry: threading.Event) -> None:
     """Stop the group; an in-flight run gets RUN_INTERRUPT_TIMEOUT after SIGINT."""
     if not group.alive():
         group.stop(interrupt_timeout=0.5, terminate_timeout=0.5)
@@ -355,9 +361,7 @@ def _stop(group: Any, url: str, hurry: threading.Event) -> None:
     grace = RUN_INTERRUPT_TIMEOUT if in_flight else INTERRUPT_TIMEOUT
     what = "dagster dev (waiting for the run in progress to stop)" if in_flight else "dagster dev"
     console.info(f"Stopping {what}...")
-    report = group.stop(
-        interrupt_timeout=grace, terminate_timeout=TERMINATE_TIMEOUT, hurry=hurry
-    )
+    report = group.stop(interrupt_timeout=grace, terminate_timeout=TERMINATE_TIMEOUT, hurry=hurry)
     if report.survivors:
         console.warn(
             f"Processes {', '.join(map(str, report.survivors))} did not stop; end them with "

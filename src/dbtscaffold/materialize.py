@@ -24,6 +24,7 @@ _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 RUN_START_RE = re.compile(rf" - ({_UUID}) - \d+ - RUN_START - ")
 MATERIALIZED_RE = re.compile(r" - ASSET_MATERIALIZATION - Materialized value (.+?)\.?$")
 STEP_FAILURE_RE = re.compile(r" - ([^ ]+) - STEP_FAILURE - ")
+RUN_FAILURE_RE = re.compile(r" - RUN_FAILURE - (.*)$")
 LOG_LINE_RE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ")
 SELECTION_ERRORS = ("DagsterInvalidSubsetError", "DagsterInvalidAssetSelectionError")
 # An in-flight run (a dbt build) gets this long after SIGINT to stop cleanly.
@@ -61,6 +62,7 @@ class _Progress:
         self.run_id: str | None = None
         self.built: list[str] = []
         self.failures: list[tuple[str, list[str]]] = []  # (step, message lines)
+        self.run_failure: list[str] = []
         self._collecting: list[str] | None = None
         self._lock = threading.Lock()
 
@@ -86,6 +88,10 @@ class _Progress:
             if m:
                 self._collecting = []
                 self.failures.append((m.group(1), self._collecting))
+            m = RUN_FAILURE_RE.search(line)
+            if m and not self.run_failure:
+                self.run_failure.append(m.group(1))
+                self._collecting = self.run_failure
 
 
 def _exception_text(output: str) -> str:
@@ -119,8 +125,17 @@ def run_materialize(*, dagster_project_dir: Path | None, select: str = "*") -> M
     env = dagster_env(info)
     module = dagster_module_name(info)
     cmd = [
-        sys.executable, "-m", "dagster", "asset", "materialize",
-        "-m", module, "-d", str(info.dir), "--select", select,
+        sys.executable,
+        "-m",
+        "dagster",
+        "asset",
+        "materialize",
+        "-m",
+        module,
+        "-d",
+        str(info.dir),
+        "--select",
+        select,
     ]
     progress = _Progress()
     stop = threading.Event()
@@ -186,7 +201,7 @@ def _fail(info: DagsterProjectInfo, select: str, progress: _Progress, output: st
             f"The Dagster definitions of `{info.package}` failed to load; fix the error above "
             "and rerun."
         )
-    _show(_exception_text(output))
+    _show("\n".join(progress.run_failure) or _exception_text(output))
     raise UserError(
         f"Materialization failed (run {progress.run_id[:8]}); rerun with --verbose for the log."
     )

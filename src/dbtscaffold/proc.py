@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 _PROC = Path("/proc")
 _PR_SET_CHILD_SUBREAPER = 36
@@ -39,7 +40,9 @@ class Result:
 class ProcessError(Exception):
     """A command exited non-zero: the message shows the command, exit code and stderr tail."""
 
-    def __init__(self, cmd: Sequence[str], returncode: int, stdout: str = "", stderr: str = "") -> None:
+    def __init__(
+        self, cmd: Sequence[str], returncode: int, stdout: str = "", stderr: str = ""
+    ) -> None:
         self.cmd = tuple(cmd)
         self.returncode = returncode
         self.stdout = stdout
@@ -66,6 +69,7 @@ def run(
     """Run CMD to completion with captured text output; raise ProcessError on failure."""
     proc = subprocess.run(
         list(cmd),
+        check=False,
         cwd=cwd,
         env=dict(env) if env is not None else None,
         capture_output=True,
@@ -104,7 +108,7 @@ def _stat(pid: int) -> _Stat | None:
 
 
 def _all_stats() -> list[_Stat]:
-    out = []
+    out: list[_Stat] = []
     try:
         names = os.listdir(_PROC)
     except OSError:
@@ -160,17 +164,32 @@ def group_members(pgid: int) -> list[int]:
     return sorted(st.pid for st in _all_stats() if st.pgid == pgid and st.state != "Z")
 
 
+_PR_SET_PDEATHSIG = 1
+_libc: Any = None
+
+
+def _load_libc() -> Any:
+    global _libc
+    if _libc is None and sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            _libc = ctypes.CDLL(None, use_errno=True)
+        except OSError:
+            _libc = False
+    return _libc or None
+
+
+def _interrupt_when_orphaned() -> None:
+    """In the child before exec: SIGINT it if we die without stopping it (e.g. SIGKILL)."""
+    if _libc:
+        _libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGINT), 0, 0, 0)
+
+
 def become_subreaper() -> bool:
     """Make orphaned descendants re-parent to this process (Linux), so none escapes tracking."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        return bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
-    except (OSError, AttributeError):
-        return False
+    libc = _load_libc()
+    return bool(libc is not None and libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
 
 
 # --- process groups -------------------------------------------------------------
@@ -216,6 +235,8 @@ class ProcessGroup:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            # Only a prctl() call runs between fork and exec: safe despite our threads.
+            preexec_fn=_interrupt_when_orphaned if _load_libc() is not None else None,  # noqa: PLW1509
         )
         self.pid = self.popen.pid
         self._reader = threading.Thread(target=self._read, name="proc-output", daemon=True)
@@ -251,8 +272,7 @@ class ProcessGroup:
             roots = {self.pid, *self._known}
         if self._subreaper:
             roots |= {
-                st.pid for st in stats
-                if st.ppid == me and (st.pid, st.start) not in self._before
+                st.pid for st in stats if st.ppid == me and (st.pid, st.start) not in self._before
             }
         found = descendants(roots, stats)
         found.update({st.pid: st.start for st in stats if st.pid in roots and st.state != "Z"})
@@ -263,10 +283,10 @@ class ProcessGroup:
             # Collect the exit status of tracked orphans only: never a child of someone else's
             # Popen, whose status we would steal.
             for st in stats:
-                if st.ppid == me and st.state == "Z" and st.pid != self.pid:
-                    if known.get(st.pid) == st.start:
-                        with contextlib.suppress(ChildProcessError, OSError):
-                            os.waitpid(st.pid, os.WNOHANG)
+                zombie = st.ppid == me and st.state == "Z" and st.pid != self.pid
+                if zombie and known.get(st.pid) == st.start:
+                    with contextlib.suppress(ChildProcessError, OSError):
+                        os.waitpid(st.pid, os.WNOHANG)
 
     def alive(self) -> list[int]:
         """Processes of the group, plus tracked descendants, that are still running."""

@@ -184,7 +184,8 @@ def describe_assets(dbt_dir: Path, assets: list[Any]) -> list[BuiltAsset]:
     manifest = _manifest(dbt_dir)
     nodes: dict[str, Any] = manifest.get("nodes") or {}
     by_key = {
-        key: src for src in (manifest.get("sources") or {}).values()
+        key: src
+        for src in (manifest.get("sources") or {}).values()
         if (key := _asset_key_of_source(src)) is not None
     }
     rows: list[tuple[Any, str, str | None]] = []
@@ -192,7 +193,9 @@ def describe_assets(dbt_dir: Path, assets: list[Any]) -> list[BuiltAsset]:
         uid = asset.metadata.get("unique_id")
         if isinstance(uid, str) and uid in nodes:
             node = nodes[uid]
-            rows.append((asset, f"dbt {node.get('resource_type', 'node')}", node.get("relation_name")))
+            rows.append(
+                (asset, f"dbt {node.get('resource_type', 'node')}", node.get("relation_name"))
+            )
         elif asset.key in by_key:
             rows.append((asset, "Python asset", by_key[asset.key].get("relation_name")))
         else:
@@ -223,7 +226,9 @@ def _count_rows(dbt_dir: Path, relations: list[str]) -> dict[str, int]:
     try:
         for relation in relations:
             try:
-                counts[relation] = int(con.execute(f"select count(*) from {relation}").fetchall()[0][0])
+                counts[relation] = int(
+                    con.execute(f"select count(*) from {relation}").fetchall()[0][0]
+                )
             except duckdb.Error:
                 continue
     finally:

@@ -46,7 +46,8 @@ def free_port() -> int:
 def isolated_env(root: Path, **extra: str) -> dict[str, str]:
     """os.environ minus the user's Dagster/dbt settings, with HOME in ROOT."""
     env = {
-        k: v for k, v in os.environ.items()
+        k: v
+        for k, v in os.environ.items()
         if not k.startswith(("DAGSTER_", "DBT_", "JAFFLE_SHOP_"))
     }
     home = root / "home"
@@ -69,7 +70,11 @@ def scaffold(root: Path) -> Path:
     shutil.copytree(EXAMPLE, dbt_dir)
     subprocess.run(
         [str(CLI), "init", "--dbt-project-dir", str(dbt_dir), "--output-dir", str(root)],
-        env=isolated_env(root), check=True, capture_output=True, text=True, timeout=120,
+        env=isolated_env(root),
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     return root / PACKAGE
 
@@ -135,8 +140,12 @@ class Dev:
         self.started = time.monotonic()
         self.popen = subprocess.Popen(
             [str(CLI), "dev", *map(str, args)],
-            cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, start_new_session=True,
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
         )
         self.err: list[str] = []
         self.out: list[str] = []
@@ -167,7 +176,9 @@ class Dev:
             self.watch()
             if self.popen.poll() is not None:
                 time.sleep(0.2)
-                raise AssertionError(f"dbtscaffold dev exited {self.popen.returncode}:\n{self.stderr}")
+                raise AssertionError(
+                    f"dbtscaffold dev exited {self.popen.returncode}:\n{self.stderr}"
+                )
             if time.monotonic() > deadline:
                 raise AssertionError(f"no {text!r} within {timeout} s:\n{self.stderr}")
             time.sleep(0.1)
@@ -225,7 +236,8 @@ def test_dev_serves_every_model_and_stops_on_signal(project, tmp_path, sig):
     env = isolated_env(tmp_path)  # no DAGSTER_HOME: dev must use the project's .dagster_home
     dev = Dev(
         ["--dagster-project-dir", project, "--port", port, "--", "--log-level", "info"],
-        cwd=tmp_path, env=env,
+        cwd=tmp_path,
+        env=env,
     )
     try:
         ready = dev.wait_for("Dagster UI ready")
@@ -245,7 +257,8 @@ def test_dev_serves_every_model_and_stops_on_signal(project, tmp_path, sig):
         pgid = dev.dagster_pgid()
         leader_env = dict(
             kv.split("=", 1)
-            for kv in Path(f"/proc/{pgid}/environ").read_text().split("\0") if "=" in kv
+            for kv in Path(f"/proc/{pgid}/environ").read_text().split("\0")
+            if "=" in kv
         )
         assert leader_env["DAGSTER_DBT_PARSE_PROJECT_ON_LOAD"] == "1"
         assert leader_env["DAGSTER_HOME"] == str(project / ".dagster_home")
@@ -265,6 +278,58 @@ def test_dev_serves_every_model_and_stops_on_signal(project, tmp_path, sig):
         assert code == 0, dev.stderr
         assert "Stopped dagster dev" in dev.stderr
         assert "Traceback" not in dev.stderr
+    finally:
+        dev.kill_all()
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text().split("\0")
+    except OSError:
+        return []
+
+
+LAUNCH_ALL = """
+mutation {
+  launchRun(executionParams: {
+    selector: {repositoryLocationName: "%s", repositoryName: "__repository__",
+               jobName: "__ASSET_JOB", assetSelection: [%s]},
+    mode: "default"}) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+  }
+}
+"""
+
+
+def test_dev_lets_a_run_in_progress_stop_then_leaves_nothing(project, tmp_path):
+    port = free_port()
+    dev = Dev(
+        ["--dagster-project-dir", project, "--port", port], cwd=tmp_path, env=isolated_env(tmp_path)
+    )
+    try:
+        dev.wait_for("Dagster UI ready")
+        nodes = graphql(port, ASSETS_QUERY)["data"]["assetNodes"]
+        keys = ", ".join(json.dumps({"path": n["assetKey"]["path"]}) for n in nodes)
+        keys = keys.replace('"path"', "path")
+        launched = graphql(port, LAUNCH_ALL % (PACKAGE, keys))["data"]["launchRun"]
+        assert launched["__typename"] == "LaunchRunSuccess", launched
+
+        # Wait until dbt itself is running under the run worker, then ask dev to stop.
+        deadline = time.monotonic() + READY_TIMEOUT
+        while not any(Path(a).name == "dbt" for p in dev.seen for a in _cmdline(p)[:2]):
+            assert time.monotonic() < deadline, "dbt never started"
+            dev.watch()
+            time.sleep(0.1)
+        pgid = dev.dagster_pgid()
+        os.kill(dev.popen.pid, signal.SIGTERM)
+        took, left = wait_gone(pgid, dev.seen, 45)
+        code = dev.finish()
+        print(f"run in progress: all processes gone {took:.1f} s after SIGTERM")
+        assert not left, f"still running: {left}\n{dev.stderr}"
+        assert code == 0, dev.stderr
+        assert "waiting for the run in progress to stop" in dev.stderr
     finally:
         dev.kill_all()
 
@@ -295,7 +360,7 @@ def test_dev_broken_definitions_fail_with_the_load_error(tmp_path, breaker):
             dev.watch()
             time.sleep(0.1)
         code = dev.finish(timeout=30)
-        took, left = wait_gone(None, dev.seen, STOP_LIMIT)
+        _, left = wait_gone(None, dev.seen, STOP_LIMIT)
         assert code == 1, dev.stderr
         assert "failed to load" in dev.stderr
         assert needle in dev.stderr
@@ -316,7 +381,11 @@ def test_dev_busy_port_is_one_line(project, tmp_path):
         port = s.getsockname()[1]
         proc = subprocess.run(
             [str(CLI), "dev", "--dagster-project-dir", str(project), "--port", str(port)],
-            env=isolated_env(tmp_path), capture_output=True, text=True, timeout=60,
+            env=isolated_env(tmp_path),
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
     assert proc.returncode == 1
     assert proc.stderr == (
@@ -330,7 +399,12 @@ def test_dev_without_a_project_is_one_line(tmp_path):
     empty.mkdir()
     proc = subprocess.run(
         [str(CLI), "dev", "--port", str(free_port())],
-        cwd=empty, env=isolated_env(tmp_path), capture_output=True, text=True, timeout=60,
+        cwd=empty,
+        env=isolated_env(tmp_path),
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 1
     assert proc.stderr.startswith("error: No Dagster project found here")
@@ -339,10 +413,17 @@ def test_dev_without_a_project_is_one_line(tmp_path):
 
     proc = subprocess.run(
         [str(CLI), "dev", "--dagster-project-dir", str(tmp_path / "missing")],
-        cwd=empty, env=isolated_env(tmp_path), capture_output=True, text=True, timeout=60,
+        cwd=empty,
+        env=isolated_env(tmp_path),
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 1
-    assert proc.stderr == f"error: Dagster project folder `{tmp_path / 'missing'}` does not exist.\n"
+    assert (
+        proc.stderr == f"error: Dagster project folder `{tmp_path / 'missing'}` does not exist.\n"
+    )
 
 
 def test_dev_without_dagster_webserver_is_one_line(project, tmp_path):
@@ -353,7 +434,11 @@ def test_dev_without_dagster_webserver_is_one_line(project, tmp_path):
     )
     proc = subprocess.run(
         [sys.executable, "-c", code, "dev", "--dagster-project-dir", str(project)],
-        env=isolated_env(tmp_path), capture_output=True, text=True, timeout=60,
+        env=isolated_env(tmp_path),
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 1
     assert proc.stderr.startswith("error: dagster-webserver is not installed in ")

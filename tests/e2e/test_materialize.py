@@ -16,7 +16,12 @@ pytestmark = pytest.mark.e2e
 def materialize(*args, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(CLI), "materialize", *map(str, args)],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=600,
+        cwd=cwd,
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 
@@ -29,7 +34,9 @@ def test_materialize_a_selection_through_dagster(project, tmp_path):
     env = isolated_env(tmp_path)  # no DAGSTER_HOME: the run goes to the project's .dagster_home
     # dbt builds the tests of the selected models too, and a relationships test reads both
     # of its models: select every staging model, so that only the marts are left out.
-    staging = ",".join(f"{kind}_{t}" for kind in ("raw", "stg") for t in ("customers", "orders", "payments"))
+    staging = ",".join(
+        f"{kind}_{t}" for kind in ("raw", "stg") for t in ("customers", "orders", "payments")
+    )
     proc = materialize("--select", staging, cwd=project, env=env)
     assert proc.returncode == 0, proc.stderr
     assert "built  raw_customers" in proc.stderr
@@ -40,7 +47,9 @@ def test_materialize_a_selection_through_dagster(project, tmp_path):
 
     con = duckdb.connect(str(project.parent / "jaffle_shop" / "jaffle_shop.duckdb"), read_only=True)
     try:
-        names = {r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()}
+        names = {
+            r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()
+        }
         assert con.execute("select count(*) from stg_customers").fetchall() == [(100,)]
     finally:
         con.close()

@@ -38,7 +38,8 @@ def table_rows(stdout: str) -> dict[str, tuple[str, str, str]]:
 
 def stable_tree(root: Path) -> dict[str, str]:
     return {
-        k: v for k, v in tree_hash(root, ignore=VOLATILE_DIRS).items()
+        k: v
+        for k, v in tree_hash(root, ignore=VOLATILE_DIRS).items()
         if not k.endswith((".duckdb", ".duckdb.wal"))
     }
 
