@@ -159,8 +159,14 @@ def fresh_dir(name: str) -> Path:
 
 def versions() -> dict[str, str]:
     out = {}
-    for name in ("dbtscaffold", "dbt-core", "dbt-duckdb", "dagster", "dagster-dbt",
-                 "dagster-webserver"):
+    for name in (
+        "dbtscaffold",
+        "dbt-core",
+        "dbt-duckdb",
+        "dagster",
+        "dagster-dbt",
+        "dagster-webserver",
+    ):
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -185,7 +191,7 @@ def machine() -> str:
         pass
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     try:
-        load = ", load average %.1f when the run started" % os.getloadavg()[0]
+        load = f", load average {os.getloadavg()[0]:.1f} when the run started"
     except OSError:
         load = ""
     return f"{cpu}, {cores} cores{mem}, {platform.system()} {platform.release()}{load}"
@@ -193,9 +199,16 @@ def machine() -> str:
 
 def commit() -> str:
     try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
-        ).stdout.strip() or "unknown"
+        return (
+            subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"],
+                cwd=REPO,
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout.strip()
+            or "unknown"
+        )
     except OSError:
         return "unknown"
 

@@ -17,8 +17,21 @@ import argparse
 import sys
 
 from _common import (
-    EXAMPLE, Series, bar, base_env, copy_project, fmt_s, fresh_dir, generate, header,
-    interleave, ratio, run, table, tool, write_section,
+    EXAMPLE,
+    Series,
+    bar,
+    base_env,
+    copy_project,
+    fmt_s,
+    fresh_dir,
+    generate,
+    header,
+    interleave,
+    ratio,
+    run,
+    table,
+    tool,
+    write_section,
 )
 
 HELP_BAR_S = 0.25
@@ -28,10 +41,13 @@ INIT_BAR_MB = 100.0
 
 def bench_help(repeats: int, env: dict[str, str]) -> dict[str, Series]:
     ours, anchor = tool("dbtscaffold"), tool("dagster-dbt")
-    return interleave(repeats, {
-        "dbtscaffold --help": lambda i: run([ours, "--help"], env=env),
-        "dagster-dbt --help": lambda i: run([anchor, "--help"], env=env),
-    })
+    return interleave(
+        repeats,
+        {
+            "dbtscaffold --help": lambda i: run([ours, "--help"], env=env),
+            "dagster-dbt --help": lambda i: run([anchor, "--help"], env=env),
+        },
+    )
 
 
 def bench_init(name: str, dbt_dir, repeats: int, env: dict[str, str]) -> dict[str, Series]:
@@ -40,20 +56,45 @@ def bench_init(name: str, dbt_dir, repeats: int, env: dict[str, str]) -> dict[st
 
     def run_ours(i: int):
         out = work / f"ours_{i}"
-        return run([ours, "init", "--dbt-project-dir", str(dbt_dir), "--output-dir", str(out),
-                    "--project-name", "bench_dagster"], env=env)
+        return run(
+            [
+                ours,
+                "init",
+                "--dbt-project-dir",
+                str(dbt_dir),
+                "--output-dir",
+                str(out),
+                "--project-name",
+                "bench_dagster",
+            ],
+            env=env,
+        )
 
     def run_anchor(i: int):
         out = work / f"anchor_{i}"
         out.mkdir()
-        return run([anchor, "project", "scaffold", "--project-name", "bench_dagster",
-                    "--dbt-project-dir", str(dbt_dir), "--ignore-package-conflict"],
-                   cwd=out, env=env)
+        return run(
+            [
+                anchor,
+                "project",
+                "scaffold",
+                "--project-name",
+                "bench_dagster",
+                "--dbt-project-dir",
+                str(dbt_dir),
+                "--ignore-package-conflict",
+            ],
+            cwd=out,
+            env=env,
+        )
 
-    return interleave(repeats, {
-        f"dbtscaffold init ({name})": run_ours,
-        f"dagster-dbt project scaffold ({name})": run_anchor,
-    })
+    return interleave(
+        repeats,
+        {
+            f"dbtscaffold init ({name})": run_ours,
+            f"dagster-dbt project scaffold ({name})": run_anchor,
+        },
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,10 +120,20 @@ def main(argv: list[str] | None = None) -> int:
     checks = []
     for group, bar_s in ((helps, HELP_BAR_S), (init_small, INIT_BAR_S), (init_large, None)):
         ours, anchor = list(group.values())
-        rows.append([f"`{ours.label}`", fmt_s(ours.median), ours.spread(),
-                     fmt_s(ours.cpu_median), f"{ours.peak_mb:.0f}",
-                     f"`{anchor.label}`", fmt_s(anchor.median), fmt_s(anchor.cpu_median),
-                     f"{anchor.peak_mb:.0f}", ratio(anchor.median, ours.median)])
+        rows.append(
+            [
+                f"`{ours.label}`",
+                fmt_s(ours.median),
+                ours.spread(),
+                fmt_s(ours.cpu_median),
+                f"{ours.peak_mb:.0f}",
+                f"`{anchor.label}`",
+                fmt_s(anchor.median),
+                fmt_s(anchor.cpu_median),
+                f"{anchor.peak_mb:.0f}",
+                ratio(anchor.median, ours.median),
+            ]
+        )
         if bar_s is not None:
             checks.append((ours.label, ours.median, bar_s, "s"))
     ours_small = list(init_small.values())[0]
@@ -96,14 +147,25 @@ def main(argv: list[str] | None = None) -> int:
         "",
     ]
     lines += table(
-        ["ours", "median s", "min-max s", "CPU s", "peak MB", "anchor", "median s", "CPU s",
-         "peak MB", "ratio"],
+        [
+            "ours",
+            "median s",
+            "min-max s",
+            "CPU s",
+            "peak MB",
+            "anchor",
+            "median s",
+            "CPU s",
+            "peak MB",
+            "ratio",
+        ],
         rows,
     )
     lines += ["", "Bars:", ""]
     for label, value, limit, unit in checks:
-        lines.append(f"- `{label}`: {value:.3f} {unit} against a bar of {limit} {unit}: "
-                     f"{bar(value < limit)}")
+        lines.append(
+            f"- `{label}`: {value:.3f} {unit} against a bar of {limit} {unit}: {bar(value < limit)}"
+        )
     lines += [
         "",
         "The anchor scaffold runs with `--ignore-package-conflict`, which skips its PyPI "

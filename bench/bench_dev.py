@@ -30,8 +30,19 @@ import urllib.request
 from pathlib import Path
 
 from _common import (
-    EXAMPLE, bar, base_env, copy_project, fmt_s, fresh_dir, generate, header, ratio, run,
-    table, tool, write_section,
+    EXAMPLE,
+    bar,
+    base_env,
+    copy_project,
+    fmt_s,
+    fresh_dir,
+    generate,
+    header,
+    ratio,
+    run,
+    table,
+    tool,
+    write_section,
 )
 
 QUERY = """
@@ -51,7 +62,8 @@ def count_assets(port: int) -> int:
     """Assets listed by the UI on PORT, or -1 while it does not answer or is loading."""
     body = json.dumps({"query": QUERY}).encode()
     req = urllib.request.Request(
-        f"http://127.0.0.1:{port}/graphql", data=body,
+        f"http://127.0.0.1:{port}/graphql",
+        data=body,
         headers={"Content-Type": "application/json"},
     )
     try:
@@ -114,12 +126,26 @@ def stop(proc: subprocess.Popen) -> None:
             pass
 
 
-def time_to_ready(cmd: list[str], cwd: Path, env: dict[str, str], port: int, expected: int,
-                  log: Path, timeout: float = 1200) -> float:
+def time_to_ready(
+    cmd: list[str],
+    cwd: Path,
+    env: dict[str, str],
+    port: int,
+    expected: int,
+    log: Path,
+    timeout: float = 1200,
+) -> float:
     with open(log, "wb") as out:
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=cwd,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         try:
             while True:
                 if proc.poll() is not None:
@@ -139,17 +165,47 @@ def bench_size(size: str, repeats: int) -> dict[str, dict[str, list[float]]]:
     source = EXAMPLE if size == "example" else generate(f"synth_{size}", int(size))
 
     ours_dbt = copy_project(source, work / "ours" / "dbt")
-    run([tool("dbtscaffold"), "init", "--dbt-project-dir", str(ours_dbt), "--output-dir",
-         str(work / "ours"), "--project-name", "ours_dagster"], env=base_env(home))
+    run(
+        [
+            tool("dbtscaffold"),
+            "init",
+            "--dbt-project-dir",
+            str(ours_dbt),
+            "--output-dir",
+            str(work / "ours"),
+            "--project-name",
+            "ours_dagster",
+        ],
+        env=base_env(home),
+    )
     anchor_dbt = copy_project(source, work / "anchor" / "dbt")
-    run([tool("dagster-dbt"), "project", "scaffold", "--project-name", "anchor_dagster",
-         "--dbt-project-dir", str(anchor_dbt), "--ignore-package-conflict"],
-        cwd=work / "anchor", env=base_env(home))
-    expected = json.loads(run(
-        [tool("python"), "-c", "import json,sys; m=json.load(open(sys.argv[1]));"
-         "print(sum(1 for n in m['nodes'].values() if n['resource_type'] in ('model','seed',"
-         "'snapshot')))", str(_manifest_for_count(ours_dbt, home))],
-        env=base_env(home)).stdout)
+    run(
+        [
+            tool("dagster-dbt"),
+            "project",
+            "scaffold",
+            "--project-name",
+            "anchor_dagster",
+            "--dbt-project-dir",
+            str(anchor_dbt),
+            "--ignore-package-conflict",
+        ],
+        cwd=work / "anchor",
+        env=base_env(home),
+    )
+    expected = json.loads(
+        run(
+            [
+                tool("python"),
+                "-c",
+                "import json,sys; m=json.load(open(sys.argv[1]));"
+                "print(sum(1 for n in m['nodes'].values() if n['resource_type'] in ('model','seed',"
+                "'snapshot')))",
+                str(_manifest_for_count(ours_dbt, home)),
+            ],
+            env=base_env(home),
+        ).stdout
+    )
 
     # Each with its own default DAGSTER_HOME: ours keeps one in the project, `dagster dev`
     # makes a temporary one.
@@ -158,22 +214,33 @@ def bench_size(size: str, repeats: int) -> dict[str, dict[str, list[float]]]:
 
     def ours(port: int, label: str) -> float:
         return time_to_ready(
-            [tool("dbtscaffold"), "dev", "--port", str(port)], work / "ours" / "ours_dagster",
-            env, port, expected, work / f"ours_{label}.log")
+            [tool("dbtscaffold"), "dev", "--port", str(port)],
+            work / "ours" / "ours_dagster",
+            env,
+            port,
+            expected,
+            work / f"ours_{label}.log",
+        )
 
     def anchor(port: int, label: str) -> float:
         return time_to_ready(
             [tool("dagster"), "dev", "-p", str(port), "-h", "127.0.0.1"],
-            work / "anchor" / "anchor_dagster", env, port, expected,
-            work / f"anchor_{label}.log")
+            work / "anchor" / "anchor_dagster",
+            env,
+            port,
+            expected,
+            work / f"anchor_{label}.log",
+        )
 
     times: dict[str, dict[str, list[float]]] = {
         "dbtscaffold dev": {"cold": [], "warm": []},
         "dagster dev (dagster-dbt scaffold)": {"cold": [], "warm": []},
     }
     for i in range(repeats):
-        for label, fn, dbt_dir in (("dbtscaffold dev", ours, ours_dbt),
-                                   ("dagster dev (dagster-dbt scaffold)", anchor, anchor_dbt)):
+        for label, fn, dbt_dir in (
+            ("dbtscaffold dev", ours, ours_dbt),
+            ("dagster dev (dagster-dbt scaffold)", anchor, anchor_dbt),
+        ):
             shutil.rmtree(dbt_dir / "target", ignore_errors=True)
             cold = fn(free_port(), f"cold_{i}")
             warm = fn(free_port(), f"warm_{i}")
@@ -186,8 +253,11 @@ def bench_size(size: str, repeats: int) -> dict[str, dict[str, list[float]]]:
 def _manifest_for_count(dbt_dir: Path, home: Path) -> Path:
     """Parse a scratch copy once to learn how many assets the UI should list."""
     scratch = copy_project(dbt_dir, dbt_dir.parent.parent / "count_dbt")
-    run([tool("dbt"), "parse", "--project-dir", str(scratch), "--profiles-dir", str(scratch)],
-        cwd=scratch, env=base_env(home))
+    run(
+        [tool("dbt"), "parse", "--project-dir", str(scratch), "--profiles-dir", str(scratch)],
+        cwd=scratch,
+        env=base_env(home),
+    )
     return scratch / "target" / "manifest.json"
 
 
@@ -210,12 +280,19 @@ def main(argv: list[str] | None = None) -> int:
         ours, anchor = times["dbtscaffold dev"], times["dagster dev (dagster-dbt scaffold)"]
         for kind in ("cold", "warm"):
             o, a = statistics.median(ours[kind]), statistics.median(anchor[kind])
-            rows.append([size, kind, f"{fmt_s(o)} ({min(ours[kind]):.1f}-{max(ours[kind]):.1f})",
-                         f"{fmt_s(a)} ({min(anchor[kind]):.1f}-{max(anchor[kind]):.1f})",
-                         ratio(a, o)])
+            rows.append(
+                [
+                    size,
+                    kind,
+                    f"{fmt_s(o)} ({min(ours[kind]):.1f}-{max(ours[kind]):.1f})",
+                    f"{fmt_s(a)} ({min(anchor[kind]):.1f}-{max(anchor[kind]):.1f})",
+                    ratio(a, o),
+                ]
+            )
             checks.append((size, kind, o, a))
-    lines += table(["project", "start", "dbtscaffold dev s", "dagster dev (scaffold) s", "ratio"],
-                   rows)
+    lines += table(
+        ["project", "start", "dbtscaffold dev s", "dagster dev (scaffold) s", "ratio"], rows
+    )
     lines += ["", "Bar: ready no slower than the anchor:", ""]
     for size, kind, o, a in checks:
         lines.append(f"- {size}, {kind}: {o:.2f} s against {a:.2f} s: {bar(o <= a)}")

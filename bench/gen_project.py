@@ -63,15 +63,15 @@ def _model_sql(i: int, upstream: list[str], spelling: int | None, seed: str | No
         ref = REF_SPELLINGS[spelling % len(REF_SPELLINGS)].format(seed=seed, project=PROJECT)
         sources.append(ref)
         if spelling % 4 == 1:
-            lines.append(f"-- reads {{{{ ref('{seed}') }}}} (a ref in a SQL comment is still Jinja)")
+            lines.append(
+                f"-- reads {{{{ ref('{seed}') }}}} (a ref in a SQL comment is still Jinja)"
+            )
         if spelling % 4 == 2:
             lines.append(f"{{# was: select * from {{{{ ref('{seed}') }}}} #}}")
     sources += [f"{{{{ ref('{u}') }}}}" for u in upstream]
     ctes = []
     for k, src in enumerate(sources):
-        ctes.append(
-            f"input_{k} as (\n\n    select id, name, amount\n    from {src}\n\n)"
-        )
+        ctes.append(f"input_{k} as (\n\n    select id, name, amount\n    from {src}\n\n)")
     lines.append("with " + ",\n\n".join(ctes) + ",\n")
     lines.append("joined as (\n")
     lines.append("    select")
@@ -224,8 +224,10 @@ seeds:
     for folder, entries in yaml_batches.items():
         for b in range(0, len(entries), MODELS_PER_YAML):
             batch = entries[b : b + MODELS_PER_YAML]
-            _write(dest / "models" / folder / f"_{folder}_{b // MODELS_PER_YAML:03d}.yml",
-                   _schema_yaml(batch))
+            _write(
+                dest / "models" / folder / f"_{folder}_{b // MODELS_PER_YAML:03d}.yml",
+                _schema_yaml(batch),
+            )
 
     _write(
         dest / "macros" / "cents_to_dollars.sql",
@@ -253,7 +255,7 @@ seeds:
     )
     _write(
         dest / "analyses" / "amount_by_name.sql",
-        f"select name, sum(amount) as amount from {{{{ ref(\"{seed_name(0)}\") }}}} group by 1\n",
+        f'select name, sum(amount) as amount from {{{{ ref("{seed_name(0)}") }}}} group by 1\n',
     )
     return dest
 
@@ -263,8 +265,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("dest", type=Path)
     ap.add_argument("--models", type=int, default=1000)
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--refs-per-seed", type=int, default=0,
-                    help="files referencing each seed (default: a tenth of the models)")
+    ap.add_argument(
+        "--refs-per-seed",
+        type=int,
+        default=0,
+        help="files referencing each seed (default: a tenth of the models)",
+    )
     ap.add_argument("--rng-seed", type=int, default=0)
     args = ap.parse_args(argv)
     generate(args.dest, args.models, args.seeds, args.refs_per_seed, args.rng_seed)

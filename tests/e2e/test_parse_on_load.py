@@ -80,7 +80,8 @@ def _env(home: Path, **extra: str) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.upper().startswith("DBT_") and not k.startswith(("DAGSTER_", "JAFFLE_SHOP_", "E2E_"))
+        if not k.upper().startswith("DBT_")
+        and not k.startswith(("DAGSTER_", "JAFFLE_SHOP_", "E2E_"))
     }
     env.update(
         HOME=str(home),
@@ -97,7 +98,8 @@ def _env(home: Path, **extra: str) -> dict[str, str]:
 
 def _dbt_runs(spawned: list[list[str]]) -> list[list[str]]:
     return [
-        argv for argv in spawned
+        argv
+        for argv in spawned
         if argv and (Path(argv[0]).name.startswith("dbt") or any("dbt.cli" in a for a in argv))
     ]
 
@@ -152,8 +154,19 @@ def _make_project(root: Path) -> Project:
     home.mkdir(parents=True)
     shutil.copytree(EXAMPLE, root / "jaffle_shop")
     proc = subprocess.run(
-        [str(CLI), "init", "--dbt-project-dir", str(root / "jaffle_shop"), "--output-dir", str(root)],
-        env=_env(home), capture_output=True, text=True, timeout=120,
+        [
+            str(CLI),
+            "init",
+            "--dbt-project-dir",
+            str(root / "jaffle_shop"),
+            "--output-dir",
+            str(root),
+        ],
+        env=_env(home),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     return Project(root, home)
@@ -199,24 +212,35 @@ def test_first_load_parses_and_an_unchanged_reload_does_not_run_dbt(tmp_path):
 
 EDITS = {
     "model": (
-        "models/staging/stg_orders.sql", "order_date,", "order_date, 'e2e_model_edit' as marker,",
+        "models/staging/stg_orders.sql",
+        "order_date,",
+        "order_date, 'e2e_model_edit' as marker,",
         lambda m: "e2e_model_edit" in m["nodes"]["model.jaffle_shop.stg_orders"]["raw_code"],
     ),
     "macro": (
-        "macros/cents_to_dollars.sql", "/ 100)", "/ 100.0) -- e2e_macro_edit",
-        lambda m: "e2e_macro_edit" in m["macros"]["macro.jaffle_shop.cents_to_dollars"]["macro_sql"],
+        "macros/cents_to_dollars.sql",
+        "/ 100)",
+        "/ 100.0) -- e2e_macro_edit",
+        lambda m: (
+            "e2e_macro_edit" in m["macros"]["macro.jaffle_shop.cents_to_dollars"]["macro_sql"]
+        ),
     ),
     "model YAML": (
         "models/staging/_staging.yml",
-        "Orders, with keys renamed to order_id and customer_id.", "e2e_yaml_edit",
+        "Orders, with keys renamed to order_id and customer_id.",
+        "e2e_yaml_edit",
         lambda m: m["nodes"]["model.jaffle_shop.stg_orders"]["description"] == "e2e_yaml_edit",
     ),
     "dbt_project.yml": (
-        "dbt_project.yml", "+materialized: table", "+materialized: view",
+        "dbt_project.yml",
+        "+materialized: table",
+        "+materialized: view",
         lambda m: m["nodes"]["model.jaffle_shop.orders"]["config"]["materialized"] == "view",
     ),
     "seed CSV": (
-        "seeds/raw_orders.csv", "id,user_id,order_date,status", "id,user_id,order_date,status,e2e",
+        "seeds/raw_orders.csv",
+        "id,user_id,order_date,status",
+        "id,user_id,order_date,status,e2e",
         None,  # checked below: the seed's checksum in the manifest changes
     ),
 }
@@ -242,7 +266,9 @@ def test_an_edit_always_gives_a_fresh_manifest(shared, kind):
     if has_edit is not None:
         assert has_edit(shared.manifest())
     else:
-        assert shared.manifest()["nodes"]["seed.jaffle_shop.raw_orders"]["checksum"] != seed_checksum
+        assert (
+            shared.manifest()["nodes"]["seed.jaffle_shop.raw_orders"]["checksum"] != seed_checksum
+        )
 
 
 def test_a_new_model_and_an_env_var_in_its_config_reach_the_assets(shared):
@@ -275,7 +301,8 @@ def test_concurrent_loads_after_an_edit_all_get_a_complete_manifest(shared, tmp_
     stop = tmp_path / "stop"
     hammer = subprocess.Popen(
         [sys.executable, "-c", HAMMER, str(shared.target / "manifest.json"), str(stop)],
-        stdout=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         shared.edit("models/marts/customers.sql", "select", "select -- e2e_concurrent\n")
@@ -332,7 +359,7 @@ def test_a_failing_parse_names_dbt_and_keeps_the_last_manifest(shared):
     path.write_text("select * from {{ ref('no_such_model') }}\n")
     try:
         proc = shared.start_load()
-        out, err = proc.communicate(timeout=300)
+        _, err = proc.communicate(timeout=300)
         assert proc.returncode != 0
         assert "`dbt parse` failed" in err and "no_such_model" in err
         assert shared.manifest() == good
@@ -348,7 +375,9 @@ def test_declared_packages_are_installed_and_followed_outside_the_project(tmp_pa
     project = _make_project(tmp_path)
     package = tmp_path / "shared_macros"
     (package / "macros").mkdir(parents=True)
-    (package / "dbt_project.yml").write_text('name: shared_macros\nversion: "1.0.0"\nconfig-version: 2\n')
+    (package / "dbt_project.yml").write_text(
+        'name: shared_macros\nversion: "1.0.0"\nconfig-version: 2\n'
+    )
     macro = package / "macros" / "shout.sql"
     macro.write_text("{% macro shout(x) %}upper({{ x }}){% endmacro %}\n")
     (project.dbt_dir / "packages.yml").write_text("packages:\n  - local: ../shared_macros\n")
@@ -363,4 +392,6 @@ def test_declared_packages_are_installed_and_followed_outside_the_project(tmp_pa
     macro.write_text("{% macro shout(x) %}upper({{ x }}) -- e2e_package_edit{% endmacro %}\n")
     edited = project.load()
     assert [r[1] for r in _dbt_runs(edited["spawned"])] == ["parse"]
-    assert "e2e_package_edit" in project.manifest()["macros"]["macro.shared_macros.shout"]["macro_sql"]
+    assert (
+        "e2e_package_edit" in project.manifest()["macros"]["macro.shared_macros.shout"]["macro_sql"]
+    )

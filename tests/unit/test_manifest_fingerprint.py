@@ -35,7 +35,7 @@ FILES = {
         "name: shop\nversion: '1.0'\nconfig-version: 2\nprofile: shop\n"
         'model-paths: ["models"]  # where models live\n'
         "seed-paths:\n  - seeds\n"
-        "vars:\n  start_date: '{{ env_var(\"SHOP_START\", \"2020-01-01\") }}'\n"
+        'vars:\n  start_date: \'{{ env_var("SHOP_START", "2020-01-01") }}\'\n'
     ),
     "profiles.yml": (
         "shop:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"
@@ -47,7 +47,7 @@ FILES = {
     "models/marts/orders.sql": "select {{ cents('amount') }} from {{ ref('stg_orders') }}\n",
     "models/marts/orders_py.py": "def model(dbt, session):\n    return dbt.ref('stg_orders')\n",
     "models/docs.md": "{% docs orders %}Orders.{% enddocs %}\n",
-    "models/marts/by_region.sql": "select '{{ env_var(\"SHOP_REGION\", \"eu\") }}' as region\n",
+    "models/marts/by_region.sql": 'select \'{{ env_var("SHOP_REGION", "eu") }}\' as region\n',
     "macros/cents.sql": "{% macro cents(c) %}({{ c }} / 100){% endmacro %}\n",
     "seeds/raw_orders.csv": "id,amount\n1,100\n",
     "seeds/_seeds.yml": "version: 2\nseeds:\n  - name: raw_orders\n",
@@ -225,7 +225,9 @@ def test_what_dbt_and_tools_write_does_not_change_it(project):
 
 
 def test_configured_target_and_log_paths_are_not_fingerprinted(project):
-    _append("dbt_project.yml", "target-path: build  # compiled SQL\nlog-path: \"dbt_logs\"\n")(project)
+    _append("dbt_project.yml", 'target-path: build  # compiled SQL\nlog-path: "dbt_logs"\n')(
+        project
+    )
     before = fp(project)
     _write(project / "build/compiled/shop/models/orders.sql", "select 1\n")
     _write(project / "build/run/shop/models/orders.sql", "select 1\n")
@@ -276,8 +278,10 @@ def test_another_profiles_folder_with_the_same_content(project, tmp_path):
 
 def test_env_var_in_an_outside_profiles_yml(project, tmp_path, monkeypatch):
     profiles_dir = tmp_path / "p"
-    _write(profiles_dir / "profiles.yml", "shop:\n  outputs:\n    dev:\n"
-           "      path: \"{{ env_var('ONLY_IN_PROFILES') }}\"\n")
+    _write(
+        profiles_dir / "profiles.yml",
+        "shop:\n  outputs:\n    dev:\n      path: \"{{ env_var('ONLY_IN_PROFILES') }}\"\n",
+    )
     before = fp(project, profiles_dir)
     monkeypatch.setenv("ONLY_IN_PROFILES", "a.duckdb")
     assert fp(project, profiles_dir) != before
@@ -369,10 +373,13 @@ def test_unreadable_files_do_not_crash_it(project):
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ('model-paths: ["models", \'more\']\n', {"model-paths": ["models", "more"]}),
+        ("model-paths: [\"models\", 'more']\n", {"model-paths": ["models", "more"]}),
         ("model-paths: [models]  # comment\n", {"model-paths": ["models"]}),
         ("model-paths: []\n", {"model-paths": []}),
-        ("model-paths:\n  - a\n  - 'b'  # c\n\n  - \"d#e\"\nname: x\n", {"model-paths": ["a", "b", "d#e"]}),
+        (
+            "model-paths:\n  - a\n  - 'b'  # c\n\n  - \"d#e\"\nname: x\n",
+            {"model-paths": ["a", "b", "d#e"]},
+        ),
         ("model-paths:\n- a\n- b\n", {"model-paths": ["a", "b"]}),
         ("model-paths: [\n  a,\n  b\n]\n", {"model-paths": ["a", "b"]}),
         ("target-path: build\n", {"target-path": ["build"]}),
@@ -406,8 +413,14 @@ def test_it_is_fast_on_a_large_project(project):
 
 def test_parse_on_load_switch(monkeypatch):
     for value, expected in [
-        ("1", True), ("true", True), ("YES", True), (" on ", True),
-        ("0", False), ("false", False), ("no", False), ("", False),
+        ("1", True),
+        ("true", True),
+        ("YES", True),
+        (" on ", True),
+        ("0", False),
+        ("false", False),
+        ("no", False),
+        ("", False),
     ]:
         monkeypatch.setenv(m.PARSE_ON_LOAD_ENV, value)
         assert m.parse_on_load_enabled() is expected

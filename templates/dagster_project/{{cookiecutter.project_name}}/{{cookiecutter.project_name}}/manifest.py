@@ -46,14 +46,33 @@ _NAMES = frozenset({".dbtignore"})
 # dbt writes its anonymous user id here (in the profiles folder) but never parses it.
 _IGNORED_NAMES = frozenset({".user.yml"})
 _SKIP_DIRS = frozenset(
-    {".git", ".hg", ".svn", "node_modules", "__pycache__", ".dbtscaffold", ".mypy_cache",
-     ".pytest_cache", ".ruff_cache", ".tox", ".nox"}
+    {
+        ".git",
+        ".hg",
+        ".svn",
+        "node_modules",
+        "__pycache__",
+        ".dbtscaffold",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        ".tox",
+        ".nox",
+    }
 )
 _ENV_VAR_RE = re.compile(rb"""env_var\(\s*['"]([^'"]+)['"]""")
 # dbt_project.yml keys naming folders dbt reads (old spellings included) or writes.
 _SOURCE_KEYS = (
-    "model-paths", "seed-paths", "macro-paths", "snapshot-paths", "test-paths",
-    "analysis-paths", "docs-paths", "source-paths", "data-paths", "packages-install-path",
+    "model-paths",
+    "seed-paths",
+    "macro-paths",
+    "snapshot-paths",
+    "test-paths",
+    "analysis-paths",
+    "docs-paths",
+    "source-paths",
+    "data-paths",
+    "packages-install-path",
 )
 _OUTPUT_KEYS = ("target-path", "log-path")
 _DEFAULT_SOURCES = ("models", "seeds", "macros", "snapshots", "tests", "analyses", "dbt_packages")
@@ -166,9 +185,7 @@ def _within(child: Path, parent: Path) -> bool:
     return child == parent or parent in child.parents
 
 
-def _roots_and_skips(
-    project_dir: Path, target_path: Path
-) -> tuple[list[Path], set[Path]]:
+def _roots_and_skips(project_dir: Path, target_path: Path) -> tuple[list[Path], set[Path]]:
     """Folders outside PROJECT_DIR that dbt reads, and folders inside it that dbt writes."""
     try:
         text = (project_dir / "dbt_project.yml").read_text(encoding="utf-8", errors="replace")
@@ -206,8 +223,13 @@ def _dir_id(path: str) -> tuple[int, int] | None:
     return (st.st_dev, st.st_ino)
 
 
-def _collect(root: Path, skip_ids: set[tuple[int, int]], seen: set[tuple[int, int]],
-             out: list[tuple[str, str]], label: str) -> None:
+def _collect(
+    root: Path,
+    skip_ids: set[tuple[int, int]],
+    seen: set[tuple[int, int]],
+    out: list[tuple[str, str]],
+    label: str,
+) -> None:
     """Append (label, path) for every file dbt may read under ROOT, following symlinks."""
     root_id = _dir_id(str(root))
     if root_id is None or root_id in seen:
@@ -239,8 +261,7 @@ def _collect(root: Path, skip_ids: set[tuple[int, int]], seen: set[tuple[int, in
                 seen.add(dir_id)
                 stack.append((e.path, f"{rel}/{e.name}"))
             elif e.name in _NAMES or (
-                e.name not in _IGNORED_NAMES
-                and os.path.splitext(e.name)[1].lower() in _SUFFIXES
+                e.name not in _IGNORED_NAMES and os.path.splitext(e.name)[1].lower() in _SUFFIXES
             ):
                 out.append((f"{rel}/{e.name}", e.path))
 
@@ -406,17 +427,21 @@ class DbtError(RuntimeError):
 
 
 def _run_dbt(args: list[str], project_dir: Path, profiles_dir: Path) -> None:
-    cmd = [*dbt_command(), *args, "--project-dir", str(project_dir),
-           "--profiles-dir", str(profiles_dir)]
+    cmd = [
+        *dbt_command(),
+        *args,
+        "--project-dir",
+        str(project_dir),
+        "--profiles-dir",
+        str(profiles_dir),
+    ]
     env = dict(os.environ, DBT_SEND_ANONYMOUS_USAGE_STATS="false")
     proc = subprocess.run(
-        cmd, cwd=project_dir, env=env, capture_output=True, text=True, errors="replace"
+        cmd, cwd=project_dir, env=env, capture_output=True, text=True, errors="replace", check=False
     )
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
-        raise DbtError(
-            f"`dbt {args[0]}` failed in {project_dir} (exit {proc.returncode}):\n{tail}"
-        )
+        raise DbtError(f"`dbt {args[0]}` failed in {project_dir} (exit {proc.returncode}):\n{tail}")
 
 
 def run_dbt_parse(project_dir: Path, profiles_dir: Path, state_dir: Path) -> Path:
