@@ -406,8 +406,8 @@ def last_journal(state_dir: Path) -> tuple[Path, dict[str, object]] | None:
         try:
             j = json.loads((d / JOURNAL).read_text(encoding="utf-8"))
             if not isinstance(j, dict) or not isinstance(j.get("files", []), list):
-                raise ValueError("not a journal")
-        except (OSError, ValueError) as e:
+                raise TypeError("not a journal")
+        except (OSError, ValueError, TypeError) as e:
             raise UserError(
                 f"The journal `{d / JOURNAL}` is damaged ({e}), so that change cannot be undone; "
                 f"remove the folder `{d}` to forget it."

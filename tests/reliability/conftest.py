@@ -40,9 +40,7 @@ def snapshot(root: Path, *, state: bool = False) -> dict[str, str]:
         return out
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
-        dirnames[:] = sorted(
-            d for d in dirnames if d not in NOISE_DIRS and (state or d != STATE)
-        )
+        dirnames[:] = sorted(d for d in dirnames if d not in NOISE_DIRS and (state or d != STATE))
         rel = here.relative_to(root).as_posix()
         out[rel + "/"] = "dir"
         for d in dirnames:
@@ -107,7 +105,7 @@ def template(tmp_path_factory) -> Path:
 
 
 def _run(*cmd: str) -> subprocess.CompletedProcess:
-    return subprocess.run(list(cmd), capture_output=True, text=True, timeout=60)
+    return subprocess.run(list(cmd), check=False, capture_output=True, text=True, timeout=60)
 
 
 _MOUNT_PROBE: list[str | None] = []

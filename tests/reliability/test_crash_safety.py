@@ -53,14 +53,15 @@ def expected(template, tmp_path_factory) -> dict[str, dict[str, str]]:
 
 def _start(root: Path, *, delay: float, seeds=("raw_customers",), log: Path) -> subprocess.Popen:
     env = dict(os.environ, DBTSCAFFOLD_TEST_APPLY_DELAY=str(delay))
-    out = open(log, "wb")
-    try:
+    with open(log, "wb") as out:
         return subprocess.Popen(
             [str(CLI), "convert-seed", *seeds, "--dbt-project-dir", str(root / DBT)],
-            cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=root,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
-    finally:
-        out.close()
 
 
 def _wait_for_journal(root: Path, proc: subprocess.Popen, timeout: float = 120) -> bool:
@@ -161,7 +162,10 @@ def test_same_conversion_twice_at_once(template, expected, tmp_path, offset):
         _wait_for_journal(root, a)
         time.sleep(offset)
     b = _start(root, delay=0.0, log=tmp_path / "b.log")
-    (code_a, out_a), (code_b, out_b) = _finish(a, tmp_path / "a.log"), _finish(b, tmp_path / "b.log")
+    (code_a, out_a), (code_b, out_b) = (
+        _finish(a, tmp_path / "a.log"),
+        _finish(b, tmp_path / "b.log"),
+    )
     for code, out in ((code_a, out_a), (code_b, out_b)):
         assert "Traceback" not in out, out
         if code != 0:
@@ -194,7 +198,10 @@ def test_two_seeds_converted_at_once_both_land(template, expected, both_orders, 
     root = copy_template(template, tmp_path / "w")
     a = _start(root, delay=0.05, seeds=("raw_customers",), log=tmp_path / "a.log")
     b = _start(root, delay=0.05, seeds=("raw_orders",), log=tmp_path / "b.log")
-    (code_a, out_a), (code_b, out_b) = _finish(a, tmp_path / "a.log"), _finish(b, tmp_path / "b.log")
+    (code_a, out_a), (code_b, out_b) = (
+        _finish(a, tmp_path / "a.log"),
+        _finish(b, tmp_path / "b.log"),
+    )
     assert (code_a, code_b) == (0, 0), (out_a, out_b)
     now = snapshot(root)
     assert now in both_orders, _diff(now, both_orders[0])

@@ -168,19 +168,27 @@ def project(template, tmp_path_factory) -> Path:
 def _env(tmp: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "DBT_"))}
     env.update(
-        HOME=str(tmp), NO_COLOR="1", COLUMNS="200", DAGSTER_DISABLE_TELEMETRY="1",
+        HOME=str(tmp),
+        NO_COLOR="1",
+        COLUMNS="200",
+        DAGSTER_DISABLE_TELEMETRY="1",
         DBT_SEND_ANONYMOUS_USAGE_STATS="false",
         PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     )
     return env
 
 
-def _cycle(project: Path, port: int, sig: signal.Signals, when: str, rng: random.Random, tmp: Path) -> str:
+def _cycle(
+    project: Path, port: int, sig: signal.Signals, when: str, rng: random.Random, tmp: Path
+) -> str:
     log = tmp / f"dev-{port}-{time.monotonic_ns()}.log"
     with open(log, "wb") as out:
         dev = subprocess.Popen(
             [str(CLI), "dev", "--dagster-project-dir", str(project), "--port", str(port)],
-            cwd=tmp, env=_env(tmp), stdout=out, stderr=subprocess.STDOUT,
+            cwd=tmp,
+            env=_env(tmp),
+            stdout=out,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     watcher = Watcher(dev.pid)

@@ -15,12 +15,11 @@ import ast
 import csv
 import io
 import json
-import os
 import shutil
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -40,7 +39,7 @@ HOSTILE = [
     "{{ cookiecutter.project_name }}",
     "{% raw %}{{ x }}",
     "$(touch pwned);`id`|&>x",
-    '""" and \'\'\'',
+    "\"\"\" and '''",
     "\\N{BULLET} \\x00 \\u2028",
     "caf\u00e9 \u2713 \u2028",
     "#{x} ${x} %s {0}",
@@ -56,7 +55,10 @@ def _yaml_load(text: str):
 
 
 def _parse_all_python(package: Path) -> dict[str, ast.Module]:
-    return {p.name: ast.parse(p.read_text(encoding="utf-8"), filename=str(p)) for p in package.glob("*.py")}
+    return {
+        p.name: ast.parse(p.read_text(encoding="utf-8"), filename=str(p))
+        for p in package.glob("*.py")
+    }
 
 
 def _assignment(tree: ast.Module, name: str) -> ast.expr:
@@ -119,7 +121,9 @@ def test_generated_asset_keeps_every_value_in_its_string(description, column_typ
     decorator = func.decorator_list[0]
     assert isinstance(decorator, ast.Call)
     kwargs = {k.arg: k.value for k in decorator.keywords}
-    expected = spec.description or "The former dbt seed raw_customers, loaded from data/raw_customers.csv."
+    expected = (
+        spec.description or "The former dbt seed raw_customers, loaded from data/raw_customers.csv."
+    )
     assert ast.literal_eval(kwargs["description"]) == expected
     assert asset_block(spec, "raw_customers") in source
 
@@ -151,7 +155,9 @@ def test_init_with_hostile_output_and_profiles_folders(tmp_path, hostile):
     prof_dir.mkdir(parents=True)
     (prof_dir / "profiles.yml").write_text(profiles)
     out = tmp_path / f"out {hostile}"
-    run_cli("init", "--dbt-project-dir", dbt, "--output-dir", out, "--profiles-dir", prof_dir, check=0)
+    run_cli(
+        "init", "--dbt-project-dir", dbt, "--output-dir", out, "--profiles-dir", prof_dir, check=0
+    )
     project = out / DAGSTER
     trees = _parse_all_python(project / PACKAGE)
     consts = trees["constants.py"]
@@ -178,18 +184,24 @@ def test_init_with_profiles_elsewhere_and_hostile_profile_values(tmp_path):
     profiles = (dbt / "profiles.yml").read_text()
     (dbt / "profiles.yml").unlink()
     # hostile target and profile names, and values (never rendered into code, only read)
-    profiles = profiles.replace("target: dev", f"target: {json.dumps(hostile)}").replace(
-        "    dev:\n", f"    {json.dumps(hostile)}:\n"
-    ).replace("threads: 1", f"threads: 1\n      schema: {json.dumps(hostile)}")
+    profiles = (
+        profiles.replace("target: dev", f"target: {json.dumps(hostile)}")
+        .replace("    dev:\n", f"    {json.dumps(hostile)}:\n")
+        .replace("threads: 1", f"threads: 1\n      schema: {json.dumps(hostile)}")
+    )
     profiles = profiles.replace("jaffle_shop:\n", f"{json.dumps('p ' + hostile)}:\n", 1)
     yml = dbt / "dbt_project.yml"
-    yml.write_text(yml.read_text().replace("profile: jaffle_shop", f"profile: {json.dumps('p ' + hostile)}"))
+    yml.write_text(
+        yml.read_text().replace("profile: jaffle_shop", f"profile: {json.dumps('p ' + hostile)}")
+    )
     prof_dir = tmp_path / "elsewhere" / hostile
     prof_dir.mkdir(parents=True)
     (prof_dir / "profiles.yml").write_text(profiles)
     assert _yaml_load(profiles)["p " + hostile]["target"] == hostile
     out = tmp_path / "out"
-    run_cli("init", "--dbt-project-dir", dbt, "--output-dir", out, "--profiles-dir", prof_dir, check=0)
+    run_cli(
+        "init", "--dbt-project-dir", dbt, "--output-dir", out, "--profiles-dir", prof_dir, check=0
+    )
     project = out / DAGSTER
     trees = _parse_all_python(project / PACKAGE)
     expr = _assignment(trees["constants.py"], "DBT_PROFILES_DIR").orelse
@@ -200,12 +212,17 @@ def test_init_with_profiles_elsewhere_and_hostile_profile_values(tmp_path):
     (dbt / "target").mkdir()
     (dbt / "target" / "manifest.json").write_text("{}")
     probe = run_tool(
-        "python", "-c",
+        "python",
+        "-c",
         "import json; from jaffle_shop_dagster import constants as c; "
         "print(json.dumps([str(c.DBT_PROFILES_DIR), str(c.DBT_PROJECT_DIR)]))",
-        cwd=project, env={"DBT_PROFILES_DIR": ""},
+        cwd=project,
+        env={"DBT_PROFILES_DIR": ""},
     )
-    assert json.loads(probe.stdout.strip().splitlines()[-1]) == [str(prof_dir.resolve()), str(dbt.resolve())]
+    assert json.loads(probe.stdout.strip().splitlines()[-1]) == [
+        str(prof_dir.resolve()),
+        str(dbt.resolve()),
+    ]
     assert not list(tmp_path.rglob("pwned"))
 
 
@@ -227,7 +244,11 @@ def test_convert_seed_with_hostile_folders(template, tmp_path, hostile):
     )
     run_cli("convert-seed", "raw_customers", cwd=dbt, check=0)
     trees = _parse_all_python(root / DAGSTER / PACKAGE)
-    [func] = [n for n in trees["assets.py"].body if isinstance(n, ast.FunctionDef) and n.name == "raw_customers"]
+    [func] = [
+        n
+        for n in trees["assets.py"].body
+        if isinstance(n, ast.FunctionDef) and n.name == "raw_customers"
+    ]
     assert ast.literal_eval(_loader_call(func)["column_types"]) == {"id": "bigint"}
     sources = _yaml_load((dbt / "models" / "sources.yml").read_text())
     assert sources["sources"][0]["tables"][0]["name"] == "raw_customers"
@@ -282,7 +303,11 @@ def test_hostile_seed_properties_reach_duckdb_as_given(template, tmp_path):
 
     # Python: parses, and the literals are exactly the given values.
     trees = _parse_all_python(dagster / PACKAGE)
-    [func] = [n for n in trees["assets.py"].body if isinstance(n, ast.FunctionDef) and n.name == "hostile_seed"]
+    [func] = [
+        n
+        for n in trees["assets.py"].body
+        if isinstance(n, ast.FunctionDef) and n.name == "hostile_seed"
+    ]
     call = _loader_call(func)
     assert ast.literal_eval(call["column_types"]) == TYPES
     assert ast.literal_eval(call["delimiter"]) == "|"
@@ -299,7 +324,9 @@ def test_hostile_seed_properties_reach_duckdb_as_given(template, tmp_path):
     assert table["config"]["meta"] == {"dagster": {"asset_key": ["hostile_seed"]}}
     hostile_yml = _yaml_load((dbt / "seeds" / "_hostile.yml").read_text())
     assert not hostile_yml.get("seeds")
-    assert "source('jaffle_shop', 'hostile_seed')" in (dbt / "models" / "uses_hostile.sql").read_text()
+    assert (
+        "source('jaffle_shop', 'hostile_seed')" in (dbt / "models" / "uses_hostile.sql").read_text()
+    )
 
     # dbt reads it, and the loader Dagster runs puts exactly these columns into DuckDB.
     db = tmp_path / "hostile.duckdb"
@@ -310,7 +337,7 @@ def test_hostile_seed_properties_reach_duckdb_as_given(template, tmp_path):
         "result = materialize([assets.hostile_seed])\n"
         "assert result.success\n"
         f"con = duckdb.connect({str(db)!r}, read_only=True)\n"
-        "cols = con.execute(\"select column_name, data_type from information_schema.columns "
+        'cols = con.execute("select column_name, data_type from information_schema.columns '
         "where table_name = 'hostile_seed' order by ordinal_position\").fetchall()\n"
         "rows = con.execute('select * from main.hostile_seed order by 1').fetchall()\n"
         "print(json.dumps({'cols': cols, 'rows': [[str(v) for v in r] for r in rows]}))\n"
@@ -322,7 +349,10 @@ def test_hostile_seed_properties_reach_duckdb_as_given(template, tmp_path):
     types = dict(got["cols"])
     assert types['it\'s "quoted"'] == "VARCHAR"
     assert types["back\\slash"] == "DECIMAL(10,2)"
-    assert got["rows"] == [["1", "a'b", "1.50", "{{", "x\ny", "p;q"], ["2", '"', "2.00", "}}", "None", "None"]]
+    assert got["rows"] == [
+        ["1", "a'b", "1.50", "{{", "x\ny", "p;q"],
+        ["2", '"', "2.00", "}}", "None", "None"],
+    ]
     manifest = json.loads((dbt / "target" / "manifest.json").read_text())
     assert "source.jaffle_shop.jaffle_shop.hostile_seed" in manifest["sources"]
 
@@ -347,7 +377,9 @@ def test_hostile_profile_values_never_reach_generated_code(template, tmp_path):
     run_cli("convert-seed", "raw_customers", "raw_orders", cwd=dbt, check=0)
     trees = _parse_all_python(dagster / PACKAGE)
     for name in ("raw_customers", "raw_orders"):
-        [func] = [n for n in trees["assets.py"].body if isinstance(n, ast.FunctionDef) and n.name == name]
+        [func] = [
+            n for n in trees["assets.py"].body if isinstance(n, ast.FunctionDef) and n.name == name
+        ]
         call = _loader_call(func)
         assert ast.literal_eval(call["schema"]) == "jaffle_shop"
         assert ast.literal_eval(call["table"]) == name
