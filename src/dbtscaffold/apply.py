@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from dbtscaffold.errors import UserError
 from dbtscaffold.plan import FileChange, Plan
@@ -462,7 +463,7 @@ def undo_last(
 
 def _restore(
     backup_dir: Path,
-    files: list[dict],
+    files: list[Any],
     restored: list[tuple[str, Path]],
     report: Callable[[str, Path], None] | None,
 ) -> None:
