@@ -291,6 +291,7 @@ def apply_plan(
                 }
                 if c.before is not None:
                     name = f"files/{i:05d}"
+                    current = backup_dir / name
                     # A fresh folder: no temp file and rename needed; the journal, written
                     # after the sync below, is what makes the backup count.
                     (backup_dir / name).write_bytes(c.before)
@@ -300,6 +301,7 @@ def apply_plan(
             # One sync for every backup (not one fsync each: 500 files cost seconds), and
             # before the journal that points at them.
             os.sync()
+            current = backup_dir / JOURNAL
             journal = {
                 "command": command,
                 "roots": [str(r) for r in plan.roots],

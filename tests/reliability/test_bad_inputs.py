@@ -702,12 +702,19 @@ CASES = [
     Case(
         "convert-read-only-mount", CONVERT, 1, "is read-only", read_only_mount(DBT), mount="tmpfs"
     ),
-    Case("convert-full-disk", CONVERT, 1, "No space left on device", full_disk(), mount="tmpfs"),
+    Case(
+        "convert-full-disk",
+        CONVERT,
+        1,
+        "re:^error: Could not write `.*/\\.dbtscaffold/backups/.*`: No space left on device; nothing",
+        full_disk(),
+        mount="tmpfs",
+    ),
     Case(
         "convert-full-disk-after-backups",
         CONVERT,
         1,
-        "No space left on device",
+        "re:^error: Could not write `.*/jaffle_shop/.*`: No space left on device; nothing",
         full_disk(leave_pages=8),
         mount="tmpfs",
     ),
