@@ -111,8 +111,12 @@ def render(context: dict[str, object], staging: Path) -> Path:
 
 def _read_tree(root: Path) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
-    for dirpath, _, filenames in os.walk(root):
+    for dirpath, dirnames, filenames in os.walk(root):
+        # Bytecode caches appear in templates/ when a test imports a template module.
+        dirnames[:] = [d for d in dirnames if d != "__pycache__"]
         for f in filenames:
+            if f.endswith((".pyc", ".pyo")):
+                continue
             p = Path(dirpath) / f
             files[p.relative_to(root).as_posix()] = p.read_bytes()
     return files
