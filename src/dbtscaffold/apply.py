@@ -1,4 +1,4 @@
-"""Apply a Plan all-or-nothing, with backups; undo the last applied change.
+"""Apply a Plan all-or-nothing, with backups and a journal that undo.py reads.
 
 Journal layout (inside a Dagster project's `.dbtscaffold/`)::
 
@@ -7,7 +7,7 @@ Journal layout (inside a Dagster project's `.dbtscaffold/`)::
 
 The journal is written (status "pending") before the first file is touched, and
 marked "applied" after the last.  A run killed in between leaves a pending
-journal; `undo` (and `recover_pending`) put every file back from it.
+journal; `dbtscaffold undo` (undo.py) puts every file back from it.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from dbtscaffold.errors import UserError
 from dbtscaffold.plan import FileChange, Plan
@@ -55,14 +54,6 @@ def read_bytes_or_none(path: Path) -> bytes | None:
         return None
 
 
-def _inside(path: Path, root: Path) -> bool:
-    try:
-        path.relative_to(root)
-        return True
-    except ValueError:
-        return False
-
-
 def check_confined(path: Path, roots: tuple[Path, ...]) -> None:
     """Refuse a write that would land outside ROOTS, through a symlink or otherwise."""
     resolved_roots = [r.resolve() for r in roots]
@@ -72,7 +63,7 @@ def check_confined(path: Path, roots: tuple[Path, ...]) -> None:
         )
     # Resolve the parent (it may not exist yet: resolve() is non-strict).
     real = path.parent.resolve() / path.name
-    if not any(_inside(real, r) for r in resolved_roots):
+    if not any(real.is_relative_to(r) for r in resolved_roots):
         raise UserError(
             f"Refusing to write `{path}`: it resolves to `{real}`, outside the project "
             "(a symbolic link points out of it)."
@@ -203,7 +194,7 @@ def _new_backup_dir(state_dir: Path) -> Path:
             n += 1
 
 
-def _write_journal(backup_dir: Path, journal: dict[str, object]) -> None:
+def write_journal(backup_dir: Path, journal: dict[str, object]) -> None:
     write_atomic(backup_dir / JOURNAL, json.dumps(journal, indent=2).encode())
 
 
@@ -310,7 +301,7 @@ def apply_plan(
                 "created_dirs": [str(d) for d in planned_dirs],
                 "files": entries,
             }
-            _write_journal(backup_dir, journal)
+            write_journal(backup_dir, journal)
             _fsync_dir(backup_dir)
         # 2. Stage every new file next to its target.
         for d in planned_dirs:
@@ -342,7 +333,7 @@ def apply_plan(
         os.sync()  # the renames (one sync, not one fsync per folder)
         if backup_dir is not None:
             journal["status"] = "applied"
-            _write_journal(backup_dir, journal)
+            write_journal(backup_dir, journal)
     except BaseException as e:
         try:
             _rollback(done, tmps, created_dirs)
@@ -386,16 +377,6 @@ def _rollback(
             d.rmdir()
 
 
-# --- undo -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class UndoResult:
-    command: str
-    restored: list[tuple[str, Path]]  # (verb, path)
-    backup_dir: Path
-
-
 def _journals(state_dir: Path) -> list[Path]:
     base = state_dir / BACKUPS
     if not base.is_dir():
@@ -418,72 +399,3 @@ def last_journal(state_dir: Path) -> tuple[Path, dict[str, object]] | None:
         if j.get("status") in ("applied", "pending", "undoing"):
             return d, j
     return None
-
-
-def undo_last(
-    state_dir: Path, *, force: bool = False, report: Callable[[str, Path], None] | None = None
-) -> UndoResult | None:
-    """Restore every file of the last change byte for byte; None when there is nothing to undo."""
-    found = last_journal(state_dir)
-    if found is None:
-        return None
-    backup_dir, journal = found
-    files = journal["files"]
-    assert isinstance(files, list)
-    # "undoing": an undo that was stopped midway; its files are partly restored already.
-    pending = journal.get("status") in ("pending", "undoing")
-    roots = tuple(Path(r) for r in journal.get("roots") or [])
-    for e in files:
-        if roots:
-            check_confined(Path(e["path"]), roots)
-        check_writable(Path(e["path"]))
-    if not force and not pending:
-        for e in files:
-            now = sha256(read_bytes_or_none(Path(e["path"])))
-            if now != e["after_sha256"]:
-                raise UserError(
-                    f"`{e['path']}` was edited after `dbtscaffold {journal['command']}`; "
-                    "undo would lose that edit. Pass --force to restore anyway."
-                )
-    restored: list[tuple[str, Path]] = []
-    journal["status"] = "undoing"
-    try:
-        _write_journal(backup_dir, journal)
-        _restore(backup_dir, files, restored, report)
-    except OSError as e:
-        raise UserError(
-            f"Could not restore `{e.filename or backup_dir}`: {e.strerror or e}; fix that and run "
-            "`dbtscaffold undo` again to finish."
-        ) from e
-    for d in reversed(journal.get("created_dirs", [])):
-        with contextlib.suppress(OSError):
-            Path(d).rmdir()
-    journal["status"] = "undone"
-    _write_journal(backup_dir, journal)
-    return UndoResult(str(journal["command"]), restored, backup_dir)
-
-
-def _restore(
-    backup_dir: Path,
-    files: list[Any],
-    restored: list[tuple[str, Path]],
-    report: Callable[[str, Path], None] | None,
-) -> None:
-    for e in files:
-        if e.get("tmp"):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(e["tmp"])
-    for e in reversed(files):
-        path = Path(e["path"])
-        if e["backup"] is None:
-            if path.exists() or path.is_symlink():
-                os.unlink(path)
-                restored.append(("delete", path))
-        else:
-            data = (backup_dir / e["backup"]).read_bytes()
-            if read_bytes_or_none(path) != data:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                write_atomic(path, data, mode=e.get("mode"))
-                restored.append(("restore", path))
-        if report and restored and restored[-1][1] == path:
-            report(*restored[-1])

@@ -85,7 +85,9 @@ def run_init(
     if changed and next_steps:
         console.info("Next steps:")
         console.info(f"  cd {shown}")
-        console.info("  dbtscaffold dev            # open the Dagster UI with every dbt model as an asset")
+        console.info(
+            "  dbtscaffold dev            # open the Dagster UI with every dbt model as an asset"
+        )
         console.info("  dbtscaffold materialize    # or build every asset headless")
     return result.project_dir
 
@@ -121,10 +123,13 @@ def run_example(dest: Path, *, dry_run: bool, next_steps: bool = True) -> Path:
     return dest
 
 
-def run_undo(*, dagster_project_dir: Path | None, dbt_project_dir: Path | None, force: bool) -> None:
+def run_undo(
+    *, dagster_project_dir: Path | None, dbt_project_dir: Path | None, force: bool
+) -> None:
     """Restore the last change recorded in the Dagster project's .dbtscaffold/."""
-    from dbtscaffold.apply import state_lock, undo_last
+    from dbtscaffold.apply import state_lock
     from dbtscaffold.project import resolve_dagster_project
+    from dbtscaffold.undo import undo_last
 
     info = resolve_dagster_project(dagster_project_dir, dbt_project_dir)
     with state_lock(info.state_dir):

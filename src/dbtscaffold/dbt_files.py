@@ -52,14 +52,6 @@ def _walk(root: Path) -> list[Path]:
     return out
 
 
-def _inside(path: Path, root: Path) -> bool:
-    try:
-        path.relative_to(root)
-        return True
-    except ValueError:
-        return False
-
-
 def _unique_dirs(dbt: DbtProjectInfo, names: tuple[str, ...]) -> list[Path]:
     """Existing resource folders of DBT, de-duplicated, nested ones folded into their parent.
 
@@ -72,7 +64,7 @@ def _unique_dirs(dbt: DbtProjectInfo, names: tuple[str, ...]) -> list[Path]:
         d = (dbt.dir / name).resolve()
         if d.is_dir() and d not in dirs:
             dirs.append(d)
-    return [d for d in dirs if not any(o != d and _inside(d, o) for o in dirs)]
+    return [d for d in dirs if not any(o != d and d.is_relative_to(o) for o in dirs)]
 
 
 def decode(path: Path | str, raw: bytes) -> str:
@@ -104,7 +96,7 @@ class ProjectFiles:
         for root in _unique_dirs(dbt, dbt.source_paths()):
             for p in _walk(root):
                 kind = TEXT_SUFFIXES.get(p.suffix.lower())
-                if kind == "python" and not any(_inside(p, m) for m in self.model_roots):
+                if kind == "python" and not any(p.is_relative_to(m) for m in self.model_roots):
                     continue
                 if kind is not None:
                     self._add(p, kind)
@@ -115,7 +107,7 @@ class ProjectFiles:
         self.texts[path] = TextFile(path, kind, raw, decode(self.shown(path), raw))
 
     def in_models(self, path: Path) -> bool:
-        return any(_inside(path, m) for m in self.model_roots)
+        return any(path.is_relative_to(m) for m in self.model_roots)
 
     def yaml_files(self) -> list[TextFile]:
         return [t for t in self.texts.values() if t.kind == "yaml" and t.path != self.dbt.yml_path]

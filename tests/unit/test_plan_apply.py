@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from dbtscaffold.apply import apply_plan, undo_last
+from dbtscaffold.apply import apply_plan
+from dbtscaffold.undo import undo_last
 from dbtscaffold.errors import UserError
 from dbtscaffold.plan import FileChange, Plan, unified_diff
 

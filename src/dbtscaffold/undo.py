@@ -1,0 +1,97 @@
+"""`dbtscaffold undo`: restore every file of the last change from its journal."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dbtscaffold.apply import (
+    check_confined,
+    check_writable,
+    last_journal,
+    read_bytes_or_none,
+    sha256,
+    write_atomic,
+    write_journal,
+)
+from dbtscaffold.errors import UserError
+
+
+@dataclass(frozen=True)
+class UndoResult:
+    command: str
+    restored: list[tuple[str, Path]]  # (verb, path)
+    backup_dir: Path
+
+
+def undo_last(
+    state_dir: Path, *, force: bool = False, report: Callable[[str, Path], None] | None = None
+) -> UndoResult | None:
+    """Restore every file of the last change byte for byte; None when there is nothing to undo."""
+    found = last_journal(state_dir)
+    if found is None:
+        return None
+    backup_dir, journal = found
+    files = journal["files"]
+    assert isinstance(files, list)
+    # "undoing": an undo that was stopped midway; its files are partly restored already.
+    pending = journal.get("status") in ("pending", "undoing")
+    roots = tuple(Path(r) for r in journal.get("roots") or [])
+    for e in files:
+        if roots:
+            check_confined(Path(e["path"]), roots)
+        check_writable(Path(e["path"]))
+    if not force and not pending:
+        for e in files:
+            now = sha256(read_bytes_or_none(Path(e["path"])))
+            if now != e["after_sha256"]:
+                raise UserError(
+                    f"`{e['path']}` was edited after `dbtscaffold {journal['command']}`; "
+                    "undo would lose that edit. Pass --force to restore anyway."
+                )
+    restored: list[tuple[str, Path]] = []
+    journal["status"] = "undoing"
+    try:
+        write_journal(backup_dir, journal)
+        _restore(backup_dir, files, restored, report)
+    except OSError as e:
+        raise UserError(
+            f"Could not restore `{e.filename or backup_dir}`: {e.strerror or e}; fix that and run "
+            "`dbtscaffold undo` again to finish."
+        ) from e
+    for d in reversed(journal.get("created_dirs", [])):
+        with contextlib.suppress(OSError):
+            Path(d).rmdir()
+    journal["status"] = "undone"
+    write_journal(backup_dir, journal)
+    return UndoResult(str(journal["command"]), restored, backup_dir)
+
+
+def _restore(
+    backup_dir: Path,
+    files: list[Any],
+    restored: list[tuple[str, Path]],
+    report: Callable[[str, Path], None] | None,
+) -> None:
+    for e in files:
+        if e.get("tmp"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(e["tmp"])
+    for e in reversed(files):
+        path = Path(e["path"])
+        if e["backup"] is None:
+            if path.exists() or path.is_symlink():
+                os.unlink(path)
+                restored.append(("delete", path))
+        else:
+            data = (backup_dir / e["backup"]).read_bytes()
+            if read_bytes_or_none(path) != data:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                write_atomic(path, data, mode=e.get("mode"))
+                restored.append(("restore", path))
+        if report and restored and restored[-1][1] == path:
+            report(*restored[-1])
