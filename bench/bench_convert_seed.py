@@ -15,6 +15,7 @@ growing linearly with the number of files.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from _common import (
@@ -69,6 +70,8 @@ def bench_size(models: int, repeats: int) -> tuple[int, int, dict[str, Series]]:
     series = {k: Series(k) for k in ("dry-run", "convert", "naive regex")}
     for i in range(-1, repeats):  # -1: warm-up, not counted
         pair = copy_project(pristine, work / "run")
+        naive_dir = copy_project(source, work / "naive")
+        os.sync()  # flush the copies (untimed): a conversion's own sync then writes its files only
         args = [
             SEED,
             "--dbt-project-dir",
@@ -78,7 +81,6 @@ def bench_size(models: int, repeats: int) -> tuple[int, int, dict[str, Series]]:
         ]
         dry = run([cli, "convert-seed", *args, "--dry-run"], env=env)
         real = run([cli, "convert-seed", *args], env=env)
-        naive_dir = copy_project(source, work / "naive")
         naive = run(
             [sys.executable, str(BENCH_DIR / "naive_rewrite.py"), str(naive_dir), SEED, SOURCE],
             env=env,
@@ -131,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     lines += [
         f"{args.repeats} runs per size on fresh copies, after one warm-up run. Times in s as "
         "median (min-max); the gap between wall and CPU time of a conversion is mostly "
-        'waiting for fsync of the written files and backups. "x floor" is our conversion '
+        "waiting for the disk (apply syncs the files and backups it wrote). "
+        '"x floor" is our conversion '
         "over the naive rewrite (the floor is an anchor to stay near, not to beat: it does a "
         "fraction of the work).",
         "",
