@@ -16,6 +16,7 @@ Bar (DESIGN.md): `dbtscaffold dev` ready no slower than the anchor.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -104,26 +105,25 @@ def _descendants(root: int) -> set[int]:
 
 
 def stop(proc: subprocess.Popen) -> None:
-    """SIGINT to the group we started, then SIGKILL to it and to any descendant left."""
+    """SIGINT to the group we started; then SIGKILL to whatever is left of it.
+
+    `dagster dev` can start a new code server while it shuts down, so the group is killed
+    after its leader exits too, as is any descendant that left the group.
+    """
     known = _descendants(proc.pid)
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGINT)
-    except ProcessLookupError:
-        pass
     try:
         proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
         known |= _descendants(proc.pid)
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait()
+    time.sleep(0.5)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)  # the group id is the leader's pid
+    proc.wait()
     for pid in known:  # only processes that descend from the one we started
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def time_to_ready(
