@@ -79,7 +79,7 @@ DagsterDir = Annotated[
     typer.Option(
         "--dagster-project-dir",
         help="The Dagster project made by `init`. Default: found from [tool.dbtscaffold] "
-        "in pyproject.toml here, two levels down, or in sibling folders.",
+        "in pyproject.toml here or above, two levels down, or beside the dbt project.",
     ),
 ]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Show the changes as a diff; write nothing.")]

@@ -366,40 +366,65 @@ def read_dagster_project(dagster_project_dir: Path) -> DagsterProjectInfo | None
     return DagsterProjectInfo(dagster_project_dir.resolve(), package, dbt_dir, cfg)
 
 
-def _candidate_dirs(start: Path) -> list[Path]:
-    """START, its subfolders two levels down, and its siblings (sorted, no hidden folders)."""
+def _subdirs(d: Path) -> list[Path]:
+    """Visible subfolders of D that can hold a project (sorted)."""
+    try:
+        return sorted(
+            c
+            for c in d.iterdir()
+            if c.is_dir()
+            and not c.name.startswith((".", "__"))
+            and c.name not in ("node_modules", "target", "logs", "dbt_packages")
+        )
+    except OSError:
+        return []
 
-    def subdirs(d: Path) -> list[Path]:
-        try:
-            return sorted(
-                c for c in d.iterdir() if c.is_dir() and not c.name.startswith((".", "__"))
-                and c.name not in ("node_modules", "target", "logs", "dbt_packages")
-            )
-        except OSError:
-            return []
 
+def _nearby_dirs(start: Path) -> list[Path]:
+    """START, its subfolders two levels down, and its siblings."""
     out = [start]
-    for c in subdirs(start):
+    for c in _subdirs(start):
         out.append(c)
-        out.extend(subdirs(c))
+        out.extend(_subdirs(c))
     if start.parent != start:
-        out.extend(c for c in subdirs(start.parent) if c != start)
+        out.extend(c for c in _subdirs(start.parent) if c != start)
     return out
 
 
-def find_dagster_project(
-    start: Path, dbt_project_dir: Path | None = None
-) -> DagsterProjectInfo | None:
-    """The Dagster project near START (itself, two levels down, siblings).
+def find_dbt_project_dir(start: Path) -> Path | None:
+    """The nearest folder at or above START holding dbt_project.yml (like git finds .git)."""
+    for d in (start, *start.parents):
+        if (d / DBT_PROJECT_YML).is_file():
+            return d
+    return None
 
-    With DBT_PROJECT_DIR, only a project whose [tool.dbtscaffold] points at it matches.
+
+def find_dagster_projects(
+    start: Path, dbt_project_dir: Path | None = None
+) -> list[DagsterProjectInfo]:
+    """Dagster projects for START: the nearest enclosing one, else those near the dbt project.
+
+    Walks up from START like git does; a project that encloses START wins. Otherwise the
+    projects at the dbt project (given, or the nearest one enclosing START), two levels
+    below it and beside it are candidates; with a dbt project known, only those whose
+    [tool.dbtscaffold] points at it.
     """
+    start = start.resolve()
     want = dbt_project_dir.resolve() if dbt_project_dir is not None else None
-    for d in _candidate_dirs(start.resolve()):
+    for d in (start, *start.parents):
         info = read_dagster_project(d)
         if info is not None and (want is None or info.dbt_project_dir == want):
-            return info
-    return None
+            return [info]
+    anchor = want or find_dbt_project_dir(start)
+    places = _nearby_dirs(anchor) if anchor is not None else []
+    if anchor != start:
+        places += _nearby_dirs(start)
+    found: dict[Path, DagsterProjectInfo] = {}
+    for d in places:
+        info = read_dagster_project(d)
+        if info is not None and (anchor is None or info.dbt_project_dir == anchor):
+            found.setdefault(info.dir, info)
+    return list(found.values())
 
 
 def resolve_dagster_project(
@@ -416,17 +441,21 @@ def resolve_dagster_project(
                 "its pyproject.toml); run `dbtscaffold init` first."
             )
         return info
-    start = dbt_project_dir if dbt_project_dir is not None else Path.cwd()
-    info = find_dagster_project(start, dbt_project_dir)
-    if info is None and dbt_project_dir is not None:
-        info = find_dagster_project(Path.cwd(), dbt_project_dir)
-    if info is None:
+    found = find_dagster_projects(Path.cwd(), dbt_project_dir)
+    if len(found) > 1:
+        names = " and ".join(f"`{i.dir}`" for i in found[:2])
+        more = f" (and {len(found) - 2} more)" if len(found) > 2 else ""
         raise UserError(
-            "No Dagster project found here (looked for [tool.dbtscaffold] in pyproject.toml here, "
-            "two levels down and in sibling folders); run `dbtscaffold init` or pass "
-            "--dagster-project-dir."
+            f"Found {len(found)} Dagster projects: {names}{more}; pass --dagster-project-dir "
+            "to choose one."
         )
-    return info
+    if not found:
+        raise UserError(
+            "No Dagster project found here (looked for [tool.dbtscaffold] in pyproject.toml here "
+            "and above, two levels down, and beside the dbt project); run `dbtscaffold init` or "
+            "pass --dagster-project-dir."
+        )
+    return found[0]
 
 
 def dagster_module_name(info: DagsterProjectInfo) -> str:

@@ -59,12 +59,9 @@ def _profiles_dir_expr(loc: proj.ProfilesLocation, dbt_dir: Path, package_dir: P
         return 'Path.home() / ".dbt"'
     if pdir == dbt_dir.resolve():
         return "DBT_PROJECT_DIR"
-    try:
-        pdir.relative_to(dbt_dir.resolve().parent)
-        parts = proj.relpath(pdir, package_dir).split("/")
-        return "_HERE.joinpath(" + ", ".join(py_str(p) for p in parts) + ").resolve()"
-    except ValueError:
-        return f"Path({py_str(str(pdir))})"
+    # Relative to constants.py, never an absolute path: a team commits that file.
+    parts = proj.relpath(pdir, package_dir).split("/")
+    return "_HERE.joinpath(" + ", ".join(py_str(p) for p in parts) + ").resolve()"
 
 
 def build_context(
@@ -88,7 +85,6 @@ def build_context(
         "dependencies_toml": [toml_str(d) for d in deps],
         "dbt_project_dir_toml": toml_str(proj.relpath(dbt.dir, project_dir)),
         "dbt_project_dir_parts_py": ", ".join(py_str(p) for p in rel_parts),
-        "dbt_project_dir_abs_py": py_str(str(dbt.dir)),
         "profiles_dir_py": _profiles_dir_expr(profile.location, dbt.dir, package_dir),
         "target_path_py": py_str(dbt.target_path),
         "packages_py": repr(tuple(adapters)),
@@ -138,16 +134,19 @@ def plan_init(
     if output_dir.exists() and not output_dir.is_dir():
         raise UserError(f"Output folder `{output_dir}` is a file; pass another --output-dir.")
     project_dir = output_dir / name
+    # The tutorial's layout nests the Dagster project inside the dbt project, as
+    # `dagster-dbt project scaffold` does; only the dbt project folder itself is refused.
+    if project_dir.resolve() == dbt.dir:
+        raise UserError(
+            f"`{project_dir}` is the dbt project folder itself; choose another --project-name "
+            "or --output-dir."
+        )
     if project_dir.exists() and not project_dir.is_dir():
         raise UserError(f"`{project_dir}` exists and is a file; choose another --project-name.")
     if project_dir.exists() and not force and any(project_dir.iterdir()):
         raise UserError(
             f"`{project_dir}` already exists; pass --force to rewrite the generated files "
             "(other files are left alone) or choose another --project-name."
-        )
-    if project_dir.resolve() == dbt.dir or dbt.dir in project_dir.resolve().parents:
-        raise UserError(
-            f"`{project_dir}` is inside the dbt project; pass an --output-dir outside `{dbt.dir}`."
         )
     _check_writable(project_dir)
     context = build_context(name, dbt, profile, project_dir)

@@ -186,8 +186,8 @@ def test_no_dagster_project(example_project, tmp_path):
     _assert_one_error_line(
         proc,
         "error: No Dagster project found here (looked for [tool.dbtscaffold] in pyproject.toml "
-        "here, two levels down and in sibling folders); run `dbtscaffold init` or pass "
-        "--dagster-project-dir.",
+        "here and above, two levels down, and beside the dbt project); run `dbtscaffold init` "
+        "or pass --dagster-project-dir.",
     )
     assert tree_hash(tmp_path, ignore=()) == before
 

@@ -411,21 +411,55 @@ def test_it_is_fast_on_a_large_project(project):
     assert fp(project) != first
 
 
-def test_parse_on_load_switch(monkeypatch):
-    for value, expected in [
-        ("1", True),
-        ("true", True),
-        ("YES", True),
-        (" on ", True),
-        ("0", False),
-        ("false", False),
-        ("no", False),
-        ("", False),
-    ]:
-        monkeypatch.setenv(m.PARSE_ON_LOAD_ENV, value)
-        assert m.parse_on_load_enabled() is expected
-    monkeypatch.delenv(m.PARSE_ON_LOAD_ENV)
-    assert m.parse_on_load_enabled() is False
+@pytest.mark.parametrize(
+    "value, dev_cli, expected",
+    [
+        ("1", None, True),
+        ("true", None, True),
+        ("YES", None, True),
+        (" on ", None, True),
+        ("0", None, False),
+        ("false", None, False),
+        ("no", None, False),
+        ("", None, False),
+        (None, None, False),
+        # Unset under `dagster dev` / `dg dev`: on, as dagster-dbt's prepare_if_dev.
+        (None, "1", True),
+        ("", "1", True),
+        ("1", "1", True),
+        # An explicit no turns it off everywhere.
+        ("0", "1", False),
+        ("false", "1", False),
+        ("no", "1", False),
+    ],
+)
+def test_parse_on_load_switch(monkeypatch, value, dev_cli, expected):
+    for name, v in ((m.PARSE_ON_LOAD_ENV, value), (m.DEV_CLI_ENV, dev_cli)):
+        if v is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, v)
+    assert m.parse_on_load_enabled() is expected
+
+
+def test_a_dagster_project_nested_in_the_dbt_project_is_not_fingerprinted(project):
+    # The tutorial's layout: <dbt>/jaffle_dagster/ next to models/ (dbt never reads it).
+    nested = project / "jaffle_dagster"
+    _write(nested / "pyproject.toml", "[tool.dbtscaffold]\ndbt_project_dir = '..'\n")
+    _write(nested / "jaffle_dagster/assets.py", "from dagster import asset\n")
+    _write(nested / "data/raw_customers.csv", "id\n1\n")
+    _write(nested / ".dagster_home/history/runs.db", "x")
+    _write(nested / ".dbtscaffold/journal.json", "{}")
+    _write(project / "README.md", "# shop\n")
+    _write(project / "notes/todo.sql", "select 1\n")
+    before = fp(project)
+    _append("jaffle_dagster/jaffle_dagster/assets.py", "\n# edited\n")(project)
+    _write(nested / "data/raw_orders.csv", "id\n1\n")
+    _write(nested / "tests/test_defs.yml", "x: 1\n")
+    _append("README.md", "more\n")(project)
+    assert fp(project) == before
+    _append("models/marts/orders.sql")(project)
+    assert fp(project) != before
 
 
 def test_template_has_no_jinja_delimiters():

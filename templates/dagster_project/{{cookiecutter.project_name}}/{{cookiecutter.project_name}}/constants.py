@@ -1,8 +1,9 @@
 """Where the dbt project is, how dbt is called, and which manifest the assets read.
 
-Set DAGSTER_DBT_PARSE_PROJECT_ON_LOAD=1 (as `dbtscaffold dev` does) to parse the dbt
-project when these definitions load; the parse is skipped when nothing dbt reads has
-changed since the last one. Without it, the project's target/manifest.json is used.
+The dbt project is parsed when these definitions load under `dagster dev` (or `dg dev`),
+or with DAGSTER_DBT_PARSE_PROJECT_ON_LOAD=1 (as `dbtscaffold dev` sets it); the parse is
+skipped when nothing dbt reads has changed since the last one. DAGSTER_DBT_PARSE_PROJECT_ON_LOAD=0
+turns it off everywhere; then the dbt project's target/manifest.json is used.
 """
 
 import os
@@ -17,12 +18,11 @@ DBT_PROJECT_DIR_ENV = "DBTSCAFFOLD_DBT_PROJECT_DIR"
 
 _HERE = Path(__file__).resolve().parent
 
-# Relative to this file first, so this project and the dbt project can move together;
-# then a copy packaged next to this file; then where the dbt project was at init time.
+# Relative to this file, so this project and the dbt project can move together; else a
+# copy packaged next to this file. DBTSCAFFOLD_DBT_PROJECT_DIR overrides both.
 _DBT_PROJECT_DIR_CANDIDATES = [
     _HERE.joinpath({{ cookiecutter.dbt_project_dir_parts_py }}),
     _HERE / "dbt_project",
-    Path({{ cookiecutter.dbt_project_dir_abs_py }}),
 ]
 
 
@@ -59,7 +59,7 @@ else:
     DBT_MANIFEST_PATH = DBT_TARGET_PATH / "manifest.json"
     if not DBT_MANIFEST_PATH.is_file():
         raise FileNotFoundError(
-            f"{DBT_MANIFEST_PATH} does not exist. Set {PARSE_ON_LOAD_ENV}=1 to parse the dbt "
-            "project when the definitions load (`dbtscaffold dev` does this for you), or run "
-            "`dbt parse` in the dbt project first."
+            f"{DBT_MANIFEST_PATH} does not exist and parse on load is off. Run `dbtscaffold dev` "
+            f"or `dagster dev` (they parse the dbt project when the definitions load), set "
+            f"{PARSE_ON_LOAD_ENV}=1, or run `dbt parse` in the dbt project first."
         )

@@ -1,7 +1,8 @@
 """Parse on load, skipped when nothing dbt reads has changed.
 
-`prepare_manifest` fingerprints everything `dbt parse` reads: the files of the project
-(and of any path its dbt_project.yml points at outside it, installed packages included),
+`prepare_manifest` fingerprints everything `dbt parse` reads: dbt_project.yml and the
+other files dbt reads at the top of the project, the folders dbt_project.yml names (inside
+the project or outside it, installed packages included),
 profiles.yml, the dbt executable and the dbt and adapter versions, every DBT_* variable
 and every variable named in an env_var() call. When the fingerprint matches the one
 recorded with the last parse, and target/manifest.json is still the file that parse
@@ -34,6 +35,7 @@ from importlib import metadata
 from pathlib import Path
 
 PARSE_ON_LOAD_ENV = "DAGSTER_DBT_PARSE_PROJECT_ON_LOAD"
+DEV_CLI_ENV = "DAGSTER_IS_DEV_CLI"
 FINGERPRINT_FILE = "dbtscaffold_fingerprint.json"
 STATE_DIR = "dbtscaffold_parse"
 LOCK_FILE = ".dbtscaffold_parse.lock"
@@ -75,6 +77,15 @@ _SOURCE_KEYS = (
     "packages-install-path",
 )
 _OUTPUT_KEYS = ("target-path", "log-path")
+# Files at the top of a project that dbt reads (profiles.yml is fingerprinted on its own).
+_TOP_LEVEL_FILES = (
+    "dbt_project.yml",
+    "packages.yml",
+    "dependencies.yml",
+    "package-lock.yml",
+    "selectors.yml",
+    ".dbtignore",
+)
 _DEFAULT_SOURCES = ("models", "seeds", "macros", "snapshots", "tests", "analyses", "dbt_packages")
 _KEY_RE = re.compile(r"""^(['"]?)([A-Za-z0-9_-]+)\1[ \t]*:(?:[ \t]+|$)(.*)$""")
 _ITEM_RE = re.compile(r"^[ \t]*-(?:[ \t]+|$)(.*)$")
@@ -86,8 +97,16 @@ _JINJA_ENV_RE = re.compile(
 
 
 def parse_on_load_enabled() -> bool:
-    """True when DAGSTER_DBT_PARSE_PROJECT_ON_LOAD is 1/true/yes/on (any case)."""
-    return os.environ.get(PARSE_ON_LOAD_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+    """Whether the definitions parse the dbt project when they load.
+
+    On when DAGSTER_DBT_PARSE_PROJECT_ON_LOAD is 1/true/yes/on, or when it is unset and
+    DAGSTER_IS_DEV_CLI is set (as `dagster dev` and `dg dev` do, like dagster-dbt's
+    prepare_if_dev); 0/false/no/off (or any other value) turn it off everywhere.
+    """
+    value = os.environ.get(PARSE_ON_LOAD_ENV)
+    if value is None or not value.strip():
+        return bool(os.environ.get(DEV_CLI_ENV))
+    return value.strip().lower() in ("1", "true", "yes", "on")
 
 
 # --- what dbt_project.yml says about folders ------------------------------------------
@@ -186,7 +205,7 @@ def _within(child: Path, parent: Path) -> bool:
 
 
 def _roots_and_skips(project_dir: Path, target_path: Path) -> tuple[list[Path], set[Path]]:
-    """Folders outside PROJECT_DIR that dbt reads, and folders inside it that dbt writes."""
+    """The folders dbt reads (inside the project or not), and the folders dbt writes."""
     try:
         text = (project_dir / "dbt_project.yml").read_text(encoding="utf-8", errors="replace")
     except OSError:
@@ -208,8 +227,8 @@ def _roots_and_skips(project_dir: Path, target_path: Path) -> tuple[list[Path], 
         if not _within(project_dir, out)
         and not any(_within(src, out) or _within(out, src) for src in sources)
     }
-    outside = sorted({src for src in sources if not _within(src, project_dir)})
-    return outside, skips
+    roots = sorted({src for src in sources if src != project_dir})
+    return roots, skips
 
 
 # --- the fingerprint ------------------------------------------------------------------
@@ -298,13 +317,20 @@ def fingerprint(
     target_path = Path(target_path)
     if not target_path.is_absolute():
         target_path = project_dir / target_path
-    outside, skips = _roots_and_skips(project_dir, target_path)
+    roots, skips = _roots_and_skips(project_dir, target_path)
     skip_ids = {i for i in (_dir_id(str(s)) for s in skips) if i is not None}
     seen: set[tuple[int, int]] = set()
-    files: list[tuple[str, str]] = []
-    _collect(project_dir, skip_ids, seen, files, ".")
-    for root in outside:
-        _collect(root, skip_ids, seen, files, root.as_posix())
+    # Only what dbt reads: the files at the top of the project and the folders
+    # dbt_project.yml names. Anything else there (a Dagster project nested inside the dbt
+    # project, as the tutorial lays it out, with its data/ and .dagster_home/) is not read.
+    files: list[tuple[str, str]] = [
+        (f"./{name}", str(project_dir / name))
+        for name in _TOP_LEVEL_FILES
+        if (project_dir / name).is_file()
+    ]
+    for root in roots:
+        label = "./" + root.relative_to(project_dir).as_posix() if _within(root, project_dir) else root.as_posix()
+        _collect(root, skip_ids, seen, files, label)
     files.sort()
 
     h = hashlib.blake2b(digest_size=20)
