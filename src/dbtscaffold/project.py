@@ -150,7 +150,9 @@ def parse_yaml_text(text: str, path: Path, what: str) -> Any:
         problem = " ".join(str(problem).split())
         # ruamel repeats both values of a duplicate key in full: the key is enough.
         problem = re.sub(r'^(found duplicate key ".*?") with value .*$', r"\1", problem)
-        raise UserError(f"{what} `{path}` is not valid YAML{where}: {problem}; fix it and retry.") from None
+        raise UserError(
+            f"{what} `{path}` is not valid YAML{where}: {problem}; fix it and retry."
+        ) from None
 
 
 def _str_list(value: Any, key: str, path: Path, default: tuple[str, ...]) -> tuple[str, ...]:
@@ -253,7 +255,11 @@ def read_profile(location: ProfilesLocation, profile_name: str) -> ProfileInfo:
             "add it or fix `profile:` in dbt_project.yml."
         )
     prof = profiles[profile_name]
-    if not isinstance(prof, dict) or not isinstance(prof.get("outputs"), dict) or not prof["outputs"]:
+    if (
+        not isinstance(prof, dict)
+        or not isinstance(prof.get("outputs"), dict)
+        or not prof["outputs"]
+    ):
         raise UserError(f"Profile `{profile_name}` in `{location.path}` has no `outputs:`.")
     targets: dict[str, dict[str, Any]] = {}
     for tname, cfg in prof["outputs"].items():

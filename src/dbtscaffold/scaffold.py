@@ -157,7 +157,9 @@ def plan_init(
         target = project_dir / rel
         before = target.read_bytes() if target.is_file() else None
         plan.add(FileChange(target, before, rendered[rel]))
-    return InitResult(plan, project_dir, dbt, profile, proj.adapter_packages(profile.target_types()))
+    return InitResult(
+        plan, project_dir, dbt, profile, proj.adapter_packages(profile.target_types())
+    )
 
 
 def _check_writable(project_dir: Path) -> None:
