@@ -2,4 +2,7 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+# One version for the tool and the runtime copy it writes into generated projects.
+from dbtscaffold.runtime import __version__
+
+__all__ = ["__version__"]

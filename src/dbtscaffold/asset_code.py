@@ -1,23 +1,29 @@
-"""Source text of the upstream Python asset that `convert-seed` adds to assets.py.
+"""The loader assets `convert-seed` adds to `<package>/seed_assets.py`.
 
-`add_loader_asset(text, spec)` returns assets.py with the imports the asset needs and the
-asset itself appended; `find_asset(text, key)` says whether assets.py already defines an
-asset with that key (ours, or someone else's).
+The Python comes from the templates in templates/seed_assets/ (the module's head, and one
+asset per seed); this module fills them with escaped literals and finds out what a
+module already defines, by parsing it (`find_asset`).
 """
 
 from __future__ import annotations
 
 import ast
+import keyword
 import re
 from dataclasses import dataclass, field
 from typing import Literal
 
+from dbtscaffold.resources import templates_dir
+
 _NEWLINE_RE = re.compile(r"\r\n|\r|\n")
-LOADER_CALL = "warehouse.load_csv"
+LOADER_CALL = "load_csv"
+# What the asset template uses, defined by the head template.
+HEAD_NAMES = ("AssetExecutionContext", "MaterializeResult", "asset", "load_csv", "dbt_project")
+HEAD_NAMES += ("DATA_DIR",)
 
 
 class AssetCodeError(ValueError):
-    """assets.py cannot be parsed; `line` is 1-based."""
+    """A Python module cannot be parsed; `line` is 1-based."""
 
     def __init__(self, message: str, line: int | None) -> None:
         super().__init__(message)
@@ -34,6 +40,7 @@ class LoaderSpec:
     adapter: str
     column_types: dict[str, str] = field(default_factory=dict)
     delimiter: str = ","
+    quote_columns: bool | None = None
     description: str = ""
 
 
@@ -71,21 +78,22 @@ def _decorator_key(dec: ast.expr, func_name: str) -> list[str] | None:
 
 
 def find_asset(text: str, key: list[str]) -> Literal["ours", "other"] | None:
-    """Whether assets.py defines an asset with KEY: one we generated, another, or none."""
+    """Whether module TEXT defines an asset with KEY: a loader we generated, another, or none."""
     tree = _parse(text)
     for node in tree.body:
         if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             continue
         for dec in node.decorator_list:
             if _decorator_key(dec, node.name) == key:
-                ours = LOADER_CALL in (ast.get_source_segment(text, node) or "")
+                ours = f"{LOADER_CALL}(" in (ast.get_source_segment(text, node) or "")
                 return "ours" if ours else "other"
     return None
 
 
-def _bound_names(tree: ast.Module) -> set[str]:
+def bound_names(text: str) -> set[str]:
+    """The names module TEXT binds at its top level."""
     names: set[str] = set()
-    for node in tree.body:
+    for node in _parse(text).body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names.add(node.name)
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
@@ -96,81 +104,11 @@ def _bound_names(tree: ast.Module) -> set[str]:
 
 
 def function_name(seed: str, taken: set[str]) -> str:
-    """A function name for the asset: the seed's name unless assets.py already uses it."""
-    import keyword
-
+    """A function name for the asset: the seed's name unless the module already uses it."""
     name = seed if not keyword.iskeyword(seed) else f"{seed}_"
     while name in taken:
         name = f"load_{name}"
     return name
-
-
-def _insert_imports(text: str, tree: ast.Module, nl: str) -> str:
-    """TEXT with `Path`, `MaterializeResult`, `asset` and `warehouse` imported."""
-    lines = _NEWLINE_RE.split(text)
-    ends = [m.group() for m in _NEWLINE_RE.finditer(text)]
-    imports = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
-    bound = _bound_names(tree)
-    need_dagster = [
-        n for n in ("AssetExecutionContext", "MaterializeResult", "asset") if n not in bound
-    ]
-    edits: list[tuple[int, str]] = []  # (insert before 0-based line, text)
-    replaced: dict[int, str] = {}
-    if need_dagster:
-        plain = [
-            n
-            for n in imports
-            if isinstance(n, ast.ImportFrom)
-            and n.module == "dagster"
-            and n.level == 0
-            and n.lineno == n.end_lineno
-            and all(a.asname is None for a in n.names)
-            and "(" not in lines[n.lineno - 1]
-            and "#" not in lines[n.lineno - 1]
-        ]
-        if plain:
-            node = plain[0]
-            names = sorted({a.name for a in node.names} | set(need_dagster))
-            indent = lines[node.lineno - 1][: node.col_offset]
-            replaced[node.lineno - 1] = f"{indent}from dagster import {', '.join(names)}"
-        else:
-            after = max((n.end_lineno or n.lineno for n in imports), default=0)
-            edits.append((after, f"from dagster import {', '.join(sorted(need_dagster))}"))
-    if "Path" not in bound:
-        first = min((n.lineno for n in imports), default=None)
-        if first is None:
-            edits.append((_after_docstring(tree), "from pathlib import Path"))
-        else:
-            edits.append((first - 1, "from pathlib import Path" + nl))
-    if "warehouse" not in bound:
-        relative = [n for n in imports if isinstance(n, ast.ImportFrom) and n.level >= 1]
-        if relative:
-            edits.append((min(n.lineno for n in relative) - 1, "from . import warehouse"))
-        else:
-            after = max((n.end_lineno or n.lineno for n in imports), default=_after_docstring(tree))
-            edits.append(
-                (after, nl + "from . import warehouse" if imports else "from . import warehouse")
-            )
-    for i, new in replaced.items():
-        lines[i] = new
-    # Back to front; edits at one line go in the order they were made.
-    order = sorted(range(len(edits)), key=lambda i: (edits[i][0], i), reverse=True)
-    for before, new in (edits[i] for i in order):
-        lines.insert(before, new)
-        ends.insert(before, nl)
-    out = []
-    for i, line in enumerate(lines):
-        out.append(line)
-        if i < len(ends):
-            out.append(ends[i])
-    return "".join(out)
-
-
-def _after_docstring(tree: ast.Module) -> int:
-    body = tree.body
-    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
-        return body[0].end_lineno or 0
-    return 0
 
 
 def _py(value: object) -> str:
@@ -185,40 +123,53 @@ def _py(value: object) -> str:
     return repr(value)
 
 
-def asset_block(spec: LoaderSpec, func: str, nl: str = "\n") -> str:
-    """The decorated asset function, preceded by two blank lines."""
-    desc = spec.description or f"The former dbt seed {spec.seed}, loaded from data/{spec.seed}.csv."
-    lines = [
-        "",
-        "",
-        f"# Added by `dbtscaffold convert-seed {spec.seed}`: the dbt seed became the source table",
-        f"# {spec.schema}.{spec.table}, loaded from data/{spec.seed}.csv in this project.",
-        "@asset(",
-        f"    key=[{_py(spec.seed)}],",
-        f"    kinds={{{_py(spec.adapter)}}},",
-        f"    description={_py(desc)},",
-        ")",
-        f"def {func}(context: AssetExecutionContext) -> MaterializeResult:",
-        f"    rows = {LOADER_CALL}(",
-        f'        Path(__file__).resolve().parent.parent / "data" / {_py(spec.seed + ".csv")},',
-        f"        schema={_py(spec.schema)},",
-        f"        table={_py(spec.table)},",
-        f"        column_types={_py(spec.column_types)},",
-        f"        delimiter={_py(spec.delimiter)},",
-        "    )",
-        f'    context.log.info(f"Loaded {{rows}} rows into {spec.schema}.{spec.table}")',
-        '    return MaterializeResult(metadata={"dagster/row_count": rows})',
-    ]
-    return nl.join(lines) + nl
+def _render(name: str, context: dict[str, object]) -> str:
+    import jinja2
+
+    env = jinja2.Environment(keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+    source = (templates_dir() / "seed_assets" / name).read_text(encoding="utf-8")
+    return env.from_string(source).render(**context)
 
 
-def add_loader_asset(text: str, spec: LoaderSpec) -> str:
-    """assets.py with SPEC's loader asset appended (and the imports it needs)."""
+def _is_placeholder(text: str) -> bool:
+    """True for the module init writes (a docstring, nothing else), or an empty one."""
+    tree = _parse(text)
+    body = tree.body
+    return not body or (
+        len(body) == 1 and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+    )
+
+
+def missing_names(text: str) -> list[str]:
+    """What the asset template needs that module TEXT does not define (none if it is new)."""
+    if _is_placeholder(text):
+        return []
+    bound = bound_names(text)
+    return [n for n in HEAD_NAMES if n not in bound]
+
+
+def add_loader_asset(text: str, spec: LoaderSpec, package: str) -> str:
+    """seed_assets.py TEXT with SPEC's loader asset appended (its head written if needed)."""
     m = _NEWLINE_RE.search(text)
     nl = m.group() if m else "\n"
-    tree = _parse(text)
-    func = function_name(spec.seed, _bound_names(tree) | {"warehouse", "Path"})
-    out = _insert_imports(text, tree, nl)
-    if out and not out.endswith(("\n", "\r")):
-        out += nl
-    return out.rstrip("\r\n") + nl + asset_block(spec, func, nl)
+    if _is_placeholder(text):
+        text = _render("head.py.jinja", {"package": package}).replace("\n", nl)
+    func = function_name(spec.seed, bound_names(text))
+    desc = spec.description or f"The former dbt seed {spec.seed}, loaded from data/{spec.seed}.csv."
+    block = _render(
+        "asset.py.jinja",
+        {
+            "seed_py": _py(spec.seed),
+            "adapter_py": _py(spec.adapter),
+            "description_py": _py(desc),
+            "function": func,
+            "csv_name_py": _py(f"{spec.seed}.csv"),
+            "schema_py": _py(spec.schema),
+            "table_py": _py(spec.table),
+            "column_types_py": _py(spec.column_types) if spec.column_types else "",
+            "delimiter_py": _py(spec.delimiter) if spec.delimiter != "," else "",
+            "quote_columns_py": _py(spec.quote_columns) if spec.quote_columns is not None else "",
+            "relation_py": _py(f"{spec.schema}.{spec.table}"),
+        },
+    )
+    return text.rstrip("\r\n") + nl + block.replace("\n", nl)

@@ -29,7 +29,7 @@ _SCHEMA_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 def _unsupported_target_message(dbt: DbtProjectInfo, target: str, adapter: str) -> str:
     """Why convert-seed refuses TARGET, and which targets of the profile it could use."""
     from dbtscaffold.project import find_profiles, read_profile
-    from dbtscaffold.warehouse_code import SUPPORTED_ADAPTERS
+    from dbtscaffold.runtime.loaders import SUPPORTED_ADAPTERS
 
     profile = read_profile(find_profiles(dbt.dir), dbt.profile)
     usable = [
@@ -53,7 +53,7 @@ class _Planner:
     def __init__(
         self, dbt: DbtProjectInfo, dagster: DagsterProjectInfo, source: str, delete_csv: bool
     ) -> None:
-        from dbtscaffold.warehouse_code import SUPPORTED_ADAPTERS
+        from dbtscaffold.runtime.loaders import SUPPORTED_ADAPTERS
 
         self.dbt, self.dagster, self.source, self.delete_csv = dbt, dagster, source, delete_csv
         self.files = ProjectFiles(dbt)
@@ -66,16 +66,33 @@ class _Planner:
         self.texts: dict[Path, str] = {}
         self.kinds: dict[Path, str] = {p: t.kind for p, t in self.files.texts.items()}
         self.assets_path = dagster.package_dir / "assets.py"
-        self.warehouse_path = dagster.package_dir / "warehouse.py"
+        self.seed_assets_path = dagster.package_dir / "seed_assets.py"
         self.data_dir = dagster.dir / "data"
         raw = self._read(self.assets_path, "the Dagster project's assets.py")
-        self.originals[self.assets_path] = raw
         self.assets_text = decode(self.assets_path, raw)
+        self.seed_assets_text = self._seed_assets(dagster)
         self.extra: list[FileChange] = []
         self.new_source_schema: str | None = None
         self.result = ConvertResult(plan=None)  # type: ignore[arg-type]
 
     # --- helpers ---------------------------------------------------------
+
+    def _seed_assets(self, dagster: DagsterProjectInfo) -> str:
+        """seed_assets.py as it is ('' if a project of an older dbtscaffold lacks it)."""
+        path = self.seed_assets_path
+        raw = path.read_bytes() if path.is_file() else None
+        self.originals[path] = raw
+        definitions = dagster.package_dir / "definitions.py"
+        if raw is None and "seed_assets" not in (
+            definitions.read_text(encoding="utf-8", errors="replace")
+            if definitions.is_file()
+            else ""
+        ):
+            raise UserError(
+                f"`{self.rel(definitions)}` does not load `seed_assets`, where convert-seed "
+                "puts the loader assets; run `dbtscaffold init --force` to update the project."
+            )
+        return decode(path, raw) if raw is not None else ""
 
     @staticmethod
     def _read(path: Path, what: str) -> bytes:
@@ -185,7 +202,7 @@ class _Planner:
     # --- one seed --------------------------------------------------------
 
     def convert(self, seed: str) -> None:
-        from dbtscaffold.asset_code import AssetCodeError, LoaderSpec, add_loader_asset, find_asset
+        from dbtscaffold.asset_code import LoaderSpec
 
         seed_file = self.files.find_seed(seed)
         found = self.find_source()
@@ -193,13 +210,7 @@ class _Planner:
         if found is not None:
             idx = dbt_yaml._named(found[1].get("tables"), seed)
             table = found[1]["tables"][idx] if idx is not None else None
-        try:
-            asset_state = find_asset(self.assets_text, [seed])
-        except AssetCodeError as e:
-            raise UserError(
-                f"`{self.rel(self.assets_path)}` is not valid Python (line {e.line}: {e}); "
-                "fix it and retry."
-            ) from None
+        asset_state = self.asset_state(seed)
         if seed_file is None:
             if (
                 table is not None
@@ -211,8 +222,9 @@ class _Planner:
             raise self.files.unknown_seed(seed)
         if asset_state == "other":
             raise UserError(
-                f"Asset key `{seed}` is already used by an asset in `{self.rel(self.assets_path)}`; "
-                "Dagster cannot load two assets with one key. Rename or remove it first."
+                f"Asset key `{seed}` is already used by an asset in the Dagster project "
+                f"`{self.dagster.dir.name}`; Dagster cannot load two assets with one key. "
+                "Rename or remove it first."
             )
         if table is not None:
             key = dbt_yaml.asset_key_of(table)
@@ -246,21 +258,50 @@ class _Planner:
         delimiter = str(loader.get("delimiter") or ",")
         column_types = self.column_types(seed, loader, _csv_header(csv_raw, delimiter))
         if asset_state is None:
+            from dbtscaffold.asset_code import add_loader_asset, missing_names
+
+            missing = missing_names(self.seed_assets_text)
+            if missing:
+                raise UserError(
+                    f"`{self.rel(self.seed_assets_path)}` no longer defines "
+                    f"{', '.join(f'`{n}`' for n in missing)}, which the loader assets use; "
+                    "restore them (or empty the file) and retry."
+                )
             description = dict(moved.keys).get("description")
+            quote = loader.get("quote_columns")
             spec = LoaderSpec(
                 seed=seed, schema=schema, table=identifier, adapter=self.adapter,
                 column_types=column_types, delimiter=delimiter,
+                quote_columns=quote if isinstance(quote, bool) else None,
                 description=" ".join(str(description).split()) if description else "",
             )  # fmt: skip
-            self.assets_text = add_loader_asset(self.assets_text, spec)
-            self.texts[self.assets_path] = self.assets_text
-        if not self.warehouse_path.exists() and self.warehouse_path not in self.texts:
-            from dbtscaffold.warehouse_code import WAREHOUSE_MODULE
-
-            self.originals[self.warehouse_path] = None
-            self.texts[self.warehouse_path] = WAREHOUSE_MODULE
+            self.seed_assets_text = add_loader_asset(
+                self.seed_assets_text, spec, self.dagster.package
+            )
+            self.texts[self.seed_assets_path] = self.seed_assets_text
         self.plan_csv(seed_file, csv_raw)
         self.result.converted.append(seed)
+
+    def asset_state(self, seed: str) -> str | None:
+        """"ours" when seed_assets.py loads SEED, "other" when an asset elsewhere has its key."""
+        from dbtscaffold.asset_code import AssetCodeError, find_asset
+
+        for path, text in (
+            (self.seed_assets_path, self.seed_assets_text),
+            (self.assets_path, self.assets_text),
+        ):
+            try:
+                state = find_asset(text, [seed])
+            except AssetCodeError as e:
+                raise UserError(
+                    f"`{self.rel(path)}` is not valid Python (line {e.line}: {e}); "
+                    "fix it and retry."
+                ) from None
+            if state == "ours" and path == self.assets_path:
+                return "ours"  # a loader written into assets.py by an older dbtscaffold
+            if state is not None:
+                return state
+        return None
 
     def location(self, found: tuple[Path, Any] | None, table: Any, seed: str) -> tuple[str, str]:
         """(schema, table name) the source reads, which is where the loader must write."""

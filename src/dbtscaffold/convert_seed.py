@@ -85,24 +85,12 @@ class TargetInfo:
 
 
 def _render_profile_value(value: object) -> object:
-    """VALUE with env_var() rendered as dbt would now; unrenderable values stay as they are."""
-    if not isinstance(value, str) or "{{" not in value:
-        return value
-    import jinja2
+    """VALUE rendered as dbt renders profiles.yml; a value dbt could not render stays as is."""
+    from dbtscaffold.runtime.profiles import ProfileError, render
 
-    def env_var(name: str, default: object = None) -> str:
-        if name in os.environ:
-            return os.environ[name]
-        if default is None:
-            raise KeyError(name)
-        return str(default)
-
-    env = jinja2.Environment()
-    env.globals["env_var"] = env_var
-    env.filters.update(as_text=str, as_number=str, as_bool=str, as_native=str)
     try:
-        return env.from_string(value).render()
-    except (jinja2.TemplateError, KeyError, TypeError, ValueError):
+        return render(value)
+    except ProfileError:
         return value
 
 

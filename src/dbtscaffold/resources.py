@@ -17,3 +17,8 @@ def templates_dir() -> Path:
 
 def example_dir() -> Path:
     return _PKG / "example"
+
+
+def runtime_dir() -> Path:
+    """dbtscaffold.runtime, which init copies into every generated project."""
+    return _PKG / "runtime"

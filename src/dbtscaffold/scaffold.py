@@ -8,12 +8,15 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from dbtscaffold import __version__
 from dbtscaffold import project as proj
 from dbtscaffold.errors import UserError
 from dbtscaffold.plan import FileChange, Plan
-from dbtscaffold.resources import templates_dir
+from dbtscaffold.resources import runtime_dir, templates_dir
 
 TEMPLATE = "dagster_project"
+# The private sub-package of a generated project that holds the copy of dbtscaffold.runtime.
+RUNTIME_PACKAGE = "_dbtscaffold"
 # Packages a generated project always depends on (adapters are added per profile).
 BASE_DEPENDENCIES = ("dagster", "dagster-dbt", "dbt-core>=1.8,<1.12")
 DBT_CORE_UPPER = "<1.12"
@@ -41,8 +44,11 @@ def default_project_name(dbt: proj.DbtProjectInfo) -> str:
 
 
 def py_str(value: str) -> str:
-    """A Python string literal meaning exactly VALUE."""
-    return repr(value)
+    """A Python string literal meaning exactly VALUE, double-quoted when it can be."""
+    r = repr(value)
+    if r.startswith("'") and '"' not in value:
+        r = '"' + r[1:-1].replace("\\'", "'") + '"'
+    return r
 
 
 def toml_str(value: str) -> str:
@@ -52,16 +58,25 @@ def toml_str(value: str) -> str:
     return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
-def _profiles_dir_expr(loc: proj.ProfilesLocation, dbt_dir: Path, package_dir: Path) -> str:
-    """A Python expression (in constants.py) for the profiles folder dbt found."""
+def _profiles_dir_args(loc: proj.ProfilesLocation, dbt_dir: Path, package_dir: Path) -> str:
+    """The arguments of find_profiles_dir() in constants.py for the profiles.yml init used.
+
+    Found in dbt's own order (DBT_PROFILES_DIR, the dbt project, ~/.dbt), the generated
+    project looks the same way when it runs; a folder given by --profiles-dir is named,
+    relative to constants.py (never an absolute path: a team commits that file).
+    """
     pdir = loc.path.parent
-    if loc.how == "home":
-        return 'Path.home() / ".dbt"'
-    if pdir == dbt_dir.resolve():
+    if loc.how != "--profiles-dir" or pdir == dbt_dir.resolve():
         return "DBT_PROJECT_DIR"
-    # Relative to constants.py, never an absolute path: a team commits that file.
+    if pdir == (Path.home() / ".dbt").resolve():
+        return 'DBT_PROJECT_DIR, Path.home() / ".dbt"'
     parts = proj.relpath(pdir, package_dir).split("/")
-    return "_HERE.joinpath(" + ", ".join(py_str(p) for p in parts) + ").resolve()"
+    return "DBT_PROJECT_DIR, HERE.joinpath(" + ", ".join(py_str(p) for p in parts) + ")"
+
+
+def _doc_text(value: str) -> str:
+    """VALUE as text inside a triple-double-quoted docstring."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
 
 
 def build_context(
@@ -78,16 +93,17 @@ def build_context(
     rel_parts = proj.relpath(dbt.dir, package_dir).split("/")
     return {
         "project_name": name,
+        "version": __version__,
         "dbt_project_name_toml_inner": toml_str(dbt.name)[1:-1],
         "dbt_project_name_md": "`" + dbt.name.replace("`", "'") + "`",
+        "dbt_project_name_py_doc": _doc_text(dbt.name),
         "dbt_project_dir_md": proj.relpath(dbt.dir, project_dir).replace("`", "'"),
         "dbt_assets_name": proj.to_identifier(dbt.name) + "_dbt_assets",
         "dependencies_toml": [toml_str(d) for d in deps],
         "dbt_project_dir_toml": toml_str(proj.relpath(dbt.dir, project_dir)),
         "dbt_project_dir_parts_py": ", ".join(py_str(p) for p in rel_parts),
-        "profiles_dir_py": _profiles_dir_expr(profile.location, dbt.dir, package_dir),
-        "target_path_py": py_str(dbt.target_path),
-        "packages_py": repr(tuple(adapters)),
+        "profiles_dir_args_py": _profiles_dir_args(profile.location, dbt.dir, package_dir),
+        "target_path_py": py_str(dbt.target_path) if dbt.target_path != "target" else "",
     }
 
 
@@ -152,6 +168,14 @@ def plan_init(
     context = build_context(name, dbt, profile, project_dir)
     with tempfile.TemporaryDirectory(prefix="dbtscaffold-init-") as tmp:
         rendered = _read_tree(render(context, Path(tmp)))
+    # The runtime goes in byte for byte (not through cookiecutter): it is our tested code.
+    for rel, data in _read_tree(runtime_dir()).items():
+        if rel.endswith(".py"):
+            rendered[f"{name}/{RUNTIME_PACKAGE}/{rel}"] = data
+    # seed_assets.py belongs to convert-seed once it exists: --force keeps its loaders.
+    seed_assets = f"{name}/seed_assets.py"
+    if (project_dir / seed_assets).is_file():
+        del rendered[seed_assets]
     plan = Plan(roots=(project_dir,), description=f"init {name}")
     for rel in sorted(rendered):
         target = project_dir / rel

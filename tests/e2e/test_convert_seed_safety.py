@@ -34,8 +34,7 @@ def test_dry_run_writes_nothing_and_shows_every_change(scaffolded, tmp_path):
         "--- a/jaffle_shop/models/staging/stg_customers.sql",
         "+++ b/jaffle_shop/models/sources.yml",
         "--- a/jaffle_shop/seeds/_seeds.yml",
-        "+++ b/jaffle_shop_dagster/jaffle_shop_dagster/assets.py",
-        "+++ b/jaffle_shop_dagster/jaffle_shop_dagster/warehouse.py",
+        "+++ b/jaffle_shop_dagster/jaffle_shop_dagster/seed_assets.py",
         "rename from jaffle_shop/seeds/raw_customers.csv",
         "rename to jaffle_shop_dagster/data/raw_customers.csv",
     ):
@@ -78,7 +77,7 @@ def test_carries_column_types_out_of_dbt_project_yml(scaffolded):
     run_cli("convert-seed", "raw_orders", cwd=dbt_dir, check=0)
     project = (dbt_dir / "dbt_project.yml").read_text()
     assert "seeds:" not in project and "column_types" not in project
-    assets = (dagster_dir / "jaffle_shop_dagster" / "assets.py").read_text()
+    assets = (dagster_dir / "jaffle_shop_dagster" / "seed_assets.py").read_text()
     assert 'column_types={"order_date": "date"},' in assets
 
 
@@ -120,9 +119,9 @@ def test_two_concurrent_runs_never_mix(scaffolded):
     assert [r[2] for r in results] == [0, 0], results
     sources = (dbt_dir / "models" / "sources.yml").read_text()
     assert sources.count("asset_key:") == 2
-    assets = (dagster_dir / "jaffle_shop_dagster" / "assets.py").read_text()
+    assets = (dagster_dir / "jaffle_shop_dagster" / "seed_assets.py").read_text()
     assert 'key=["raw_customers"]' in assets and 'key=["raw_orders"]' in assets
-    assert assets.count("from . import warehouse") == 1
+    assert assets.count("import load_csv") == 1
 
 
 # --- bad input: one clear line, exit 1, nothing changed ------------------------------

@@ -22,11 +22,7 @@ from tests.conftest import BIN, CLI, EXAMPLE
 pytestmark = pytest.mark.e2e
 
 PACKAGE = "jaffle_shop_dagster"
-TEMPLATE_MANIFEST = (
-    Path(__file__).resolve().parents[2]
-    / "templates/dagster_project/{{cookiecutter.project_name}}/{{cookiecutter.project_name}}"
-    / "manifest.py"
-)
+RUNTIME = Path(__file__).resolve().parents[2] / "src" / "dbtscaffold" / "runtime"
 
 # Runs in the load process: record spawned processes, import the definitions, report.
 DRIVER = r"""
@@ -180,8 +176,8 @@ def shared(tmp_path_factory) -> Project:
 
 def test_first_load_parses_and_an_unchanged_reload_does_not_run_dbt(tmp_path):
     project = _make_project(tmp_path)
-    generated = project.dagster_dir / PACKAGE / "manifest.py"
-    assert generated.read_bytes() == TEMPLATE_MANIFEST.read_bytes()
+    generated = project.dagster_dir / PACKAGE / "_dbtscaffold" / "parse.py"
+    assert generated.read_bytes() == (RUNTIME / "parse.py").read_bytes()
     assert not project.target.exists()
 
     first = project.load()

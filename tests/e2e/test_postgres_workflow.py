@@ -75,7 +75,7 @@ def workflow(tmp_path, pg_database):
 
 def test_full_workflow_on_postgres(workflow):
     dbt_dir, dagster_dir, db = workflow
-    assets = (dagster_dir / "jaffle_shop_dagster" / "assets.py").read_text(encoding="utf-8")
+    assets = (dagster_dir / "jaffle_shop_dagster" / "seed_assets.py").read_text(encoding="utf-8")
     assert 'kinds={"postgres"}' in assets
     assert '"dbt-postgres' in (dagster_dir / "pyproject.toml").read_text(encoding="utf-8")
 
@@ -131,14 +131,15 @@ def test_full_workflow_on_postgres(workflow):
 LOADS = """
 import sys
 from pathlib import Path
-from jaffle_shop_dagster import warehouse
+from jaffle_shop_dagster._dbtscaffold import load_csv
+from jaffle_shop_dagster.constants import dbt_project
 
 csv = Path("data/raw_customers.csv")
 # Same columns twice (the table is kept and refilled), then new column types (the table is
 # replaced by a new one), and so on.
 for i in range(int(sys.argv[1])):
     types = {"first_name": "varchar(40)"} if (i // 2) % 2 else {}
-    rows = warehouse.load_csv(csv, schema="jaffle_shop", table="raw_customers", column_types=types)
+    rows = load_csv(dbt_project, csv, schema="jaffle_shop", table="raw_customers", column_types=types)
     assert rows == 100, rows
 """
 
@@ -222,7 +223,7 @@ def test_server_down_gives_one_clear_error_naming_host_and_port(tmp_path, monkey
     )
     lines = proc.stderr.splitlines()
     assert [line for line in lines if "PostgreSQL" in line] == [
-        f"jaffle_shop_dagster.warehouse.WarehouseError: {error}"
+        f"jaffle_shop_dagster._dbtscaffold.loaders.WarehouseError: {error}"
     ], proc.stderr
     assert lines[-1].startswith("error: Materialization failed"), proc.stderr
     assert "raw_customers" in lines[-1], proc.stderr

@@ -1,4 +1,4 @@
-"""The loader asset added to assets.py: imports, the asset itself, and what is already there."""
+"""The loader assets added to seed_assets.py: the module's head, the asset, what is there."""
 
 from __future__ import annotations
 
@@ -10,21 +10,13 @@ from dbtscaffold.asset_code import (
     add_loader_asset,
     find_asset,
     function_name,
+    missing_names,
 )
 
-TEMPLATE = '''\
-"""Assets of shop_dagster."""
-
-from dagster import AssetExecutionContext
-from dagster_dbt import DbtCliResource, dbt_assets
-
-from .constants import DBT_MANIFEST_PATH
-
-
-@dbt_assets(manifest=DBT_MANIFEST_PATH)
-def shop_dbt_assets(context: AssetExecutionContext, dbt: DbtCliResource):
-    yield from dbt.cli(["build"], context=context).stream()
-'''
+PLACEHOLDER = (
+    '"""Assets that load the CSV files of former dbt seeds; `dbtscaffold convert-seed` adds '
+    'them."""\n'
+)
 
 SPEC = LoaderSpec(
     seed="raw_orders",
@@ -33,72 +25,87 @@ SPEC = LoaderSpec(
     adapter="duckdb",
     column_types={"order_date": "date"},
     delimiter=";",
+    quote_columns=False,
     description='Orders, "as exported".',
 )
 
 
-def test_adds_imports_and_the_asset():
-    assert (
-        add_loader_asset(TEMPLATE, SPEC)
-        == '''\
-"""Assets of shop_dagster."""
-
+def test_the_first_asset_writes_the_head_then_the_asset():
+    assert add_loader_asset(PLACEHOLDER, SPEC, "shop_dagster") == (
+        PLACEHOLDER
+        + '''
 from pathlib import Path
 
 from dagster import AssetExecutionContext, MaterializeResult, asset
-from dagster_dbt import DbtCliResource, dbt_assets
 
-from . import warehouse
-from .constants import DBT_MANIFEST_PATH
+from shop_dagster._dbtscaffold import load_csv
+from shop_dagster.constants import dbt_project
 
-
-@dbt_assets(manifest=DBT_MANIFEST_PATH)
-def shop_dbt_assets(context: AssetExecutionContext, dbt: DbtCliResource):
-    yield from dbt.cli(["build"], context=context).stream()
+DATA_DIR = Path(__file__).parent.parent / "data"
 
 
-# Added by `dbtscaffold convert-seed raw_orders`: the dbt seed became the source table
-# main.raw_orders, loaded from data/raw_orders.csv in this project.
 @asset(
     key=["raw_orders"],
     kinds={"duckdb"},
     description='Orders, "as exported".',
 )
 def raw_orders(context: AssetExecutionContext) -> MaterializeResult:
-    rows = warehouse.load_csv(
-        Path(__file__).resolve().parent.parent / "data" / "raw_orders.csv",
+    rows = load_csv(
+        dbt_project,
+        DATA_DIR / "raw_orders.csv",
         schema="main",
         table="raw_orders",
         column_types={"order_date": "date"},
         delimiter=";",
+        quote_columns=False,
     )
-    context.log.info(f"Loaded {rows} rows into main.raw_orders")
+    context.log.info("Loaded %d rows into %s", rows, "main.raw_orders")
     return MaterializeResult(metadata={"dagster/row_count": rows})
 '''
     )
 
 
-def test_second_asset_adds_no_imports_and_output_compiles():
-    once = add_loader_asset(TEMPLATE, SPEC)
-    twice = add_loader_asset(once, LoaderSpec("raw_items", "main", "raw_items", "duckdb"))
+def test_defaults_are_left_out_of_the_call():
+    out = add_loader_asset("", LoaderSpec("raw_items", "main", "raw_items", "duckdb"), "pkg")
+    assert "column_types" not in out and "delimiter" not in out and "quote_columns" not in out
+    compile(out, "seed_assets.py", "exec")
+
+
+def test_a_second_asset_is_appended_and_the_module_compiles():
+    once = add_loader_asset(PLACEHOLDER, SPEC, "pkg")
+    twice = add_loader_asset(once, LoaderSpec("raw_items", "main", "raw_items", "duckdb"), "pkg")
     assert twice.startswith(once)
-    assert twice.count("from . import warehouse") == 1
-    compile(twice, "assets.py", "exec")
+    assert twice.count("from dagster import") == 1
+    assert find_asset(twice, ["raw_items"]) == "ours"
+    compile(twice, "seed_assets.py", "exec")
 
 
 def test_crlf_file_stays_crlf():
-    out = add_loader_asset(TEMPLATE.replace("\n", "\r\n"), SPEC)
+    once = add_loader_asset(PLACEHOLDER, SPEC, "pkg").replace("\n", "\r\n")
+    out = add_loader_asset(once, LoaderSpec("raw_items", "main", "raw_items", "duckdb"), "pkg")
     assert "\n" not in out.replace("\r\n", "")
 
 
-def test_imports_that_cannot_be_extended_get_their_own_line():
-    text = "from dagster import (\n    AssetExecutionContext,\n)\nimport os\n"
-    out = add_loader_asset(text, SPEC)
-    assert out.startswith(
-        "from pathlib import Path\n\nfrom dagster import (\n    AssetExecutionContext,\n)\n"
-        "import os\nfrom dagster import MaterializeResult, asset\n\nfrom . import warehouse\n"
+def test_hostile_values_stay_inside_their_literals():
+    import ast
+
+    desc = "a\"\"\"b'\\\n) ; import os"
+    spec = LoaderSpec("raw_x", "main", "raw_x", "duckdb", description=desc)
+    tree = ast.parse(add_loader_asset(PLACEHOLDER, spec, "pkg"))
+    [func] = [n for n in tree.body if isinstance(n, ast.FunctionDef)]
+    [call] = func.decorator_list
+    kwargs = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
+    assert kwargs == {"key": ["raw_x"], "kinds": {"duckdb"}, "description": desc}
+    assert not [n for n in tree.body if isinstance(n, ast.Import)]
+
+
+def test_missing_names_of_an_edited_module():
+    assert missing_names(PLACEHOLDER) == []
+    assert missing_names("") == []
+    edited = add_loader_asset(PLACEHOLDER, SPEC, "pkg").replace(
+        "from pkg.constants import dbt_project\n", ""
     )
-    compile(out, "assets.py", "exec")
+    assert missing_names(edited) == ["dbt_project"]
 
 
 @pytest.mark.parametrize(
@@ -106,6 +113,7 @@ def test_imports_that_cannot_be_extended_get_their_own_line():
     [
         ("@asset\ndef raw_orders(): ...\n", "other"),
         ("@dg.asset(name='raw_orders')\ndef load(): ...\n", "other"),
+        ("@asset(key=['raw_orders'])\ndef f():\n    load_csv(x)\n", "ours"),
         ("@asset(key=['raw_orders'])\ndef f():\n    warehouse.load_csv(x)\n", "ours"),
         ("@asset(key=AssetKey(['raw_orders']))\ndef f(): ...\n", "other"),
         ("@asset(key_prefix='raw', name='raw_orders')\ndef f(): ...\n", None),

@@ -1,34 +1,18 @@
-"""The parse-on-load fingerprint of the generated project's manifest.py.
+"""The parse-on-load fingerprint of dbtscaffold.runtime.parse (what generated projects run).
 
 Every edit dbt can see must change the fingerprint (else a stale manifest is served);
 what dbt itself writes (target/, logs/, the DuckDB file) must not (else every load parses).
-The template module is imported by path: it is what every generated project runs.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 from pathlib import Path
 
 import pytest
 
-TEMPLATE = (
-    Path(__file__).resolve().parents[2]
-    / "templates/dagster_project/{{cookiecutter.project_name}}/{{cookiecutter.project_name}}"
-    / "manifest.py"
-)
-
-
-def _load_module():
-    spec = importlib.util.spec_from_file_location("dbtscaffold_template_manifest", TEMPLATE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-m = _load_module()
+from dbtscaffold.runtime import parse as m
 
 FILES = {
     "dbt_project.yml": (
@@ -460,10 +444,3 @@ def test_a_dagster_project_nested_in_the_dbt_project_is_not_fingerprinted(projec
     assert fp(project) == before
     _append("models/marts/orders.sql")(project)
     assert fp(project) != before
-
-
-def test_template_has_no_jinja_delimiters():
-    # cookiecutter renders every template file: the module must come out byte for byte.
-    text = TEMPLATE.read_text(encoding="utf-8")
-    for delimiter in ("{{", "{%", "{#"):
-        assert delimiter not in text

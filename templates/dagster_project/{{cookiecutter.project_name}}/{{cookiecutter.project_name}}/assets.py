@@ -1,9 +1,9 @@
-"""Assets of {{ cookiecutter.project_name }}: every dbt model, plus any asset you add here."""
+"""Every dbt model of {{ cookiecutter.dbt_project_name_py_doc }} as a Dagster asset."""
 
 from dagster import AssetExecutionContext
 from dagster_dbt import DbtCliResource, dbt_assets
 
-from .constants import DBT_MANIFEST_PATH
+from {{ cookiecutter.project_name }}.constants import DBT_MANIFEST_PATH
 
 
 @dbt_assets(manifest=DBT_MANIFEST_PATH)

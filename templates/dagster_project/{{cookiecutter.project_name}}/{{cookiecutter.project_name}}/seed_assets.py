@@ -1,0 +1,1 @@
+"""Assets that load the CSV files of former dbt seeds; `dbtscaffold convert-seed` adds them."""

@@ -1,0 +1,43 @@
+"""Assets that load the CSV files of former dbt seeds; `dbtscaffold convert-seed` adds them."""
+
+from pathlib import Path
+
+from dagster import AssetExecutionContext, MaterializeResult, asset
+
+from pkg._dbtscaffold import load_csv
+from pkg.constants import dbt_project
+
+DATA_DIR = Path(__file__).parent.parent / "data"
+
+
+@asset(
+    key=["raw_a"],
+    kinds={"duckdb"},
+    description="The former dbt seed raw_a, loaded from data/raw_a.csv.",
+)
+def raw_a(context: AssetExecutionContext) -> MaterializeResult:
+    rows = load_csv(
+        dbt_project,
+        DATA_DIR / "raw_a.csv",
+        schema="main",
+        table="raw_a",
+    )
+    context.log.info("Loaded %d rows into %s", rows, "main.raw_a")
+    return MaterializeResult(metadata={"dagster/row_count": rows})
+
+
+@asset(
+    key=["raw_b"],
+    kinds={"duckdb"},
+    description="The former dbt seed raw_b, loaded from data/raw_b.csv.",
+)
+def raw_b(context: AssetExecutionContext) -> MaterializeResult:
+    rows = load_csv(
+        dbt_project,
+        DATA_DIR / "raw_b.csv",
+        schema="main",
+        table="raw_b",
+        delimiter=";",
+    )
+    context.log.info("Loaded %d rows into %s", rows, "main.raw_b")
+    return MaterializeResult(metadata={"dagster/row_count": rows})

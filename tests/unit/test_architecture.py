@@ -1,0 +1,155 @@
+"""The house rules of src/dbtscaffold, read from the code's own imports (see docs/architecture.md).
+
+- no module imports one that imports it back (no cycles, however long);
+- runtime/ imports nothing from the rest of dbtscaffold (it is copied into generated projects);
+- the layers point one way: cli -> commands -> dagster_project / dbt / changes / runtime -> leaves;
+- every module says its job in a docstring and stays under about 400 lines.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+PKG = SRC / "dbtscaffold"
+LEAVES = {"console", "errors", "proc", "resources"}
+# Which top-level part may import which (a part may always import itself).
+ALLOWED = {
+    "cli": {"commands", "console", "errors", "runtime"},
+    "commands": {"dagster_project", "dbt", "changes", "runtime", *LEAVES},
+    "dagster_project": {"dbt", "runtime", *LEAVES},
+    "dbt": {"runtime", *LEAVES},
+    "changes": {"errors"},
+    "runtime": set(),
+    "console": set(),
+    "errors": set(),
+    "proc": {"errors"},
+    "resources": set(),
+    "__init__": {"runtime"},
+    "__main__": {"cli"},
+}
+
+
+def _module_name(path: Path) -> str:
+    rel = path.relative_to(SRC).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _modules() -> dict[str, Path]:
+    return {_module_name(p): p for p in PKG.rglob("*.py") if "example" not in p.parts}
+
+
+def _imports(name: str, path: Path, known: set[str]) -> set[str]:
+    """The dbtscaffold modules NAME imports (at any depth of the file: lazy imports count)."""
+    is_pkg = path.name == "__init__.py"
+    base = name.split(".") if is_pkg else name.split(".")[:-1]
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                prefix = ".".join(base[: len(base) - node.level + 1])
+                mod = f"{prefix}.{node.module}" if node.module else prefix
+            else:
+                mod = node.module or ""
+            targets = [mod] + [f"{mod}.{a.name}" for a in node.names]
+        else:
+            continue
+        for t in targets:
+            while t and t not in known:
+                t = t.rpartition(".")[0]
+            if t and t != name and t.startswith("dbtscaffold"):
+                out.add(t)
+    return out
+
+
+def _graph() -> dict[str, set[str]]:
+    mods = _modules()
+    known = set(mods)
+    graph = {n: _imports(n, p, known) for n, p in mods.items()}
+    # Importing a submodule runs its package's __init__ first: that is not an edge back.
+    return {n: {t for t in deps if not n.startswith(t + ".")} for n, deps in graph.items()}
+
+
+def _part(name: str) -> str:
+    parts = name.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def test_no_import_cycles():
+    graph = _graph()
+    state: dict[str, int] = {}
+    cycles: list[list[str]] = []
+
+    def visit(n: str, stack: list[str]) -> None:
+        state[n] = 1
+        for m in sorted(graph[n]):
+            if state.get(m) == 1:
+                cycles.append(stack[stack.index(m) :] + [m] if m in stack else [n, m])
+            elif m not in state:
+                visit(m, stack + [m])
+        state[n] = 2
+
+    for n in sorted(graph):
+        if n not in state:
+            visit(n, [n])
+    assert cycles == []
+
+
+def test_layers_point_one_way():
+    wrong = []
+    for name, deps in _graph().items():
+        part = _part(name)
+        for dep in deps:
+            other = _part(dep)
+            if other != part and other not in ALLOWED[part]:
+                wrong.append(f"{name} -> {dep}")
+    assert wrong == []
+
+
+def test_runtime_imports_only_itself_and_light_modules():
+    for name, deps in _graph().items():
+        if _part(name) == "runtime":
+            assert all(_part(d) == "runtime" for d in deps), (name, deps)
+    # Importing the package costs nothing: its functions load their modules on first use.
+    code = (
+        "import sys; import dbtscaffold.runtime as r; "
+        "print(sorted(m for m in sys.modules if m.startswith('dbtscaffold.runtime.')))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("name", sorted(_modules()))
+def test_every_module_has_one_job_and_stays_small(name):
+    path = _modules()[name]
+    text = path.read_text(encoding="utf-8")
+    if path.name == "__init__.py" and not text.strip():
+        return
+    assert ast.get_docstring(ast.parse(text)), f"{name} says nothing of its job"
+    assert len(text.splitlines()) <= 450, f"{name} has {len(text.splitlines())} lines"
+
+
+def test_help_imports_no_heavy_module():
+    code = (
+        "import sys\n"
+        "from dbtscaffold.cli import app\n"
+        "try:\n"
+        "    app(['--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = ('dagster', 'dagster_dbt', 'dbt', 'cookiecutter', 'ruamel', 'psutil', 'jinja2',\n"
+        "         'yaml', 'duckdb')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
