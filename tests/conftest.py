@@ -58,7 +58,11 @@ def run_tool(tool, *args, cwd=None, env=None, check=0, timeout=600):
     full_env = dict(os.environ, **(env or {}))
     proc = subprocess.run(
         [str(BIN / tool), *map(str, args)],
-        cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout,
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     if check is not None and proc.returncode != check:
         raise AssertionError(

@@ -56,9 +56,13 @@ def _version(value: bool) -> None:
 def _main(
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
     ] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show details of errors and steps.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show details of errors and steps.")
+    ] = False,
 ) -> None:
     console.VERBOSE = verbose
 
@@ -82,7 +86,9 @@ DagsterDir = Annotated[
         "in pyproject.toml here or above, two levels down, or beside the dbt project.",
     ),
 ]
-DryRun = Annotated[bool, typer.Option("--dry-run", help="Show the changes as a diff; write nothing.")]
+DryRun = Annotated[
+    bool, typer.Option("--dry-run", help="Show the changes as a diff; write nothing.")
+]
 
 
 # --- init -------------------------------------------------------------------
@@ -97,7 +103,7 @@ def _init(
     dry_run: bool,
 ) -> None:
     with handle_errors():
-        from dbtscaffold.commands import run_init
+        from dbtscaffold.commands.init import run_init
 
         run_init(
             project_name=project_name,
@@ -128,11 +134,15 @@ ProfilesDir = Annotated[
 ]
 OutputDir = Annotated[
     Optional[Path],
-    typer.Option("--output-dir", help="Where to create the project folder. Default: the current folder."),
+    typer.Option(
+        "--output-dir", help="Where to create the project folder. Default: the current folder."
+    ),
 ]
 Force = Annotated[
     bool,
-    typer.Option("--force", help="Rewrite the generated files of an existing project (others are kept)."),
+    typer.Option(
+        "--force", help="Rewrite the generated files of an existing project (others are kept)."
+    ),
 ]
 
 
@@ -168,13 +178,14 @@ def project_scaffold(
 @app.command()
 def example(
     dest: Annotated[
-        Optional[Path], typer.Argument(help="Folder to write the example into. Default: ./jaffle_shop")
+        Optional[Path],
+        typer.Argument(help="Folder to write the example into. Default: ./jaffle_shop"),
     ] = None,
     dry_run: DryRun = False,
 ) -> None:
     """Write the bundled DuckDB example dbt project (jaffle_shop)."""
     with handle_errors():
-        from dbtscaffold.commands import run_example
+        from dbtscaffold.commands.example import run_example
 
         run_example(dest or Path.cwd() / "jaffle_shop", dry_run=dry_run)
 
@@ -189,16 +200,23 @@ def convert_seed(
     dagster_project_dir: DagsterDir = None,
     source_name: Annotated[
         Optional[str],
-        typer.Option("--source-name", help="dbt source to declare the table in. Default: the dbt project name."),
+        typer.Option(
+            "--source-name",
+            help="dbt source to declare the table in. Default: the dbt project name.",
+        ),
     ] = None,
     delete_csv: Annotated[
-        bool, typer.Option("--delete-csv", help="Delete the CSV instead of moving it to the Dagster project's data/.")
+        bool,
+        typer.Option(
+            "--delete-csv",
+            help="Delete the CSV instead of moving it to the Dagster project's data/.",
+        ),
     ] = False,
     dry_run: DryRun = False,
 ) -> None:
     """Turn dbt seeds into sources loaded by upstream Dagster assets."""
     with handle_errors():
-        from dbtscaffold.convert_seed import run_convert_seed
+        from dbtscaffold.commands.convert_seed import run_convert_seed
 
         run_convert_seed(
             seeds=seeds,
@@ -214,13 +232,17 @@ def convert_seed(
 def undo(
     dagster_project_dir: DagsterDir = None,
     dbt_project_dir: DbtDir = None,
-    force: Annotated[bool, typer.Option("--force", help="Restore even files edited since the change.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Restore even files edited since the change.")
+    ] = False,
 ) -> None:
     """Restore every file of the last change byte for byte."""
     with handle_errors():
-        from dbtscaffold.commands import run_undo
+        from dbtscaffold.commands.undo import run_undo
 
-        run_undo(dagster_project_dir=dagster_project_dir, dbt_project_dir=dbt_project_dir, force=force)
+        run_undo(
+            dagster_project_dir=dagster_project_dir, dbt_project_dir=dbt_project_dir, force=force
+        )
 
 
 # --- dev / materialize / quickstart -----------------------------------------
@@ -230,15 +252,22 @@ def undo(
 def dev(
     ctx: typer.Context,
     dagster_project_dir: DagsterDir = None,
-    port: Annotated[int, typer.Option("--port", "-p", min=1, max=65535, help="Port of the UI.")] = 3000,
+    port: Annotated[
+        int, typer.Option("--port", "-p", min=1, max=65535, help="Port of the UI.")
+    ] = 3000,
     host: Annotated[str, typer.Option("--host", help="Host of the UI.")] = "127.0.0.1",
 ) -> None:
     """Run `dagster dev` with DAGSTER_DBT_PARSE_PROJECT_ON_LOAD=1; args after -- go to it."""
     with handle_errors():
-        from dbtscaffold.dev import run_dev
+        from dbtscaffold.commands.dev import run_dev
 
         raise typer.Exit(
-            run_dev(dagster_project_dir=dagster_project_dir, port=port, host=host, extra_args=list(ctx.args))
+            run_dev(
+                dagster_project_dir=dagster_project_dir,
+                port=port,
+                host=host,
+                extra_args=list(ctx.args),
+            )
         )
 
 
@@ -249,7 +278,7 @@ def materialize(
 ) -> None:
     """Materialize the project's assets headless (parse on load set)."""
     with handle_errors():
-        from dbtscaffold.materialize import run_materialize
+        from dbtscaffold.commands.materialize import run_materialize
 
         run_materialize(dagster_project_dir=dagster_project_dir, select=select)
 
@@ -262,7 +291,7 @@ def quickstart(
 ) -> None:
     """Example, init, convert-seed raw_customers, materialize: the whole job in one go."""
     with handle_errors():
-        from dbtscaffold.quickstart import run_quickstart
+        from dbtscaffold.commands.quickstart import run_quickstart
 
         run_quickstart(directory or Path.cwd() / "dbtscaffold-quickstart")
 

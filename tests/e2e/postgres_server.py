@@ -176,9 +176,18 @@ def start(bindir: Path | None = None) -> PgServer:
         data = os.path.join(base, "data")
         _run(
             [
-                str(bindir / "initdb"), "-D", data, "-U", USER, f"--pwfile={pwfile}",
-                "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8",
-                "--locale=C", "--no-sync",
+                str(bindir / "initdb"),
+                "-D",
+                data,
+                "-U",
+                USER,
+                f"--pwfile={pwfile}",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
             ],
             user=user,
             cwd=base,
@@ -190,8 +199,19 @@ def start(bindir: Path | None = None) -> PgServer:
             opts = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 {FAST_SETTINGS}"
             try:
                 _run(
-                    [str(bindir / "pg_ctl"), "start", "-D", data, "-l", os.path.join(base, "log"),
-                     "-w", "-t", "60", "-o", opts],
+                    [
+                        str(bindir / "pg_ctl"),
+                        "start",
+                        "-D",
+                        data,
+                        "-l",
+                        os.path.join(base, "log"),
+                        "-w",
+                        "-t",
+                        "60",
+                        "-o",
+                        opts,
+                    ],
                     user=user,
                     cwd=base,
                 )

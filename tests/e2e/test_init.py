@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BIN, run_cli, run_tool, tree_hash
+from tests.conftest import run_cli, run_tool, tree_hash
 
 pytestmark = pytest.mark.e2e
 PARSE = {"DAGSTER_DBT_PARSE_PROJECT_ON_LOAD": "1"}
@@ -52,12 +52,24 @@ def test_init_validate_and_materialize_every_model(scaffolded):
     dbt_dir, dagster_dir = scaffolded
     assert files(dagster_dir) == GENERATED
     run_tool(
-        "dagster", "definitions", "validate", "-m", "jaffle_shop_dagster.definitions",
-        cwd=dagster_dir, env=PARSE,
+        "dagster",
+        "definitions",
+        "validate",
+        "-m",
+        "jaffle_shop_dagster.definitions",
+        cwd=dagster_dir,
+        env=PARSE,
     )
     run_tool(
-        "dagster", "asset", "materialize", "-m", "jaffle_shop_dagster.definitions",
-        "--select", "*", cwd=dagster_dir, env=PARSE,
+        "dagster",
+        "asset",
+        "materialize",
+        "-m",
+        "jaffle_shop_dagster.definitions",
+        "--select",
+        "*",
+        cwd=dagster_dir,
+        env=PARSE,
     )
     assert duckdb_counts(dbt_dir / "jaffle_shop.duckdb") == {
         "customers": 100,
@@ -76,11 +88,23 @@ def test_every_dbt_model_is_an_asset(scaffolded):
         "print('\\n'.join(keys))\n"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], cwd=dagster_dir, env=dict(os.environ, **PARSE),
-        capture_output=True, text=True, check=True,
+        [sys.executable, "-c", code],
+        cwd=dagster_dir,
+        env=dict(os.environ, **PARSE),
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
-    for model in ("customers", "orders", "stg_customers", "stg_orders", "stg_payments",
-                  "raw_customers", "raw_orders", "raw_payments"):
+    for model in (
+        "customers",
+        "orders",
+        "stg_customers",
+        "stg_orders",
+        "stg_payments",
+        "raw_customers",
+        "raw_orders",
+        "raw_payments",
+    ):
         assert model in out
 
 
@@ -88,9 +112,22 @@ def test_generated_project_is_pip_installable(scaffolded, tmp_path):
     dbt_dir, dagster_dir = scaffolded
     target = tmp_path / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-         "--no-index", "--target", str(target), str(dagster_dir)],
-        check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--target",
+            str(target),
+            str(dagster_dir),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     installed = target / "jaffle_shop_dagster" / "definitions.py"
     assert installed.is_file()
@@ -102,9 +139,11 @@ def test_generated_project_is_pip_installable(scaffolded, tmp_path):
         "print(len(d.defs.resolve_asset_graph().get_all_asset_keys()))\n"
     )
     proc = subprocess.run(
-        [sys.executable, "-c", code], cwd=elsewhere,
+        [sys.executable, "-c", code],
+        cwd=elsewhere,
         env=dict(os.environ, PYTHONPATH=str(target), **PARSE),
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 0, proc.stderr
     where, count = proc.stdout.split()
@@ -117,7 +156,9 @@ def test_load_without_variable_or_manifest_names_both_fixes(scaffolded):
     assert not (dbt_dir / "target" / "manifest.json").exists()
     proc = subprocess.run(
         [sys.executable, "-c", "import jaffle_shop_dagster.definitions"],
-        cwd=dagster_dir, capture_output=True, text=True,
+        cwd=dagster_dir,
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode != 0
     last = proc.stderr.strip().splitlines()[-1]
@@ -127,7 +168,9 @@ def test_load_without_variable_or_manifest_names_both_fixes(scaffolded):
     run_tool("dbt", "parse", cwd=dbt_dir)
     subprocess.run(
         [sys.executable, "-c", "import jaffle_shop_dagster.definitions"],
-        cwd=dagster_dir, check=True, capture_output=True,
+        cwd=dagster_dir,
+        check=True,
+        capture_output=True,
     )
 
 
@@ -138,15 +181,21 @@ def test_profiles_only_in_home_dot_dbt(example_project, tmp_path, isolation):
     proc = run_cli("init", "--dbt-project-dir", example_project, "--output-dir", tmp_path, check=0)
     assert "~/.dbt" in proc.stderr
     run_tool(
-        "dagster", "definitions", "validate", "-m", "jaffle_shop_dagster.definitions",
-        cwd=tmp_path / "jaffle_shop_dagster", env=PARSE,
+        "dagster",
+        "definitions",
+        "validate",
+        "-m",
+        "jaffle_shop_dagster.definitions",
+        cwd=tmp_path / "jaffle_shop_dagster",
+        env=PARSE,
     )
 
 
 def test_dry_run_shows_files_and_writes_nothing(example_project, tmp_path):
     before = tree_hash(tmp_path)
-    proc = run_cli("init", "--dbt-project-dir", example_project, "--output-dir", tmp_path,
-                   "--dry-run", check=0)
+    proc = run_cli(
+        "init", "--dbt-project-dir", example_project, "--output-dir", tmp_path, "--dry-run", check=0
+    )
     assert tree_hash(tmp_path) == before
     assert "+++ b/jaffle_shop_dagster/jaffle_shop_dagster/constants.py" in proc.stdout
     assert "+@dbt_assets(manifest=DBT_MANIFEST_PATH)" in proc.stdout
@@ -162,19 +211,42 @@ def test_force_rewrites_only_generated_files(scaffolded, tmp_path):
     rerun = run_cli("init", "--dbt-project-dir", tmp_path / "jaffle_shop", "--output-dir", tmp_path)
     assert rerun.returncode == 1
     assert "--force" in rerun.stderr
-    run_cli("init", "--dbt-project-dir", tmp_path / "jaffle_shop", "--output-dir", tmp_path,
-            "--force", check=0)
+    run_cli(
+        "init",
+        "--dbt-project-dir",
+        tmp_path / "jaffle_shop",
+        "--output-dir",
+        tmp_path,
+        "--force",
+        check=0,
+    )
     assert "@dbt_assets" in (dagster_dir / "jaffle_shop_dagster" / "assets.py").read_text()
     assert (dagster_dir / "notes.txt").read_text() == "mine\n"
     assert (dagster_dir / "README.md").is_file()
-    again = run_cli("init", "--dbt-project-dir", tmp_path / "jaffle_shop", "--output-dir",
-                    tmp_path, "--force", check=0)
+    again = run_cli(
+        "init",
+        "--dbt-project-dir",
+        tmp_path / "jaffle_shop",
+        "--output-dir",
+        tmp_path,
+        "--force",
+        check=0,
+    )
     assert "Nothing to do" in again.stderr
 
 
 def test_project_scaffold_alias(example_project, tmp_path):
-    run_cli("project", "scaffold", "--project-name", "shop", "--dbt-project-dir",
-            example_project, "--output-dir", tmp_path, check=0)
+    run_cli(
+        "project",
+        "scaffold",
+        "--project-name",
+        "shop",
+        "--dbt-project-dir",
+        example_project,
+        "--output-dir",
+        tmp_path,
+        check=0,
+    )
     assert (tmp_path / "shop" / "shop" / "definitions.py").is_file()
     assert 'module_name = "shop.definitions"' in (tmp_path / "shop" / "pyproject.toml").read_text()
 
@@ -190,17 +262,27 @@ def test_projects_move_together(scaffolded, tmp_path):
     shutil.move(dbt_dir, moved / dbt_dir.name)
     shutil.move(dagster_dir, moved / dagster_dir.name)
     proc = subprocess.run(
-        [sys.executable, "-c", "from jaffle_shop_dagster import constants as c; print(c.DBT_PROJECT_DIR)"],
-        cwd=moved / dagster_dir.name, env=dict(os.environ, **PARSE),
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-c",
+            "from jaffle_shop_dagster import constants as c; print(c.DBT_PROJECT_DIR)",
+        ],
+        cwd=moved / dagster_dir.name,
+        env=dict(os.environ, **PARSE),
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 0, proc.stderr
     assert Path(proc.stdout.strip()) == (moved / dbt_dir.name).resolve()
 
 
 def test_python_m_and_version():
-    proc = subprocess.run([sys.executable, "-m", "dbtscaffold", "--version"],
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "dbtscaffold", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     from dbtscaffold import __version__
 
     assert proc.stdout.strip() == f"dbtscaffold {__version__}"

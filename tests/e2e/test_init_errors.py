@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -25,7 +23,11 @@ def _break(kind: str, dbt: Path, out: Path) -> list[str]:
         (dbt / "profiles.yml").unlink()
     elif kind == "profile-not-found":
         text = (dbt / "dbt_project.yml").read_text()
-        (dbt / "dbt_project.yml").write_text(text.replace("profile: 'jaffle_shop'", "profile: 'nope'").replace("profile: jaffle_shop", "profile: nope"))
+        (dbt / "dbt_project.yml").write_text(
+            text.replace("profile: 'jaffle_shop'", "profile: 'nope'").replace(
+                "profile: jaffle_shop", "profile: nope"
+            )
+        )
     elif kind == "output-exists":
         (out / "jaffle_shop_dagster").mkdir()
         (out / "jaffle_shop_dagster" / "keep.txt").write_text("x")
@@ -81,7 +83,12 @@ def test_bad_input(kind, args, message, example_project, tmp_path):
 
 @pytest.mark.parametrize(
     "argv",
-    [["init", "--no-such-flag"], ["init", "--output-dir"], ["convert-seed"], ["dev", "--port", "abc"]],
+    [
+        ["init", "--no-such-flag"],
+        ["init", "--output-dir"],
+        ["convert-seed"],
+        ["dev", "--port", "abc"],
+    ],
     ids=["unknown-flag", "missing-value", "missing-argument", "wrong-type"],
 )
 def test_usage_errors_exit_2(argv, tmp_path):

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import ast
 import shutil
-import tomllib
-from pathlib import Path
 
 import pytest
+import tomllib
 
-from dbtscaffold.project import to_identifier
+from dbtscaffold.dagster_project.names import to_identifier
 from tests.conftest import EXAMPLE, run_cli
 
 pytestmark = pytest.mark.e2e
@@ -50,8 +49,16 @@ def test_hostile_dbt_dir_and_name(tmp_path, dirname):
     quoted = '"' + hostile_name.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
     yml.write_text(text.replace("name: jaffle_shop\n", f"name: {quoted}\n", 1))
     out = tmp_path / "out"
-    run_cli("init", "--project-name", "shop_dagster", "--dbt-project-dir", dbt,
-            "--output-dir", out, check=0)
+    run_cli(
+        "init",
+        "--project-name",
+        "shop_dagster",
+        "--dbt-project-dir",
+        dbt,
+        "--output-dir",
+        out,
+        check=0,
+    )
     proj = out / "shop_dagster"
     assert not (out / "pwned").exists() and not (proj / "pwned").exists()
     # every generated Python file parses

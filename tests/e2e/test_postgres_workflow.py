@@ -50,13 +50,15 @@ def table_digest(db: PgServer, table: str, schema: str = SCHEMA) -> str:
 
 def materialize(dagster_dir, *, select="*", env=None, check=0):
     """`dbtscaffold materialize` on the postgres target."""
-    return run_cli("materialize", "--select", select, cwd=dagster_dir, env={**PG, **(env or {})},
-                   check=check)
+    return run_cli(
+        "materialize", "--select", select, cwd=dagster_dir, env={**PG, **(env or {})}, check=check
+    )
 
 
 def init(tmp_path):
-    run_cli("init", "--dbt-project-dir", tmp_path / "jaffle_shop", "--output-dir", tmp_path,
-            check=0)
+    run_cli(
+        "init", "--dbt-project-dir", tmp_path / "jaffle_shop", "--output-dir", tmp_path, check=0
+    )
 
 
 def example_and_init(tmp_path):
@@ -83,8 +85,14 @@ def test_full_workflow_on_postgres(workflow):
     # loader must give the same table, column types and rows as `dbt seed`.
     baseline = dbt_dir.parent / "baseline"
     run_cli("example", baseline, check=0)
-    run_tool("dbt", "build", "--profiles-dir", ".", cwd=baseline,
-             env={**PG, "JAFFLE_SHOP_PG_SCHEMA": "baseline"})
+    run_tool(
+        "dbt",
+        "build",
+        "--profiles-dir",
+        ".",
+        cwd=baseline,
+        env={**PG, "JAFFLE_SHOP_PG_SCHEMA": "baseline"},
+    )
 
     proc = materialize(dagster_dir)
     assert "Materialized " in proc.stderr, proc.stderr
@@ -122,7 +130,8 @@ def test_full_workflow_on_postgres(workflow):
         ("status", "character varying"),
     ]
     assert query(
-        db, "select character_maximum_length from information_schema.columns "
+        db,
+        "select character_maximum_length from information_schema.columns "
         "where table_schema = %s and table_name = 'raw_orders' and column_name = 'status'",
         (SCHEMA,),
     ) == [(20,)]
@@ -189,7 +198,8 @@ def test_loader_replaces_the_table_atomically_under_concurrent_readers(workflow)
     assert column_types(db, "raw_customers")[1] == ("first_name", "character varying")
     # No staging table is left behind.
     assert query(
-        db, "select table_name from information_schema.tables where table_schema = %s",
+        db,
+        "select table_name from information_schema.tables where table_schema = %s",
         (SCHEMA,),
     ) == [("raw_customers",)]
 
@@ -258,6 +268,6 @@ def test_convert_seed_refuses_unsupported_targets_before_changing_anything(tmp_p
 
 
 def _package(adapter: str) -> str:
-    from dbtscaffold.project import adapter_package
+    from dbtscaffold.dbt.project import adapter_package
 
     return adapter_package(adapter)

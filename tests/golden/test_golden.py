@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from dbtscaffold.refs import RefTarget, rewrite_refs
+from dbtscaffold.dbt.refs import RefTarget, rewrite_refs
 
 HERE = Path(__file__).parent
 MARKER = re.compile(rb"^=== expected ===(\r\n|\r|\n)", re.MULTILINE)
@@ -49,8 +49,7 @@ def _tree(root: Path) -> dict[str, bytes]:
     return {
         p.relative_to(root).as_posix(): p.read_bytes()
         for p in sorted(root.rglob("*"))
-        if p.is_file()
-        and ".dbtscaffold" not in p.relative_to(root).parts
+        if p.is_file() and ".dbtscaffold" not in p.relative_to(root).parts
     }
 
 
@@ -58,9 +57,10 @@ def _tree(root: Path) -> dict[str, bytes]:
     "case", sorted(p.name for p in (HERE / "projects").iterdir() if p.is_dir())
 )
 def test_project_case(case, tmp_path, update_golden):
-    from dbtscaffold.apply import apply_plan
-    from dbtscaffold.convert_seed import plan_convert_seed
-    from dbtscaffold.project import read_dagster_project, read_dbt_project
+    from dbtscaffold.changes.apply import apply_plan
+    from dbtscaffold.commands.convert_seed_plan import plan_convert_seed
+    from dbtscaffold.dagster_project.locate import read_dagster_project
+    from dbtscaffold.dbt.project import read_dbt_project
 
     src = HERE / "projects" / case
     args = json.loads((src / "args.json").read_text())

@@ -23,8 +23,8 @@ import tomllib
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dbtscaffold.asset_code import LoaderSpec, add_loader_asset
-from dbtscaffold.scaffold import py_str, toml_str
+from dbtscaffold.dagster_project.scaffold import py_str, toml_str
+from dbtscaffold.dagster_project.seed_assets import LoaderSpec, add_loader_asset
 from tests.conftest import EXAMPLE, run_cli, run_tool
 from tests.reliability.conftest import DAGSTER, DBT, PACKAGE, copy_template
 
@@ -161,7 +161,9 @@ def test_init_with_hostile_output_and_profiles_folders(tmp_path, hostile):
     names = {"HERE": here, "DBT_PROJECT_DIR": dbt.resolve()}
     project_dir = _assignment(consts, "DBT_PROJECT_DIR")
     assert _eval_path(project_dir.args[0], names).resolve() == dbt.resolve()
-    [profiles_kw] = [k for k in _assignment(consts, "dbt_project").keywords if k.arg == "profiles_dir"]
+    [profiles_kw] = [
+        k for k in _assignment(consts, "dbt_project").keywords if k.arg == "profiles_dir"
+    ]
     _, explicit = profiles_kw.value.args
     assert _eval_path(explicit, names).resolve() == prof_dir.resolve()
     assert str(tmp_path) not in (project / PACKAGE / "constants.py").read_text(encoding="utf-8")

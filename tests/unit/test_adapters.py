@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from dbtscaffold import project as proj
-from dbtscaffold.scaffold import plan_init
+from dbtscaffold.dagster_project.scaffold import plan_init
+from dbtscaffold.dbt import project as proj
 
 if sys.version_info >= (3, 11):
     import tomllib

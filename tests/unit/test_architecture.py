@@ -22,7 +22,7 @@ LEAVES = {"console", "errors", "proc", "resources"}
 ALLOWED = {
     "cli": {"commands", "console", "errors", "runtime"},
     "commands": {"dagster_project", "dbt", "changes", "runtime", *LEAVES},
-    "dagster_project": {"dbt", "runtime", *LEAVES},
+    "dagster_project": {"dbt", "changes", "runtime", *LEAVES},
     "dbt": {"runtime", *LEAVES},
     "changes": {"errors"},
     "runtime": set(),

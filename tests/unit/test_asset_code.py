@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dbtscaffold.asset_code import (
+from dbtscaffold.dagster_project.seed_assets import (
     AssetCodeError,
     LoaderSpec,
     add_loader_asset,
@@ -33,7 +33,7 @@ SPEC = LoaderSpec(
 def test_the_first_asset_writes_the_head_then_the_asset():
     assert add_loader_asset(PLACEHOLDER, SPEC, "shop_dagster") == (
         PLACEHOLDER
-        + '''
+        + """
 from pathlib import Path
 
 from dagster import AssetExecutionContext, MaterializeResult, asset
@@ -61,7 +61,7 @@ def raw_orders(context: AssetExecutionContext) -> MaterializeResult:
     )
     context.log.info("Loaded %d rows into %s", rows, "main.raw_orders")
     return MaterializeResult(metadata={"dagster/row_count": rows})
-'''
+"""
     )
 
 
@@ -89,7 +89,7 @@ def test_crlf_file_stays_crlf():
 def test_hostile_values_stay_inside_their_literals():
     import ast
 
-    desc = "a\"\"\"b'\\\n) ; import os"
+    desc = 'a"""b\'\\\n) ; import os'
     spec = LoaderSpec("raw_x", "main", "raw_x", "duckdb", description=desc)
     tree = ast.parse(add_loader_asset(PLACEHOLDER, spec, "pkg"))
     [func] = [n for n in tree.body if isinstance(n, ast.FunctionDef)]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from dbtscaffold.runtime import fingerprint as f
 from dbtscaffold.runtime import parse as m
 
 FILES = {
@@ -64,7 +65,7 @@ def project(tmp_path, monkeypatch):
 
 
 def fp(root: Path, profiles_dir: Path | None = None) -> str:
-    return m.fingerprint(root, profiles_dir or root, root / "target", ("dbt-duckdb",))
+    return f.fingerprint(root, profiles_dir or root, root / "target", ("dbt-duckdb",))
 
 
 def _append(rel: str, text: str = "\n-- edited\n"):
@@ -335,13 +336,13 @@ def test_moving_the_project_changes_it(project, tmp_path):
 
 
 def test_adapter_packages_are_part_of_it(project):
-    assert m.fingerprint(project, project, project / "target", ("dbt-duckdb",)) != m.fingerprint(
+    assert f.fingerprint(project, project, project / "target", ("dbt-duckdb",)) != f.fingerprint(
         project, project, project / "target", ("dbt-postgres",)
     )
 
 
 def test_relative_target_path_means_the_same_folder(project):
-    assert m.fingerprint(project, project, Path("target")) == m.fingerprint(
+    assert f.fingerprint(project, project, Path("target")) == f.fingerprint(
         project, project, project / "target"
     )
 
@@ -382,7 +383,7 @@ def test_project_paths(monkeypatch, text, expected):
     monkeypatch.setenv("T_SET", "from_env")
     monkeypatch.delenv("T", raising=False)
     monkeypatch.delenv("T_UNSET", raising=False)
-    assert m.project_paths(text) == expected
+    assert f.project_paths(text) == expected
 
 
 def test_it_is_fast_on_a_large_project(project):

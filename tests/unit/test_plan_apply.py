@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from dbtscaffold.apply import apply_plan
-from dbtscaffold.undo import undo_last
+from dbtscaffold.changes.apply import apply_plan
+from dbtscaffold.changes.plan import FileChange, Plan, unified_diff
+from dbtscaffold.changes.undo import undo_last
 from dbtscaffold.errors import UserError
-from dbtscaffold.plan import FileChange, Plan, unified_diff
 
 
 def snapshot(root: Path) -> dict[str, bytes]:

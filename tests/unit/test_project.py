@@ -1,14 +1,15 @@
 from __future__ import annotations
 
 import ast
-import tomllib
-from pathlib import Path
 
 import pytest
+import tomllib
 
-from dbtscaffold import project as proj
+from dbtscaffold.dagster_project.locate import relpath
+from dbtscaffold.dagster_project.names import name_problem, to_identifier
+from dbtscaffold.dagster_project.scaffold import py_str, toml_str, validate_project_name
+from dbtscaffold.dbt import project as proj
 from dbtscaffold.errors import UserError
-from dbtscaffold.scaffold import py_str, toml_str, validate_project_name
 
 
 @pytest.mark.parametrize(
@@ -17,10 +18,22 @@ from dbtscaffold.scaffold import py_str, toml_str, validate_project_name
         ("jaffle_shop_dagster", None),
         ("shop2", None),
         ("_private", None),
-        ("1abc", "is not a valid Python identifier (letters, digits and underscores; not starting with a digit)"),
-        ("my-project", "is not a valid Python identifier (letters, digits and underscores; not starting with a digit)"),
-        ("../x", "is not a valid Python identifier (letters, digits and underscores; not starting with a digit)"),
-        ("héllo", "is not a valid Python identifier (letters, digits and underscores; not starting with a digit)"),
+        (
+            "1abc",
+            "is not a valid Python identifier (letters, digits and underscores; not starting with a digit)",
+        ),
+        (
+            "my-project",
+            "is not a valid Python identifier (letters, digits and underscores; not starting with a digit)",
+        ),
+        (
+            "../x",
+            "is not a valid Python identifier (letters, digits and underscores; not starting with a digit)",
+        ),
+        (
+            "héllo",
+            "is not a valid Python identifier (letters, digits and underscores; not starting with a digit)",
+        ),
         ("", "is empty"),
         ("class", "is a Python keyword"),
         ("match", "is a Python keyword"),
@@ -33,21 +46,30 @@ from dbtscaffold.scaffold import py_str, toml_str, validate_project_name
     ],
 )
 def test_name_problem(name, problem):
-    assert proj.name_problem(name) == problem
+    assert name_problem(name) == problem
 
 
 def test_validate_project_name_message():
     with pytest.raises(UserError) as e:
         validate_project_name("class")
-    assert e.value.line() == "Project name `class` is a Python keyword; choose another with --project-name."
+    assert (
+        e.value.line()
+        == "Project name `class` is a Python keyword; choose another with --project-name."
+    )
 
 
 @pytest.mark.parametrize(
     ("text", "ident"),
-    [("jaffle_shop", "jaffle_shop"), ("my-shop", "my_shop"), ("2shop", "_2shop"), ("class", "class_"), ("---", "dbt")],
+    [
+        ("jaffle_shop", "jaffle_shop"),
+        ("my-shop", "my_shop"),
+        ("2shop", "_2shop"),
+        ("class", "class_"),
+        ("---", "dbt"),
+    ],
 )
 def test_to_identifier(text, ident):
-    assert proj.to_identifier(text) == ident
+    assert to_identifier(text) == ident
 
 
 @pytest.mark.parametrize(
@@ -60,7 +82,7 @@ def test_to_identifier(text, ident):
     ],
 )
 def test_relpath(tmp_path, target, start, expected):
-    assert proj.relpath(tmp_path / target, tmp_path / start) == expected
+    assert relpath(tmp_path / target, tmp_path / start) == expected
 
 
 @pytest.mark.parametrize(
@@ -83,7 +105,17 @@ def test_adapter_packages_deduplicated():
     assert proj.adapter_packages(["duckdb", "postgres", "duckdb"]) == ["dbt-duckdb", "dbt-postgres"]
 
 
-HOSTILE = ["plain", "quote'", 'dq"', "back\\slash", "new\nline", "{{ cookiecutter.x }}", "tab\t", "😀", "\x00nul"]
+HOSTILE = [
+    "plain",
+    "quote'",
+    'dq"',
+    "back\\slash",
+    "new\nline",
+    "{{ cookiecutter.x }}",
+    "tab\t",
+    "😀",
+    "\x00nul",
+]
 
 
 @pytest.mark.parametrize("value", HOSTILE)

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dbtscaffold.refs import (
+from dbtscaffold.dbt.refs import (
     RefSyntaxError,
     RefTarget,
     rewrite_jinja_refs,

@@ -39,10 +39,10 @@ def env(monkeypatch):
 
 
 def _dbt_render(value):
+    import os
+
     from dbt.config.renderer import ProfileRenderer
     from dbt_common.context import set_invocation_context
-
-    import os
 
     set_invocation_context(dict(os.environ))
     return ProfileRenderer({}).render_value(value)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dbtscaffold import dbt_yaml
-from dbtscaffold.yaml_edit import Doc, Indent, YamlEditError
+from dbtscaffold.dbt import properties as dbt_yaml
+from dbtscaffold.dbt.yaml_edit import Doc, Indent, YamlEditError
 
 
 def table(seed, entry_text=None, meta_in_config=True):

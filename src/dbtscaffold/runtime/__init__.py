@@ -30,6 +30,7 @@ def __getattr__(name: str) -> Any:
 
     return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
 
+
 __all__ = [
     "__version__",
     "find_dbt_project_dir",

@@ -38,8 +38,6 @@ def duckdb_database(config: Mapping[str, Any], project_dir: Path) -> str:
     return str(p if p.is_absolute() else Path(project_dir) / p)
 
 
-
-
 def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
@@ -233,7 +231,9 @@ def _load_csv_postgres(
                         logging.getLogger(__name__).warning(
                             "The columns of %s.%s changed: dropping the views built on it "
                             "(%s); the dbt run downstream builds them again.",
-                            schema, table, ", ".join(views),
+                            schema,
+                            table,
+                            ", ".join(views),
                         )
                     cur.execute(sql.SQL("drop table {} cascade").format(relation))
                 cur.execute(sql.SQL("alter table {} rename to {}").format(staging, ident(table)))

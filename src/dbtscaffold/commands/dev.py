@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dbtscaffold import console
+from dbtscaffold.dagster_project.locate import DagsterProjectInfo, resolve_dagster_project
 from dbtscaffold.errors import UserError
-from dbtscaffold.project import DagsterProjectInfo, resolve_dagster_project
 
 if TYPE_CHECKING:
     from dbtscaffold.proc import ProcessGroup

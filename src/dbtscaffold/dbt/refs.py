@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 _NEWLINE_RE = re.compile(r"\r\n|\r|\n")
@@ -29,6 +30,7 @@ class RefSyntaxError(ValueError):
     def __init__(self, message: str, line: int | None) -> None:
         super().__init__(message)
         self.line = line
+        self.path: Path | None = None  # set by rewrite_refs_in
 
 
 @dataclass(frozen=True)
@@ -298,3 +300,27 @@ def rewrite_refs(text: str, target: RefTarget, kind: str) -> tuple[str, int]:
     if kind == "python":
         return rewrite_python_refs(text, target)
     return rewrite_jinja_refs(text, target)
+
+
+def rewrite_refs_in(
+    texts: Mapping[Path, str], kinds: Mapping[Path, str], targets: list[RefTarget]
+) -> dict[Path, tuple[str, int]]:
+    """{path: (new text, refs rewritten)} for each of TEXTS that refers to a target.
+
+    A RefSyntaxError names the file it is about in its `path`.
+    """
+    out: dict[Path, tuple[str, int]] = {}
+    for path, text in texts.items():
+        if not any(t.seed in text for t in targets):
+            continue
+        total = 0
+        for target in targets:
+            try:
+                text, n = rewrite_refs(text, target, kinds[path])
+            except RefSyntaxError as e:
+                e.path = path
+                raise
+            total += n
+        if total:
+            out[path] = (text, total)
+    return out

@@ -1,35 +1,33 @@
-"""Apply a Plan all-or-nothing, with backups and a journal that undo.py reads.
+"""Apply a Plan all-or-nothing, with a backup of every file and a journal that undo reads.
 
-Journal layout (inside a Dagster project's `.dbtscaffold/`)::
-
-    backups/<stamp>/journal.json   what was changed, each file's before/after hash, status
-    backups/<stamp>/files/<n>      the bytes of each file as it was before
-
-The journal is written (status "pending") before the first file is touched, and
-marked "applied" after the last.  A run killed in between leaves a pending
-journal; `dbtscaffold undo` (undo.py) puts every file back from it.
+The journal (journal.py) is written (status "pending") before the first file is touched,
+and marked "applied" after the last. A run killed in between leaves a pending journal;
+`dbtscaffold undo` (undo.py) puts every file back from it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
-import json
 import os
 import shutil
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from dbtscaffold.changes.files import (
+    check_confined,
+    check_writable,
+    fsync_dir,
+    os_error,
+    read_bytes_or_none,
+    sha256,
+    write_atomic,
+)
+from dbtscaffold.changes.journal import JOURNAL, new_backup_dir, pending_journal, write_journal
+from dbtscaffold.changes.plan import FileChange, Plan
 from dbtscaffold.errors import UserError
-from dbtscaffold.plan import FileChange, Plan
-
-BACKUPS = "backups"
-JOURNAL = "journal.json"
-LOCK = "lock"
 
 # Fault injection for the crash-safety tests: sleep this long before each file
 # operation, or fail after this many.  Read only from the environment.
@@ -41,52 +39,6 @@ _FAIL_ENV = "DBTSCAFFOLD_TEST_FAIL_AFTER"
 class Applied:
     changes: list[FileChange]
     backup_dir: Path | None
-
-
-def sha256(data: bytes | None) -> str | None:
-    return None if data is None else hashlib.sha256(data).hexdigest()
-
-
-def read_bytes_or_none(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return None
-
-
-def check_confined(path: Path, roots: tuple[Path, ...]) -> None:
-    """Refuse a write that would land outside ROOTS, through a symlink or otherwise."""
-    resolved_roots = [r.resolve() for r in roots]
-    if path.is_symlink():
-        raise UserError(
-            f"Refusing to write `{path}`: it is a symbolic link; replace it with a regular file."
-        )
-    # Resolve the parent (it may not exist yet: resolve() is non-strict).
-    real = path.parent.resolve() / path.name
-    if not any(real.is_relative_to(r) for r in resolved_roots):
-        raise UserError(
-            f"Refusing to write `{path}`: it resolves to `{real}`, outside the project "
-            "(a symbolic link points out of it)."
-        )
-
-
-def check_writable(path: Path) -> None:
-    """Refuse to replace, delete or create PATH when it or its folder is read-only.
-
-    We run as root in places where os.access says yes to anything, so a file or folder
-    whose mode has no write bit counts as read-only too: writing would surprise its owner.
-    """
-    if path.is_symlink():
-        return  # check_confined has the say on symbolic links
-    d = path.parent
-    while not d.exists():
-        d = d.parent
-    for p, what in ((path, "File"), (d, "Folder")):
-        if p.exists() and (not os.access(p, os.W_OK) or not p.stat().st_mode & 0o222):
-            raise UserError(
-                f"{what} `{p}` is read-only; make it writable (chmod u+w) and retry. "
-                "Nothing was changed."
-            )
 
 
 def _fault_hook() -> Callable[[], None]:
@@ -105,97 +57,12 @@ def _fault_hook() -> Callable[[], None]:
     return hook
 
 
-def _fsync_dir(d: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(d, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def write_atomic(path: Path, data: bytes, *, mode: int | None = None) -> None:
-    """Write DATA to PATH through a temp file in the same folder and os.replace."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def _mode_for(change: FileChange) -> int:
     if change.path.exists():
         return change.path.stat().st_mode & 0o7777
     umask = os.umask(0)
     os.umask(umask)
     return (0o777 if change.executable else 0o666) & ~umask
-
-
-def _os_error(e: OSError, what: str, path: Path | None = None) -> UserError:
-    reason = e.strerror or str(e)
-    name = path if path is not None else e.filename
-    where = f" `{name}`" if name else ""
-    return UserError(f"Could not {what}{where}: {reason}; nothing was changed.")
-
-
-@contextlib.contextmanager
-def state_lock(state_dir: Path, *, wait: float = 30.0) -> Iterator[None]:
-    """Hold an exclusive lock on STATE_DIR/lock (created if needed) for one command."""
-    import fcntl
-
-    # Backups and journals stay inside the project: never follow a link out of it.
-    check_confined(state_dir / LOCK, (state_dir.parent,))
-    if state_dir.is_symlink():
-        raise UserError(
-            f"Refusing to use `{state_dir}`: it is a symbolic link; replace it with a folder."
-        )
-    try:
-        state_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(state_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as e:
-        raise _os_error(e, "write", state_dir / LOCK) from e
-    try:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise UserError(
-                        f"Another dbtscaffold command is changing this project (lock `{state_dir / LOCK}`); "
-                        "wait for it to finish and retry."
-                    ) from None
-                time.sleep(0.1)
-        yield
-    finally:
-        os.close(fd)
-
-
-def _new_backup_dir(state_dir: Path) -> Path:
-    base = state_dir / BACKUPS
-    base.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-    n = 0
-    while True:
-        d = base / f"{stamp}-{n:03d}"
-        try:
-            d.mkdir()
-            return d
-        except FileExistsError:
-            n += 1
-
-
-def write_journal(backup_dir: Path, journal: dict[str, object]) -> None:
-    write_atomic(backup_dir / JOURNAL, json.dumps(journal, indent=2).encode())
 
 
 def _missing_dirs(changes: list[FileChange]) -> list[Path]:
@@ -211,14 +78,6 @@ def _missing_dirs(changes: list[FileChange]) -> list[Path]:
             d = d.parent
         missing.extend(reversed(chain))
     return missing
-
-
-def pending_journal(state_dir: Path) -> Path | None:
-    """The backup folder of a change that was interrupted (killed) while applying."""
-    found = last_journal(state_dir)
-    if found is not None and found[1].get("status") in ("pending", "undoing"):
-        return found[0]
-    return None
 
 
 def apply_plan(
@@ -267,7 +126,7 @@ def apply_plan(
         # 1. Back up what is there now, and journal everything we are about to do,
         #    before touching the project.
         if state_dir is not None:
-            backup_dir = _new_backup_dir(state_dir)
+            backup_dir = new_backup_dir(state_dir)
             (backup_dir / "files").mkdir()
             entries = []
             for i, (c, tmp) in enumerate(tmps):
@@ -302,7 +161,7 @@ def apply_plan(
                 "files": entries,
             }
             write_journal(backup_dir, journal)
-            _fsync_dir(backup_dir)
+            fsync_dir(backup_dir)
         # 2. Stage every new file next to its target.
         for d in planned_dirs:
             hook()
@@ -347,7 +206,7 @@ def apply_plan(
         if backup_dir is not None:
             shutil.rmtree(backup_dir, ignore_errors=True)
         if isinstance(e, OSError):
-            raise _os_error(e, "write", current) from e
+            raise os_error(e, "write", current) from e
         raise
     # Reported once every file is in place: a failed run never lists files it then put back.
     for c in changes:
@@ -375,27 +234,3 @@ def _rollback(
     for d in reversed(created_dirs):
         with contextlib.suppress(OSError):
             d.rmdir()
-
-
-def _journals(state_dir: Path) -> list[Path]:
-    base = state_dir / BACKUPS
-    if not base.is_dir():
-        return []
-    return sorted(p for p in base.iterdir() if (p / JOURNAL).is_file())
-
-
-def last_journal(state_dir: Path) -> tuple[Path, dict[str, object]] | None:
-    """The newest journal that is applied or pending (not yet undone)."""
-    for d in reversed(_journals(state_dir)):
-        try:
-            j = json.loads((d / JOURNAL).read_text(encoding="utf-8"))
-            if not isinstance(j, dict) or not isinstance(j.get("files", []), list):
-                raise TypeError("not a journal")
-        except (OSError, ValueError, TypeError) as e:
-            raise UserError(
-                f"The journal `{d / JOURNAL}` is damaged ({e}), so that change cannot be undone; "
-                f"remove the folder `{d}` to forget it."
-            ) from None
-        if j.get("status") in ("applied", "pending", "undoing"):
-            return d, j
-    return None

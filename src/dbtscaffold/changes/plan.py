@@ -70,10 +70,7 @@ class Plan:
     def diff(self) -> str:
         """A unified diff of every effective change, paths shown relative to the roots' parent."""
         return "".join(
-            unified_diff(
-                c.before, c.after, self.display_path(c.path)
-            )
-            for c in self.effective
+            unified_diff(c.before, c.after, self.display_path(c.path)) for c in self.effective
         )
 
 

@@ -17,8 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from dbtscaffold import console
+from dbtscaffold.dagster_project.locate import (
+    DagsterProjectInfo,
+    dagster_module_name,
+    resolve_dagster_project,
+)
 from dbtscaffold.errors import UserError
-from dbtscaffold.project import DagsterProjectInfo, dagster_module_name, resolve_dagster_project
 
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 RUN_START_RE = re.compile(rf" - ({_UUID}) - \d+ - RUN_START - ")
@@ -117,7 +121,7 @@ def _show(text: str, limit: int = 60) -> None:
 def run_materialize(*, dagster_project_dir: Path | None, select: str = "*") -> MaterializeResult:
     """Materialize SELECT in the project through Dagster; return what was built."""
     from dbtscaffold import proc
-    from dbtscaffold.dev import dagster_env
+    from dbtscaffold.commands.dev import dagster_env
 
     if not select.strip():
         raise UserError("--select is empty; pass an asset selection such as `*`.")

@@ -7,13 +7,15 @@ planned, with the file named.
 
 from __future__ import annotations
 
+import csv
 import difflib
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from dbtscaffold.dbt.project import DbtProjectInfo
 from dbtscaffold.errors import UserError
-from dbtscaffold.project import DbtProjectInfo
 
 TEXT_SUFFIXES = {".sql": "sql", ".yml": "yaml", ".yaml": "yaml", ".py": "python"}
 _SKIP_DIRS = frozenset({"__pycache__", "node_modules", ".git", ".venv", "venv"})
@@ -143,3 +145,10 @@ class ProjectFiles:
         """PATH as messages show it: `<dbt project folder>/<path in it>`."""
         rel = self.rel(path)
         return rel if rel == str(path) else f"{self.dbt.dir.name}/{rel}"
+
+
+def csv_header(raw: bytes, delimiter: str) -> list[str]:
+    """The column names in the first row of a CSV file's bytes."""
+    text = raw.decode("utf-8-sig", errors="replace")
+    first = next(csv.reader(io.StringIO(text), delimiter=delimiter or ","), [])
+    return [c.strip() for c in first]

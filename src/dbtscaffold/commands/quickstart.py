@@ -48,8 +48,8 @@ def _is_empty_dir(path: Path) -> bool:
 
 
 def _example_step(dbt_dir: Path) -> None:
-    from dbtscaffold.commands import run_example
-    from dbtscaffold.project import DBT_PROJECT_YML, read_dbt_project
+    from dbtscaffold.commands.example import run_example
+    from dbtscaffold.dbt.project import DBT_PROJECT_YML, read_dbt_project
 
     if (dbt_dir / DBT_PROJECT_YML).is_file():
         dbt = read_dbt_project(dbt_dir)
@@ -69,8 +69,8 @@ def _example_step(dbt_dir: Path) -> None:
 
 
 def _init_step(directory: Path, dbt_dir: Path, dagster_dir: Path) -> None:
-    from dbtscaffold.commands import run_init
-    from dbtscaffold.project import read_dagster_project
+    from dbtscaffold.commands.init import run_init
+    from dbtscaffold.dagster_project.locate import read_dagster_project
 
     info = read_dagster_project(dagster_dir) if dagster_dir.is_dir() else None
     if info is not None:
@@ -101,8 +101,8 @@ def _init_step(directory: Path, dbt_dir: Path, dagster_dir: Path) -> None:
 
 def run_quickstart(directory: Path) -> list[BuiltAsset]:
     """Example, init, convert-seed, materialize in DIRECTORY; print what was built."""
-    from dbtscaffold.convert_seed import run_convert_seed
-    from dbtscaffold.materialize import run_materialize
+    from dbtscaffold.commands.convert_seed import run_convert_seed
+    from dbtscaffold.commands.materialize import run_materialize
 
     directory = directory.absolute()
     if directory.exists() and not directory.is_dir():
@@ -144,7 +144,7 @@ def run_quickstart(directory: Path) -> list[BuiltAsset]:
 
 
 def _manifest(dbt_dir: Path) -> dict[str, Any]:
-    from dbtscaffold.project import read_dbt_project
+    from dbtscaffold.dbt.project import read_dbt_project
 
     path = dbt_dir / read_dbt_project(dbt_dir).target_path / "manifest.json"
     try:
@@ -164,8 +164,8 @@ def _asset_key_of_source(source: dict[str, Any]) -> tuple[str, ...] | None:
 
 def _duckdb_file(dbt_dir: Path) -> Path | None:
     """The DuckDB database file of the dbt target in use, if it is DuckDB."""
-    from dbtscaffold.convert_seed import read_target
-    from dbtscaffold.project import read_dbt_project
+    from dbtscaffold.dbt.project import read_dbt_project
+    from dbtscaffold.dbt.target import read_target
 
     target = read_target(read_dbt_project(dbt_dir))
     path = str(target.config.get("path") or "")

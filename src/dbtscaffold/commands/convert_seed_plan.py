@@ -7,46 +7,46 @@ ref rewrite over everything), and the plan is the difference from what is on dis
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dbtscaffold import dbt_yaml
-from dbtscaffold.convert_seed import (
-    ConvertResult,
-    _csv_header,
-    dbt_accepts_meta_in_config,
-    plan_changes,
-    read_target,
-)
-from dbtscaffold.dbt_files import ProjectFiles, SeedFile, decode
+from dbtscaffold.changes.plan import FileChange, Plan
+from dbtscaffold.dagster_project.locate import DagsterProjectInfo
+from dbtscaffold.dbt import properties as dbt_yaml
+from dbtscaffold.dbt.files import ProjectFiles, SeedFile, csv_header, decode
+from dbtscaffold.dbt.project import DbtProjectInfo
+from dbtscaffold.dbt.properties import dbt_accepts_meta_in_config
+from dbtscaffold.dbt.target import read_target, unsupported_target_message
 from dbtscaffold.errors import UserError
-from dbtscaffold.plan import FileChange
-from dbtscaffold.project import DagsterProjectInfo, DbtProjectInfo
 
 _SCHEMA_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 
 
-def _unsupported_target_message(dbt: DbtProjectInfo, target: str, adapter: str) -> str:
-    """Why convert-seed refuses TARGET, and which targets of the profile it could use."""
-    from dbtscaffold.project import find_profiles, read_profile
-    from dbtscaffold.runtime.loaders import SUPPORTED_ADAPTERS
+@dataclass
+class ConvertResult:
+    """A planned conversion: the plan plus what the summary needs."""
 
-    profile = read_profile(find_profiles(dbt.dir), dbt.profile)
-    usable = [
-        f"`{name}` ({kind})"
-        for name, cfg in profile.targets.items()
-        if (kind := str(cfg.get("type", "")).strip().lower()) in SUPPORTED_ADAPTERS
-    ]
-    choice = (
-        f"pick one of this profile's ({', '.join(usable)}) with DBT_TARGET or `target:`"
-        if usable
-        else f"add a {' or '.join(sorted(SUPPORTED_ADAPTERS))} target to profile `{profile.name}`"
-    )
-    return (
-        f"convert-seed cannot load seeds into `{adapter}` (dbt target `{target}`): the supported "
-        f"targets are {' and '.join(sorted(SUPPORTED_ADAPTERS))}; {choice}, or keep the seed "
-        "a dbt seed. Nothing was changed."
-    )
+    plan: Plan
+    refs: dict[Path, int] = field(default_factory=dict)
+    converted: list[str] = field(default_factory=list)
+    already: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what could not be carried over
+    infos: list[str] = field(default_factory=list)  # choices worth knowing about
+    csv_moves: list[tuple[Path, Path | None]] = field(default_factory=list)
+
+
+def plan_changes(
+    originals: dict[Path, bytes | None], texts: dict[Path, str], roots: tuple[Path, ...]
+) -> Plan:
+    """A plan with one FileChange per edited text (sorted by path)."""
+    plan = Plan(roots=roots, description="convert-seed")
+    for path in sorted(texts):
+        after = texts[path].encode("utf-8")
+        before = originals.get(path)
+        if after != before:
+            plan.add(FileChange(path, before, after))
+    return plan
 
 
 class _Planner:
@@ -60,7 +60,7 @@ class _Planner:
         self.target = read_target(dbt)
         self.adapter = self.target.type
         if self.adapter not in SUPPORTED_ADAPTERS:
-            raise UserError(_unsupported_target_message(dbt, self.target.name, self.adapter))
+            raise UserError(unsupported_target_message(dbt, self.target.name, self.adapter))
         self.meta_in_config = dbt_accepts_meta_in_config()
         self.originals: dict[Path, bytes | None] = {p: t.raw for p, t in self.files.texts.items()}
         self.texts: dict[Path, str] = {}
@@ -121,7 +121,7 @@ class _Planner:
         return sorted(p for p, k in self.kinds.items() if k == "yaml" and p != self.dbt.yml_path)
 
     def load(self, path: Path) -> Any:
-        from dbtscaffold.yaml_edit import YamlEditError, load
+        from dbtscaffold.dbt.yaml_edit import YamlEditError, load
 
         try:
             return load(self.text(path) or "")
@@ -134,7 +134,7 @@ class _Planner:
         return UserError(f"`{self.rel(path)}` is not valid YAML{where}: {e}; fix it and retry.")
 
     def edit_yaml(self, path: Path, fn: Any, *args: Any) -> None:
-        from dbtscaffold.yaml_edit import YamlEditError
+        from dbtscaffold.dbt.yaml_edit import YamlEditError
 
         try:
             self.texts[path] = fn(self.text(path) or "", *args)
@@ -186,7 +186,7 @@ class _Planner:
                         )
 
     def seed_entry(self, seed: str) -> tuple[Path, Any] | None:
-        from dbtscaffold.yaml_edit import Doc, YamlEditError
+        from dbtscaffold.dbt.yaml_edit import Doc, YamlEditError
 
         for path in self.yaml_paths():
             text = self.text(path) or ""
@@ -202,7 +202,7 @@ class _Planner:
     # --- one seed --------------------------------------------------------
 
     def convert(self, seed: str) -> None:
-        from dbtscaffold.asset_code import LoaderSpec
+        from dbtscaffold.dagster_project.seed_assets import LoaderSpec
 
         seed_file = self.files.find_seed(seed)
         found = self.find_source()
@@ -256,9 +256,9 @@ class _Planner:
 
         csv_raw = seed_file.path.read_bytes()
         delimiter = str(loader.get("delimiter") or ",")
-        column_types = self.column_types(seed, loader, _csv_header(csv_raw, delimiter))
+        column_types = self.column_types(seed, loader, csv_header(csv_raw, delimiter))
         if asset_state is None:
-            from dbtscaffold.asset_code import add_loader_asset, missing_names
+            from dbtscaffold.dagster_project.seed_assets import add_loader_asset, missing_names
 
             missing = missing_names(self.seed_assets_text)
             if missing:
@@ -283,8 +283,8 @@ class _Planner:
         self.result.converted.append(seed)
 
     def asset_state(self, seed: str) -> str | None:
-        """"ours" when seed_assets.py loads SEED, "other" when an asset elsewhere has its key."""
-        from dbtscaffold.asset_code import AssetCodeError, find_asset
+        """ "ours" when seed_assets.py loads SEED, "other" when an asset elsewhere has its key."""
+        from dbtscaffold.dagster_project.seed_assets import AssetCodeError, find_asset
 
         for path, text in (
             (self.seed_assets_path, self.seed_assets_text),
@@ -344,7 +344,7 @@ class _Planner:
         self, seed_file: SeedFile, moved: dbt_yaml.MovedProperties
     ) -> dict[str, Any]:
         """Loader config from dbt_project.yml and the seed's YAML; drops the seed's own block."""
-        from dbtscaffold.yaml_edit import YamlEditError
+        from dbtscaffold.dbt.yaml_edit import YamlEditError
 
         yml = self.dbt.yml_path
         text = self.text(yml) or ""
@@ -412,27 +412,21 @@ class _Planner:
     # --- refs --------------------------------------------------------------
 
     def rewrite_refs(self, seeds: list[str]) -> None:
-        from dbtscaffold.refs import RefSyntaxError, RefTarget, rewrite_refs
+        from dbtscaffold.dbt.refs import RefSyntaxError, RefTarget, rewrite_refs_in
 
         targets = [RefTarget(seed, self.dbt.name, self.source) for seed in seeds]
-        for path in sorted(self.kinds):
-            text = self.text(path)
-            if text is None or not any(s in text for s in seeds):
-                continue
-            total = 0
-            for target in targets:
-                try:
-                    text, n = rewrite_refs(text, target, self.kinds[path])
-                except RefSyntaxError as e:
-                    what = "Python" if self.kinds[path] == "python" else "Jinja"
-                    line = f" (line {e.line})" if e.line else ""
-                    raise UserError(
-                        f"`{self.rel(path)}` is not valid {what}{line}: {e}; fix it and retry."
-                    ) from None
-                total += n
-            if total:
-                self.texts[path] = text
-                self.result.refs[path] = total
+        texts = {p: t for p in sorted(self.kinds) if (t := self.text(p)) is not None}
+        try:
+            rewritten = rewrite_refs_in(texts, self.kinds, targets)
+        except RefSyntaxError as e:
+            what = "Python" if self.kinds[e.path] == "python" else "Jinja"
+            line = f" (line {e.line})" if e.line else ""
+            raise UserError(
+                f"`{self.rel(e.path)}` is not valid {what}{line}: {e}; fix it and retry."
+            ) from None
+        for path, (text, n) in rewritten.items():
+            self.texts[path] = text
+            self.result.refs[path] = n
 
 
 def plan_convert_seed(

@@ -2,7 +2,8 @@
 
 - declare a table in a source (with its Dagster asset key),
 - drop a seed's entry from a properties file (its properties move to the table),
-- drop a seed's block from dbt_project.yml's `seeds:` config.
+- drop a seed's block from dbt_project.yml's `seeds:` config;
+and whether the installed dbt-core wants `meta` under `config:`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from dbtscaffold.yaml_edit import (
+from dbtscaffold.dbt.yaml_edit import (
     Doc,
     LayoutError,
     YamlEditError,
@@ -383,3 +384,14 @@ def remove_project_seed_config(text: str, project: str, folders: tuple[str, ...]
     # A flow mapping ({a: {b: c}}): edit the data and render `seeds:` again.
     del mapping[key]
     return doc.replace_key(data, "seeds", data["seeds"], doc.detect_indent())
+
+
+def dbt_accepts_meta_in_config() -> bool:
+    """True when the installed dbt-core wants `meta` under `config:` (1.10 and later)."""
+    from importlib import metadata
+
+    try:
+        major, minor = (int(p) for p in metadata.version("dbt-core").split(".")[:2])
+    except (metadata.PackageNotFoundError, ValueError):
+        return True
+    return (major, minor) >= (1, 10)

@@ -1,40 +1,20 @@
 """`dbtscaffold convert-seed`: a dbt seed becomes a source loaded by an upstream Dagster asset.
 
-`plan_convert_seed` reads both projects and returns a Plan (and what it found); it never
-writes. `run_convert_seed` plans, shows or applies the plan under the project's lock, and
-reports. See DESIGN.md, "dbtscaffold convert-seed".
+`run_convert_seed` finds both projects, has convert_seed_plan plan the change (it never
+writes), then shows it (`--dry-run`) or applies it as one change under the project's lock,
+and reports. See DESIGN.md, "dbtscaffold convert-seed".
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import os
-import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from dbtscaffold import console
+from dbtscaffold.commands.convert_seed_plan import ConvertResult, plan_convert_seed
+from dbtscaffold.dagster_project.locate import DagsterProjectInfo
+from dbtscaffold.dbt.project import DbtProjectInfo
+from dbtscaffold.dbt.target import NAME_RE
 from dbtscaffold.errors import UserError
-from dbtscaffold.plan import FileChange, Plan
-from dbtscaffold.project import DagsterProjectInfo, DbtProjectInfo
-
-# Seed, source and schema names go into SQL, YAML and Python: plain identifiers only.
-NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-TARGET_ENV = "DBT_TARGET"
-
-
-@dataclass
-class ConvertResult:
-    """A planned conversion: the plan plus what the summary needs."""
-
-    plan: Plan
-    refs: dict[Path, int] = field(default_factory=dict)
-    converted: list[str] = field(default_factory=list)
-    already: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)  # what could not be carried over
-    infos: list[str] = field(default_factory=list)  # choices worth knowing about
-    csv_moves: list[tuple[Path, Path | None]] = field(default_factory=list)
 
 
 def check_name(value: str, what: str) -> None:
@@ -50,70 +30,12 @@ def check_name(value: str, what: str) -> None:
         )
 
 
-def dbt_accepts_meta_in_config() -> bool:
-    """True when the installed dbt-core wants `meta` under `config:` (1.10 and later)."""
-    from importlib import metadata
-
-    try:
-        major, minor = (int(p) for p in metadata.version("dbt-core").split(".")[:2])
-    except (metadata.PackageNotFoundError, ValueError):
-        return True
-    return (major, minor) >= (1, 10)
-
-
-@dataclass(frozen=True)
-class TargetInfo:
-    """The dbt target in use at conversion time (values rendered with env_var())."""
-
-    name: str
-    type: str
-    config: dict[str, object]
-
-    def duckdb_catalog(self) -> str | None:
-        """The catalog name dbt-duckdb gives the database: `database:`, else the file's stem."""
-        if self.type != "duckdb":
-            return None
-        db = self.config.get("database")
-        if isinstance(db, str) and db:
-            return db
-        path = str(self.config.get("path") or ":memory:")
-        return "memory" if path == ":memory:" else Path(path.split("?", 1)[0]).stem
-
-    def schema(self) -> str | None:
-        value = self.config.get("schema")
-        return value if isinstance(value, str) and NAME_RE.match(value) else None
-
-
-def _render_profile_value(value: object) -> object:
-    """VALUE rendered as dbt renders profiles.yml; a value dbt could not render stays as is."""
-    from dbtscaffold.runtime.profiles import ProfileError, render
-
-    try:
-        return render(value)
-    except ProfileError:
-        return value
-
-
-def read_target(dbt: DbtProjectInfo) -> TargetInfo:
-    """The dbt target in use (DBT_TARGET, else the profile's default), as dbt would read it."""
-    from dbtscaffold.project import find_profiles, read_profile
-
-    profile = read_profile(find_profiles(dbt.dir), dbt.profile)
-    name = os.environ.get(TARGET_ENV) or profile.default_target or "default"
-    if name not in profile.targets:
-        raise UserError(
-            f"Target `{name}` not found in profile `{profile.name}` of `{profile.location.path}`; "
-            f"fix {TARGET_ENV} or `target:`."
-        )
-    config = {str(k): _render_profile_value(v) for k, v in profile.targets[name].items()}
-    return TargetInfo(name, str(config.get("type", "")).strip().lower(), config)
-
-
 def resolve_projects(
     dbt_project_dir: Path | None, dagster_project_dir: Path | None
 ) -> tuple[DbtProjectInfo, DagsterProjectInfo]:
     """The dbt project and the Dagster project made for it, from the options or the cwd."""
-    from dbtscaffold.project import DBT_PROJECT_YML, read_dbt_project, resolve_dagster_project
+    from dbtscaffold.dagster_project.locate import resolve_dagster_project
+    from dbtscaffold.dbt.project import DBT_PROJECT_YML, read_dbt_project
 
     if dbt_project_dir is None and dagster_project_dir is None:
         if (Path.cwd() / DBT_PROJECT_YML).is_file():
@@ -134,12 +56,6 @@ def resolve_projects(
     return dbt, dagster
 
 
-def _csv_header(raw: bytes, delimiter: str) -> list[str]:
-    text = raw.decode("utf-8-sig", errors="replace")
-    first = next(csv.reader(io.StringIO(text), delimiter=delimiter or ","), [])
-    return [c.strip() for c in first]
-
-
 def run_convert_seed(
     *,
     seeds: list[str],
@@ -152,8 +68,8 @@ def run_convert_seed(
     """Plan the conversion, then print its diff (dry run) or apply it as one change."""
     import time
 
-    from dbtscaffold.apply import LOCK, state_lock
-    from dbtscaffold.commands import execute_plan
+    from dbtscaffold.changes.journal import LOCK, state_lock
+    from dbtscaffold.commands.common import execute_plan
 
     started = time.perf_counter()
     for seed in seeds:
@@ -225,7 +141,7 @@ def run_convert_seed(
 
 def dry_run_diff(result: ConvertResult) -> str:
     """The plan's unified diff, with each CSV move shown as a git-style rename."""
-    from dbtscaffold.plan import unified_diff
+    from dbtscaffold.changes.plan import unified_diff
 
     plan = result.plan
     moves = {src: dst for src, dst in result.csv_moves if dst is not None}
@@ -261,30 +177,3 @@ def _summary(result: ConvertResult, *, to_stdout: bool) -> None:
     total = sum(result.refs.values())
     title = f"convert-seed: {len(rows)} change(s), {total} ref(s) rewritten"
     console.table(title, ["File", "Change", "Refs"], rows, to_stdout=to_stdout)
-
-
-def plan_changes(
-    originals: dict[Path, bytes | None], texts: dict[Path, str], roots: tuple[Path, ...]
-) -> Plan:
-    """A plan with one FileChange per edited text (sorted by path)."""
-    plan = Plan(roots=roots, description="convert-seed")
-    for path in sorted(texts):
-        after = texts[path].encode("utf-8")
-        before = originals.get(path)
-        if after != before:
-            plan.add(FileChange(path, before, after))
-    return plan
-
-
-def plan_convert_seed(
-    dbt: DbtProjectInfo,
-    dagster: DagsterProjectInfo,
-    seeds: list[str],
-    *,
-    source_name: str,
-    delete_csv: bool = False,
-) -> ConvertResult:
-    """Plan converting SEEDS of DBT into source SOURCE_NAME loaded by DAGSTER's assets."""
-    from dbtscaffold.convert_plan import plan_convert_seed as plan
-
-    return plan(dbt, dagster, seeds, source_name=source_name, delete_csv=delete_csv)

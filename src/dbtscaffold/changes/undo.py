@@ -9,15 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dbtscaffold.apply import (
+from dbtscaffold.changes.files import (
     check_confined,
     check_writable,
-    last_journal,
     read_bytes_or_none,
     sha256,
     write_atomic,
-    write_journal,
 )
+from dbtscaffold.changes.journal import last_journal, write_journal
 from dbtscaffold.errors import UserError
 
 

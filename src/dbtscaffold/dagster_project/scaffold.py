@@ -1,4 +1,4 @@
-"""`dbtscaffold init`: render the Dagster project templates into a Plan."""
+"""What `init` writes: the templates rendered with cookiecutter, and the runtime copy, as a Plan."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dbtscaffold import __version__
-from dbtscaffold import project as proj
+from dbtscaffold.changes.plan import FileChange, Plan
+from dbtscaffold.dagster_project.locate import relpath
+from dbtscaffold.dagster_project.names import name_problem, to_identifier
+from dbtscaffold.dbt import project as proj
 from dbtscaffold.errors import UserError
-from dbtscaffold.plan import FileChange, Plan
 from dbtscaffold.resources import runtime_dir, templates_dir
 
 TEMPLATE = "dagster_project"
@@ -33,14 +35,14 @@ class InitResult:
 
 def validate_project_name(name: str) -> str:
     """NAME if it can be the generated package's name, else a UserError."""
-    problem = proj.name_problem(name)
+    problem = name_problem(name)
     if problem:
         raise UserError(f"Project name `{name}` {problem}; choose another with --project-name.")
     return name
 
 
 def default_project_name(dbt: proj.DbtProjectInfo) -> str:
-    return proj.to_identifier(dbt.name) + "_dagster"
+    return to_identifier(dbt.name) + "_dagster"
 
 
 def py_str(value: str) -> str:
@@ -70,7 +72,7 @@ def _profiles_dir_args(loc: proj.ProfilesLocation, dbt_dir: Path, package_dir: P
         return "DBT_PROJECT_DIR"
     if pdir == (Path.home() / ".dbt").resolve():
         return 'DBT_PROJECT_DIR, Path.home() / ".dbt"'
-    parts = proj.relpath(pdir, package_dir).split("/")
+    parts = relpath(pdir, package_dir).split("/")
     return "DBT_PROJECT_DIR, HERE.joinpath(" + ", ".join(py_str(p) for p in parts) + ")"
 
 
@@ -90,17 +92,17 @@ def build_context(
     deps = [*BASE_DEPENDENCIES, *(f"{a}{DBT_CORE_UPPER}" for a in adapters)]
     if "duckdb" in profile.target_types():
         deps.append("dagster-duckdb")
-    rel_parts = proj.relpath(dbt.dir, package_dir).split("/")
+    rel_parts = relpath(dbt.dir, package_dir).split("/")
     return {
         "project_name": name,
         "version": __version__,
         "dbt_project_name_toml_inner": toml_str(dbt.name)[1:-1],
         "dbt_project_name_md": "`" + dbt.name.replace("`", "'") + "`",
         "dbt_project_name_py_doc": _doc_text(dbt.name),
-        "dbt_project_dir_md": proj.relpath(dbt.dir, project_dir).replace("`", "'"),
-        "dbt_assets_name": proj.to_identifier(dbt.name) + "_dbt_assets",
+        "dbt_project_dir_md": relpath(dbt.dir, project_dir).replace("`", "'"),
+        "dbt_assets_name": to_identifier(dbt.name) + "_dbt_assets",
         "dependencies_toml": [toml_str(d) for d in deps],
-        "dbt_project_dir_toml": toml_str(proj.relpath(dbt.dir, project_dir)),
+        "dbt_project_dir_toml": toml_str(relpath(dbt.dir, project_dir)),
         "dbt_project_dir_parts_py": ", ".join(py_str(p) for p in rel_parts),
         "profiles_dir_args_py": _profiles_dir_args(profile.location, dbt.dir, package_dir),
         "target_path_py": py_str(dbt.target_path) if dbt.target_path != "target" else "",

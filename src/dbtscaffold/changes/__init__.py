@@ -1,0 +1,1 @@
+"""Plans of file changes, applied all or nothing, journaled and undone."""

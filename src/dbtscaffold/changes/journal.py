@@ -1,0 +1,108 @@
+"""The state of a Dagster project's changes in `.dbtscaffold/`: its lock and the journals.
+
+Layout::
+
+    lock                           held (flock) by the one command changing the project
+    backups/<stamp>/journal.json   what was changed, each file's before/after hash, status
+    backups/<stamp>/files/<n>      the bytes of each file as it was before
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from dbtscaffold.changes.files import check_confined, os_error, write_atomic
+from dbtscaffold.errors import UserError
+
+BACKUPS = "backups"
+JOURNAL = "journal.json"
+LOCK = "lock"
+
+
+@contextlib.contextmanager
+def state_lock(state_dir: Path, *, wait: float = 30.0) -> Iterator[None]:
+    """Hold an exclusive lock on STATE_DIR/lock (created if needed) for one command."""
+    import fcntl
+
+    # Backups and journals stay inside the project: never follow a link out of it.
+    check_confined(state_dir / LOCK, (state_dir.parent,))
+    if state_dir.is_symlink():
+        raise UserError(
+            f"Refusing to use `{state_dir}`: it is a symbolic link; replace it with a folder."
+        )
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(state_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise os_error(e, "write", state_dir / LOCK) from e
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise UserError(
+                        f"Another dbtscaffold command is changing this project (lock `{state_dir / LOCK}`); "
+                        "wait for it to finish and retry."
+                    ) from None
+                time.sleep(0.1)
+        yield
+    finally:
+        os.close(fd)
+
+
+def new_backup_dir(state_dir: Path) -> Path:
+    base = state_dir / BACKUPS
+    base.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    n = 0
+    while True:
+        d = base / f"{stamp}-{n:03d}"
+        try:
+            d.mkdir()
+            return d
+        except FileExistsError:
+            n += 1
+
+
+def write_journal(backup_dir: Path, journal: dict[str, object]) -> None:
+    write_atomic(backup_dir / JOURNAL, json.dumps(journal, indent=2).encode())
+
+
+def pending_journal(state_dir: Path) -> Path | None:
+    """The backup folder of a change that was interrupted (killed) while applying."""
+    found = last_journal(state_dir)
+    if found is not None and found[1].get("status") in ("pending", "undoing"):
+        return found[0]
+    return None
+
+
+def _journals(state_dir: Path) -> list[Path]:
+    base = state_dir / BACKUPS
+    if not base.is_dir():
+        return []
+    return sorted(p for p in base.iterdir() if (p / JOURNAL).is_file())
+
+
+def last_journal(state_dir: Path) -> tuple[Path, dict[str, object]] | None:
+    """The newest journal that is applied or pending (not yet undone)."""
+    for d in reversed(_journals(state_dir)):
+        try:
+            j = json.loads((d / JOURNAL).read_text(encoding="utf-8"))
+            if not isinstance(j, dict) or not isinstance(j.get("files", []), list):
+                raise TypeError("not a journal")
+        except (OSError, ValueError, TypeError) as e:
+            raise UserError(
+                f"The journal `{d / JOURNAL}` is damaged ({e}), so that change cannot be undone; "
+                f"remove the folder `{d}` to forget it."
+            ) from None
+        if j.get("status") in ("applied", "pending", "undoing"):
+            return d, j
+    return None

@@ -1,0 +1,1 @@
+"""One module per command; each has one run_<command>() that cli.py calls."""

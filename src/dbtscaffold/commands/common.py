@@ -1,0 +1,36 @@
+"""What every command that edits files does with its plan: show the diff, or apply it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dbtscaffold import console
+from dbtscaffold.changes.plan import Plan
+
+
+def execute_plan(
+    plan: Plan,
+    *,
+    dry_run: bool,
+    state_dir: Path | None,
+    command: str,
+    nothing_to_do: str = "Nothing to do: everything is already up to date.",
+) -> bool:
+    """Print PLAN's diff (dry run) or apply it all-or-nothing; True when files changed."""
+    from dbtscaffold.changes.apply import apply_plan
+
+    if plan.is_empty:
+        console.success(nothing_to_do)
+        return False
+    if dry_run:
+        console.print_diff(plan.diff())
+        n = len(plan.effective)
+        console.info(f"Dry run: {n} file{'s' if n != 1 else ''} would change; nothing was written.")
+        return False
+    apply_plan(
+        plan,
+        state_dir=state_dir,
+        command=command,
+        report=lambda verb, path: console.action(verb, plan.display_path(path)),
+    )
+    return True

@@ -1,0 +1,41 @@
+"""`dbtscaffold example`: write the bundled example dbt project (jaffle_shop)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dbtscaffold import console
+from dbtscaffold.changes.plan import FileChange, Plan
+from dbtscaffold.commands.common import execute_plan
+from dbtscaffold.errors import UserError
+
+
+def plan_copy_tree(src: Path, dest: Path) -> Plan:
+    """A plan that creates DEST as a copy of SRC (refusing to touch an existing DEST)."""
+    plan = Plan(roots=(dest,), description=f"copy {src.name}")
+    for p in sorted(src.rglob("*")):
+        if p.is_file() and "__pycache__" not in p.parts:
+            plan.add(FileChange(dest / p.relative_to(src), None, p.read_bytes()))
+    return plan
+
+
+def run_example(dest: Path, *, dry_run: bool, next_steps: bool = True) -> Path:
+    """Write the bundled example dbt project to DEST."""
+    from dbtscaffold.resources import example_dir
+
+    dest = dest.absolute()
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        if (dest / "dbt_project.yml").is_file():
+            raise UserError(
+                f"`{dest}` already holds a dbt project; use it as is or pick another folder."
+            )
+        raise UserError(f"`{dest}` exists and is not empty; pick another folder.")
+    from dbtscaffold.dagster_project.scaffold import _check_writable
+
+    _check_writable(dest)
+    plan = plan_copy_tree(example_dir(), dest)
+    if execute_plan(plan, dry_run=dry_run, state_dir=None, command="example"):
+        console.success(f"Wrote the example dbt project `jaffle_shop` to {dest}.")
+        if next_steps:
+            console.info(f"Next: dbtscaffold init --dbt-project-dir {dest}")
+    return dest

@@ -1,0 +1,63 @@
+"""`dbtscaffold init` (and `project scaffold`): write a Dagster project for a dbt project."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dbtscaffold import console
+from dbtscaffold.commands.common import execute_plan
+
+
+def run_init(
+    *,
+    project_name: str | None,
+    dbt_project_dir: Path,
+    profiles_dir: Path | None,
+    output_dir: Path,
+    force: bool,
+    dry_run: bool,
+    interactive: bool = False,
+    next_steps: bool = True,
+) -> Path:
+    """Plan and write the Dagster project; return its folder."""
+    from dbtscaffold.dagster_project.scaffold import default_project_name, plan_init
+    from dbtscaffold.dbt import project as proj
+
+    if project_name is None and interactive and not dry_run:
+        import typer
+
+        default = default_project_name(proj.read_dbt_project(dbt_project_dir))
+        project_name = typer.prompt("Dagster project name", default=default)
+    result = plan_init(dbt_project_dir, output_dir, project_name, profiles_dir, force)
+    how = {
+        "--profiles-dir": "given by --profiles-dir",
+        "DBT_PROFILES_DIR": "given by DBT_PROFILES_DIR",
+        "project": "in the dbt project",
+        "home": "in ~/.dbt",
+    }[result.profile.location.how]
+    existed = result.project_dir.exists()
+    state_dir = result.project_dir / ".dbtscaffold" if existed else None
+    changed = execute_plan(
+        result.plan,
+        dry_run=dry_run,
+        state_dir=state_dir,
+        command="init",
+        nothing_to_do=f"Nothing to do: {result.project_dir} is already up to date.",
+    )
+    # After the plan ran, so that a failed init prints its one error line and nothing else.
+    console.info(f"Using profiles.yml {how}: {result.profile.location.path}")
+    if changed:
+        rel = Path(__import__("os").path.relpath(result.project_dir, Path.cwd()))
+        shown = rel if not str(rel).startswith("..") else result.project_dir
+        console.success(
+            f"Created Dagster project `{result.project_dir.name}` for dbt project "
+            f"`{result.dbt.name}` (adapters: {', '.join(result.adapter_packages)})."
+        )
+    if changed and next_steps:
+        console.info("Next steps:")
+        console.info(f"  cd {shown}")
+        console.info(
+            "  dbtscaffold dev            # open the Dagster UI with every dbt model as an asset"
+        )
+        console.info("  dbtscaffold materialize    # or build every asset headless")
+    return result.project_dir

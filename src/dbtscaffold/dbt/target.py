@@ -1,0 +1,86 @@
+"""The dbt target in use (DBT_TARGET, else the profile's `target:`), rendered as dbt would."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from dbtscaffold.dbt.project import DbtProjectInfo
+from dbtscaffold.errors import UserError
+
+TARGET_ENV = "DBT_TARGET"
+# Seed, source and schema names go into SQL, YAML and Python: plain identifiers only.
+NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class TargetInfo:
+    """The dbt target in use at conversion time (values rendered with env_var())."""
+
+    name: str
+    type: str
+    config: dict[str, object]
+
+    def duckdb_catalog(self) -> str | None:
+        """The catalog name dbt-duckdb gives the database: `database:`, else the file's stem."""
+        if self.type != "duckdb":
+            return None
+        db = self.config.get("database")
+        if isinstance(db, str) and db:
+            return db
+        path = str(self.config.get("path") or ":memory:")
+        return "memory" if path == ":memory:" else Path(path.split("?", 1)[0]).stem
+
+    def schema(self) -> str | None:
+        value = self.config.get("schema")
+        return value if isinstance(value, str) and NAME_RE.match(value) else None
+
+
+def _render_profile_value(value: object) -> object:
+    """VALUE rendered as dbt renders profiles.yml; a value dbt could not render stays as is."""
+    from dbtscaffold.runtime.profiles import ProfileError, render
+
+    try:
+        return render(value)
+    except ProfileError:
+        return value
+
+
+def read_target(dbt: DbtProjectInfo) -> TargetInfo:
+    """The dbt target in use (DBT_TARGET, else the profile's default), as dbt would read it."""
+    from dbtscaffold.dbt.project import find_profiles, read_profile
+
+    profile = read_profile(find_profiles(dbt.dir), dbt.profile)
+    name = os.environ.get(TARGET_ENV) or profile.default_target or "default"
+    if name not in profile.targets:
+        raise UserError(
+            f"Target `{name}` not found in profile `{profile.name}` of `{profile.location.path}`; "
+            f"fix {TARGET_ENV} or `target:`."
+        )
+    config = {str(k): _render_profile_value(v) for k, v in profile.targets[name].items()}
+    return TargetInfo(name, str(config.get("type", "")).strip().lower(), config)
+
+
+def unsupported_target_message(dbt: DbtProjectInfo, target: str, adapter: str) -> str:
+    """Why convert-seed refuses TARGET, and which targets of the profile it could use."""
+    from dbtscaffold.dbt.project import find_profiles, read_profile
+    from dbtscaffold.runtime.loaders import SUPPORTED_ADAPTERS
+
+    profile = read_profile(find_profiles(dbt.dir), dbt.profile)
+    usable = [
+        f"`{name}` ({kind})"
+        for name, cfg in profile.targets.items()
+        if (kind := str(cfg.get("type", "")).strip().lower()) in SUPPORTED_ADAPTERS
+    ]
+    choice = (
+        f"pick one of this profile's ({', '.join(usable)}) with DBT_TARGET or `target:`"
+        if usable
+        else f"add a {' or '.join(sorted(SUPPORTED_ADAPTERS))} target to profile `{profile.name}`"
+    )
+    return (
+        f"convert-seed cannot load seeds into `{adapter}` (dbt target `{target}`): the supported "
+        f"targets are {' and '.join(sorted(SUPPORTED_ADAPTERS))}; {choice}, or keep the seed "
+        "a dbt seed. Nothing was changed."
+    )
