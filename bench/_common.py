@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import os
 import platform
-import re
 import shutil
 import statistics
 import subprocess
@@ -25,6 +25,9 @@ BIN = Path(sys.executable).parent
 EXAMPLE = REPO / "src" / "dbtscaffold" / "example"
 
 sys.path.insert(0, str(BENCH_DIR))
+
+# getrusage's ru_maxrss is in KiB on Linux, in bytes on macOS.
+_MAXRSS_PER_MB = 1024 * 1024 if sys.platform == "darwin" else 1024
 
 
 @dataclass
@@ -120,7 +123,7 @@ def run(
         err.seek(0)
         sample = Sample(
             seconds,
-            usage.ru_maxrss / 1024,  # KiB on Linux
+            usage.ru_maxrss / _MAXRSS_PER_MB,
             proc.returncode,
             usage.ru_utime + usage.ru_stime,
             out.read().decode("utf-8", "replace"),
@@ -174,21 +177,35 @@ def versions() -> dict[str, str]:
     return out
 
 
+def _cpu_model() -> str:
+    """The CPU's model name, best effort: psutil does not report it, so ask the OS."""
+    # Only the description of the machine in RESULTS.md needs this: no measurement does.
+    if sys.platform.startswith("linux"):
+        try:
+            for line in Path("/proc/cpuinfo").read_text().splitlines():
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+        except OSError:
+            pass
+    elif sys.platform == "darwin":
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            name = subprocess.run(
+                ["sysctl", "-n", "machdep.cpu.brand_string"],
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=10,
+            ).stdout.strip()
+            if name:
+                return name
+    return platform.processor() or "unknown CPU"
+
+
 def machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = ""
-    try:
-        kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
-        mem = f", {kb / 1024 / 1024:.1f} GiB RAM"
-    except (OSError, AttributeError):
-        pass
+    import psutil
+
+    cpu = _cpu_model()
+    mem = f", {psutil.virtual_memory().total / 1024**3:.1f} GiB RAM"
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     try:
         load = f", load average {os.getloadavg()[0]:.1f} when the run started"

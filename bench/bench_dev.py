@@ -30,6 +30,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import psutil
 from _common import (
     EXAMPLE,
     bar,
@@ -84,24 +85,12 @@ def count_assets(port: int) -> int:
     return total if entries else -1
 
 
-def _descendants(root: int) -> set[int]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
-    found, stack = set(), [root]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            if child not in found:
-                found.add(child)
-                stack.append(child)
-    return found
+def _descendants(root: int) -> list[psutil.Process]:
+    """Every descendant of ROOT now (psutil.Process: pid and creation time)."""
+    try:
+        return psutil.Process(root).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -110,20 +99,20 @@ def stop(proc: subprocess.Popen) -> None:
     `dagster dev` can start a new code server while it shuts down, so the group is killed
     after its leader exits too, as is any descendant that left the group.
     """
-    known = _descendants(proc.pid)
+    known = set(_descendants(proc.pid))
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGINT)
     try:
         proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
-        known |= _descendants(proc.pid)
+        known.update(_descendants(proc.pid))
     time.sleep(0.5)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)  # the group id is the leader's pid
     proc.wait()
-    for pid in known:  # only processes that descend from the one we started
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+    for p in known:  # only processes that descend from the one we started
+        with contextlib.suppress(psutil.Error):
+            p.kill()  # psutil refuses a pid that now belongs to another process
 
 
 def time_to_ready(
@@ -198,9 +187,11 @@ def bench_size(size: str, repeats: int) -> dict[str, dict[str, list[float]]]:
             [
                 tool("python"),
                 "-c",
-                "import json,sys; m=json.load(open(sys.argv[1]));"
-                "print(sum(1 for n in m['nodes'].values() if n['resource_type'] in ('model','seed',"
-                "'snapshot')))",
+                (
+                    "import json,sys; m=json.load(open(sys.argv[1]));"
+                    "print(sum(1 for n in m['nodes'].values() if n['resource_type'] in "
+                    "('model','seed','snapshot')))"
+                ),
                 str(_manifest_for_count(ours_dbt, home)),
             ],
             env=base_env(home),
@@ -270,8 +261,10 @@ def main(argv: list[str] | None = None) -> int:
 
     lines = header("python bench/bench_dev.py")
     lines += [
-        f"{args.repeats} cold and {args.repeats} warm starts of each, interleaved; seconds from "
-        "the command's start until GraphQL lists every asset (median, min-max).",
+        (
+            f"{args.repeats} cold and {args.repeats} warm starts of each, interleaved; seconds "
+            "from the command's start until GraphQL lists every asset (median, min-max)."
+        ),
         "",
     ]
     rows, checks = [], []

@@ -4,9 +4,15 @@
 (`dagster dev`, `dagster asset materialize`) in its own session, relays its output line by
 line, keeps a record of every descendant process, and `stop()`s them all: SIGINT, wait,
 SIGTERM, wait, SIGKILL. Whole groups are signalled because `dagster dev` alone waits up to
-60 s per child and can leave children running; descendants are tracked too (and this
-process becomes their subreaper on Linux) because a child may move to another session,
-where a group signal does not reach it.
+60 s per child and can leave children running; descendants are tracked too because a child
+may move to another session, where a group signal does not reach it.
+
+Processes are found and identified through psutil, on every platform: a process is its pid
+*and* its creation time, so a pid reused by an unrelated process is never signalled.
+psutil is imported inside the functions that need it, never when this module is imported,
+so that commands which do not start process groups (and `--help`) do not pay for it.
+On Linux this process also becomes the subreaper of the group (see `become_subreaper`), a
+best effort that closes the one gap of tracking by polling.
 """
 
 from __future__ import annotations
@@ -19,14 +25,17 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-_PROC = Path("/proc")
-_PR_SET_CHILD_SUBREAPER = 36
+if TYPE_CHECKING:
+    import psutil
+
 TAIL_LINES = 200
+# How often waiting loops look again for processes that appeared or ended.
+POLL_INTERVAL = 0.05
 
 
 @dataclass(frozen=True)
@@ -82,93 +91,108 @@ def run(
     return result
 
 
-# --- /proc helpers (Linux); elsewhere only the process group is signalled ----------
+# --- finding processes (psutil: any platform) ------------------------------------
 
 
-@dataclass(frozen=True)
-class _Stat:
-    pid: int
-    ppid: int
-    pgid: int
-    state: str
-    start: int  # start time in clock ticks since boot: tells a reused pid apart
+def _is_zombie(proc: psutil.Process) -> bool:
+    """True when PROC has exited and only waits for its parent to collect its status."""
+    import psutil
 
-
-def _stat(pid: int) -> _Stat | None:
     try:
-        raw = (_PROC / str(pid) / "stat").read_bytes()
-    except OSError:
-        return None
-    # The command name may contain spaces and parentheses: split after the last ")".
-    rest = raw[raw.rfind(b")") + 2 :].split()
+        return proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.ZombieProcess:
+        return True
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:
+        return False  # it exists; someone else's, but it is running
+
+
+def is_alive(proc: psutil.Process) -> bool:
+    """True while PROC runs: the same pid *and* creation time, and not a zombie.
+
+    A process that ended and whose pid now belongs to another process is not alive.
+    """
+    import psutil
+
     try:
-        return _Stat(pid, int(rest[1]), int(rest[2]), rest[0].decode(), int(rest[19]))
-    except (IndexError, ValueError):
-        return None
+        return proc.is_running() and not _is_zombie(proc)
+    except psutil.Error:
+        return False
 
 
-def _all_stats() -> list[_Stat]:
-    out: list[_Stat] = []
-    try:
-        names = os.listdir(_PROC)
-    except OSError:
-        return out
-    for name in names:
-        if name.isdigit():
-            st = _stat(int(name))
-            if st is not None:
-                out.append(st)
-    return out
+def descendants(roots: Iterable[psutil.Process | int]) -> dict[int, psutil.Process]:
+    """{pid: process} of every living descendant of ROOTS (zombies excluded)."""
+    import psutil
+
+    found: dict[int, psutil.Process] = {}
+    for root in roots:
+        try:
+            proc = root if isinstance(root, psutil.Process) else psutil.Process(root)
+            # Raises NoSuchProcess when ROOT has ended (or its pid was reused); skips any
+            # child older than its parent (one whose pid was reused).
+            kids = proc.children(recursive=True)
+        except psutil.Error:
+            continue
+        for kid in kids:
+            if kid.pid not in found and not _is_zombie(kid):
+                found[kid.pid] = kid
+    return found
 
 
-def has_proc() -> bool:
-    return (_PROC / "self" / "stat").is_file()
+def _group_members(pgid: int) -> dict[int, psutil.Process]:
+    import psutil
 
-
-def cmdline(pid: int) -> list[str]:
-    """The arguments of process PID ([] when it is gone or not readable)."""
-    try:
-        raw = (_PROC / str(pid) / "cmdline").read_bytes()
-    except OSError:
-        return []
-    return [a.decode("utf-8", "replace") for a in raw.split(b"\0") if a]
-
-
-def descendants(roots: set[int], stats: list[_Stat] | None = None) -> dict[int, int]:
-    """{pid: start time} of every living descendant of ROOTS (zombies excluded)."""
-    stats = _all_stats() if stats is None else stats
-    children: dict[int, list[_Stat]] = collections.defaultdict(list)
-    for st in stats:
-        children[st.ppid].append(st)
-    found: dict[int, int] = {}
-    seen: set[int] = set()
-    stack = list(roots)
-    while stack:
-        for st in children.get(stack.pop(), []):
-            if st.pid not in seen:
-                seen.add(st.pid)
-                if st.state != "Z":
-                    found[st.pid] = st.start
-                stack.append(st.pid)
+    found: dict[int, psutil.Process] = {}
+    for pid in psutil.pids():
+        if pid <= 0:
+            continue  # os.getpgid(0) would be our own group (macOS lists pid 0)
+        try:
+            if os.getpgid(pid) != pgid:
+                continue
+            proc = psutil.Process(pid)
+        except (OSError, psutil.Error):
+            continue
+        if not _is_zombie(proc):
+            found[pid] = proc
     return found
 
 
 def group_members(pgid: int) -> list[int]:
     """Living processes (not zombies) whose process group is PGID."""
-    if not has_proc():
-        try:
-            os.killpg(pgid, 0)
-        except (ProcessLookupError, PermissionError):
-            return []
-        return [pgid]
-    return sorted(st.pid for st in _all_stats() if st.pgid == pgid and st.state != "Z")
+    return sorted(_group_members(pgid))
 
+
+def cmdline(pid: int) -> list[str]:
+    """The arguments of process PID ([] when it is gone or not readable)."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).cmdline()
+    except psutil.Error:
+        return []
+
+
+# --- Linux only, best effort: the tracking above does not depend on these ------------
+#
+# Tracking polls: every call of `ProcessGroup.track()` records the descendants it finds, so
+# one that later moves to another session or is orphaned is still known. What polling
+# alone cannot see is a process started *and* orphaned between two polls in another
+# session (a double fork): it re-parents to init, outside the tree we walk, and a group
+# signal does not reach it. On Linux, prctl(PR_SET_CHILD_SUBREAPER) makes such orphans
+# re-parent to this process instead, where `track()` finds them among our children. macOS
+# has no equivalent (nor is FreeBSD's procctl(PROC_REAP_ACQUIRE) used), so elsewhere the
+# gap is one poll interval; such a process is still stopped if it stays in the group.
+# PR_SET_PDEATHSIG likewise only exists on Linux: it interrupts `dagster dev` if this
+# process is killed outright (SIGKILL) without stopping it.
 
 _PR_SET_PDEATHSIG = 1
+_PR_SET_CHILD_SUBREAPER = 36
 _libc: Any = None
 
 
 def _load_libc() -> Any:
+    """The C library for prctl() on Linux; None on any other platform or on failure."""
     global _libc
     if _libc is None and sys.platform.startswith("linux"):
         try:
@@ -187,7 +211,7 @@ def _interrupt_when_orphaned() -> None:
 
 
 def become_subreaper() -> bool:
-    """Make orphaned descendants re-parent to this process (Linux), so none escapes tracking."""
+    """Make orphaned descendants re-parent to this process (Linux only); True if it did."""
     libc = _load_libc()
     return bool(libc is not None and libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
 
@@ -217,16 +241,17 @@ class ProcessGroup:
         env: Mapping[str, str] | None = None,
         on_line: Callable[[str], None] | None = None,
     ) -> None:
+        import psutil
+
         self.cmd = tuple(cmd)
         self.on_line = on_line
         self.tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
         self._lock = threading.Lock()
-        self._known: dict[int, int] = {}
+        self._known: dict[int, psutil.Process] = {}
         self._subreaper = become_subreaper()
-        me = os.getpid()
-        self._before = (
-            {(st.pid, st.start) for st in _all_stats() if st.ppid == me} if has_proc() else set()
-        )
+        self._me = psutil.Process()
+        # Children we had before: never taken for orphans of the group, never reaped here.
+        self._before = set(self._me.children()) if self._subreaper else set()
         self.popen = subprocess.Popen(
             list(cmd),
             cwd=cwd,
@@ -239,6 +264,12 @@ class ProcessGroup:
             preexec_fn=_interrupt_when_orphaned if _load_libc() is not None else None,  # noqa: PLW1509
         )
         self.pid = self.popen.pid
+        # Our child, not yet waited for: it exists (at worst as a zombie) until Popen reaps it.
+        self._leader: psutil.Process | None
+        try:
+            self._leader = psutil.Process(self.pid)
+        except psutil.Error:
+            self._leader = None
         self._reader = threading.Thread(target=self._read, name="proc-output", daemon=True)
         self._reader.start()
         self.track()
@@ -261,72 +292,117 @@ class ProcessGroup:
     def track(self) -> None:
         """Remember every current descendant of the group's leader, and of those remembered.
 
-        Orphans re-parent to this process (its subreaper): a new child of ours that we did
-        not start ourselves is one of them, even if it was orphaned between two calls.
+        A remembered process whose parent is not remembered (an orphan) roots a subtree of
+        its own. With the subreaper (Linux), orphans re-parent to this process: a new child
+        of ours that we did not start ourselves is one of them, even if it was orphaned
+        between two calls.
         """
-        if not has_proc():
-            return
-        stats = _all_stats()
-        me = os.getpid()
+        import psutil
+
         with self._lock:
-            roots = {self.pid, *self._known}
+            known = dict(self._known)
+        roots: dict[int, psutil.Process] = {}
+        if self._leader is not None:
+            roots[self.pid] = self._leader
+        for pid, proc in known.items():
+            try:
+                if proc.ppid() not in known:
+                    roots.setdefault(pid, proc)
+            except psutil.Error:
+                pass  # gone: alive() forgets it
+        adopted: list[psutil.Process] = []
         if self._subreaper:
-            roots |= {
-                st.pid for st in stats if st.ppid == me and (st.pid, st.start) not in self._before
-            }
-        found = descendants(roots, stats)
-        found.update({st.pid: st.start for st in stats if st.pid in roots and st.state != "Z"})
+            try:
+                mine = self._me.children()
+            except psutil.Error:
+                mine = []
+            adopted = [c for c in mine if c.pid != self.pid and c not in self._before]
+            for child in adopted:
+                roots.setdefault(child.pid, child)
+        found = {pid: proc for pid, proc in roots.items() if is_alive(proc)}
+        for pid, proc in descendants(roots.values()).items():
+            found.setdefault(pid, proc)
         with self._lock:
+            # A pid found again is the same process (psutil compares creation times), or a
+            # new one that reused the pid of a remembered process that ended: keep the new.
             self._known.update(found)
             known = dict(self._known)
-        if self._subreaper:
-            # Collect the exit status of tracked orphans only: never a child of someone else's
-            # Popen, whose status we would steal.
-            for st in stats:
-                zombie = st.ppid == me and st.state == "Z" and st.pid != self.pid
-                if zombie and known.get(st.pid) == st.start:
-                    with contextlib.suppress(ChildProcessError, OSError):
-                        os.waitpid(st.pid, os.WNOHANG)
+        # Collect the exit status of tracked orphans only: never a child of someone else's
+        # Popen, whose status we would steal.
+        zombies = [c for c in adopted if known.get(c.pid) == c and _is_zombie(c)]
+        if zombies:
+            psutil.wait_procs(zombies, timeout=0)
+
+    def _alive(self) -> dict[int, psutil.Process]:
+        import psutil
+
+        procs = _group_members(self.pid)
+        with self._lock:
+            known = dict(self._known)
+        for pid, proc in known.items():
+            try:
+                running = proc.is_running()  # False too once the pid names another process
+            except psutil.Error:
+                running = False
+            if not running:
+                with self._lock:
+                    if self._known.get(pid) is proc:
+                        del self._known[pid]
+            elif not _is_zombie(proc):  # a zombie stays known until track() reaps it
+                procs.setdefault(pid, proc)
+        return procs
 
     def alive(self) -> list[int]:
         """Processes of the group, plus tracked descendants, that are still running."""
-        pids = set(group_members(self.pid))
-        with self._lock:
-            known = dict(self._known)
-        for pid, start in known.items():
-            st = _stat(pid)
-            if st is not None and st.start == start and st.state != "Z":
-                pids.add(pid)
-            else:
-                with self._lock:
-                    self._known.pop(pid, None)
-        return sorted(pids)
+        return sorted(self._alive())
 
     def any_running(self, predicate: Callable[[list[str]], bool]) -> bool:
         """True when a living process of the group has a command line matching PREDICATE."""
-        return any(predicate(cmdline(pid)) for pid in self.alive())
+        import psutil
+
+        for proc in self._alive().values():
+            try:
+                args = proc.cmdline()
+            except psutil.Error:
+                continue
+            if predicate(args):
+                return True
+        return False
 
     def signal(self, sig: signal.Signals) -> None:
         """Send SIG to the group and to every tracked descendant outside it."""
+        import psutil
+
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, sig)
-        for pid in self.alive():
-            st = _stat(pid)
-            if st is not None and st.pgid != self.pid:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pid, sig)
+        for pid, proc in self._alive().items():
+            try:
+                if os.getpgid(pid) != self.pid:
+                    proc.send_signal(sig)  # refuses a pid that now names another process
+            except (OSError, psutil.Error):
+                pass
 
     def wait_gone(self, timeout: float, hurry: threading.Event | None = None) -> bool:
         """Wait until no process of the group is left; False on TIMEOUT (or HURRY)."""
+        import psutil
+
         deadline = time.monotonic() + timeout
         while True:
             self.popen.poll()
             self.track()
-            if not self.alive():
+            procs = self._alive()
+            if not procs:
                 return True
-            if time.monotonic() >= deadline or (hurry is not None and hurry.is_set()):
+            left = deadline - time.monotonic()
+            if left <= 0 or (hurry is not None and hurry.is_set()):
                 return False
-            time.sleep(0.05)
+            # Returns as soon as they have all ended (collecting the status of orphans that
+            # are our children); never the leader, whose status belongs to Popen.
+            others = [proc for pid, proc in procs.items() if pid != self.pid]
+            if others:
+                psutil.wait_procs(others, timeout=min(POLL_INTERVAL, left))
+            else:
+                time.sleep(min(POLL_INTERVAL, left))
 
     def stop(
         self,

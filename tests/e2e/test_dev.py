@@ -1,8 +1,10 @@
 """`dbtscaffold dev` end to end: a real `dagster dev` on a free loopback port.
 
 Each test starts the installed CLI in its own session, reads its output, asks the UI's
-GraphQL endpoint what it loaded, signals it, and then checks /proc: no process of the
-`dagster dev` group, and no descendant seen while it ran, may be left.
+GraphQL endpoint what it loaded, signals it, and then checks through psutil: no process of
+the `dagster dev` group, and no descendant seen while it ran, may be left. Processes are
+remembered as psutil.Process objects (pid and creation time), so a pid reused meanwhile is
+neither taken for a survivor nor killed at clean-up.
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ import time
 import urllib.request
 from pathlib import Path
 
+import psutil
 import pytest
 
 from tests.conftest import BIN, CLI, EXAMPLE
 
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc"),
+    pytest.mark.skipif(not hasattr(os, "killpg"), reason="POSIX process groups"),
 ]
 
 PACKAGE = "jaffle_shop_dagster"
@@ -79,43 +82,37 @@ def scaffold(root: Path) -> Path:
     return root / PACKAGE
 
 
-def proc_stat(pid: int) -> tuple[int, int, str] | None:
-    """(ppid, pgid, state) of PID, or None when it is gone."""
+def is_living(p: psutil.Process) -> bool:
+    """P still runs: the same pid and creation time, and not a zombie."""
     try:
-        raw = Path(f"/proc/{pid}/stat").read_bytes()
-    except OSError:
-        return None
-    rest = raw[raw.rfind(b")") + 2 :].split()
-    return int(rest[1]), int(rest[2]), rest[0].decode()
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:  # ZombieProcess included
+        return False
+    except psutil.AccessDenied:
+        return True
 
 
-def all_pids() -> list[int]:
-    return [int(p) for p in os.listdir("/proc") if p.isdigit()]
+def living(procs) -> list[int]:
+    return sorted(p.pid for p in procs if is_living(p))
 
 
-def living(pids) -> list[int]:
-    out = []
-    for pid in pids:
-        st = proc_stat(pid)
-        if st is not None and st[2] != "Z":
-            out.append(pid)
-    return out
-
-
-def descendants(root: int) -> set[int]:
-    stats = {pid: proc_stat(pid) for pid in all_pids()}
-    found, stack = set(), [root]
-    while stack:
-        parent = stack.pop()
-        for pid, st in stats.items():
-            if st is not None and st[0] == parent and pid not in found:
-                found.add(pid)
-                stack.append(pid)
-    return found
+def descendants(root: int) -> dict[int, psutil.Process]:
+    try:
+        return {p.pid: p for p in psutil.Process(root).children(recursive=True)}
+    except psutil.NoSuchProcess:
+        return {}
 
 
 def group(pgid: int) -> list[int]:
-    return living(pid for pid in all_pids() if (proc_stat(pid) or (0, -1, ""))[1] == pgid)
+    """Living processes whose process group is PGID."""
+    out = []
+    for pid in psutil.pids():
+        try:
+            if pid > 0 and os.getpgid(pid) == pgid and is_living(psutil.Process(pid)):
+                out.append(pid)
+        except (OSError, psutil.Error):
+            pass
+    return out
 
 
 def graphql(port: int, query: str) -> dict:
@@ -149,7 +146,7 @@ class Dev:
         )
         self.err: list[str] = []
         self.out: list[str] = []
-        self.seen: set[int] = set()
+        self.seen: dict[int, psutil.Process] = {}
         self._threads = [
             threading.Thread(target=self._pump, args=(self.popen.stderr, self.err), daemon=True),
             threading.Thread(target=self._pump, args=(self.popen.stdout, self.out), daemon=True),
@@ -168,7 +165,7 @@ class Dev:
 
     def watch(self) -> None:
         """Remember every descendant alive right now."""
-        self.seen |= descendants(self.popen.pid)
+        self.seen.update(descendants(self.popen.pid))
 
     def wait_for(self, text: str, timeout: float = READY_TIMEOUT) -> float:
         deadline = time.monotonic() + timeout
@@ -186,9 +183,10 @@ class Dev:
 
     def dagster_pgid(self) -> int:
         """The process group of `dagster dev` (the child of dbtscaffold)."""
-        kids = [p for p in all_pids() if (proc_stat(p) or (0,))[0] == self.popen.pid]
+        kids = psutil.Process(self.popen.pid).children()
         assert kids, "dbtscaffold dev has no child"
-        return proc_stat(kids[0])[1]
+        # The first it started (orphans that re-parent to it are children too).
+        return os.getpgid(min(kids, key=lambda k: k.create_time()).pid)
 
     def finish(self, timeout: float = 60) -> int:
         try:
@@ -199,23 +197,27 @@ class Dev:
 
     def kill_all(self) -> None:
         """Test clean-up only: nothing we started may outlive the test, even on failure."""
-        pids = living(self.seen | descendants(self.popen.pid) | {self.popen.pid})
-        for pid in pids:
+        procs = {**self.seen, **descendants(self.popen.pid)}
+        for p in procs.values():
             try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
+                p.kill()  # psutil refuses a pid that now belongs to another process
+            except psutil.Error:
                 pass
+        if self.popen.poll() is None:
+            self.popen.kill()
         try:
             self.popen.wait(timeout=10)
         except subprocess.TimeoutExpired:
             pass
 
 
-def wait_gone(pgid: int | None, others: set[int], limit: float) -> tuple[float, list[int]]:
+def wait_gone(
+    pgid: int | None, others: dict[int, psutil.Process], limit: float
+) -> tuple[float, list[int]]:
     """Seconds until no process of PGID nor of OTHERS lives (or LIMIT), and any left."""
     start = time.monotonic()
     while True:
-        left = sorted(set(group(pgid) if pgid else []) | set(living(others)))
+        left = sorted(set(group(pgid) if pgid else []) | set(living(others.values())))
         if not left or time.monotonic() - start > limit:
             return time.monotonic() - start, left
         time.sleep(0.05)
@@ -255,16 +257,12 @@ def test_dev_serves_every_model_and_stops_on_signal(project, tmp_path, sig):
 
         # What dev promised the child: parse on load, a persistent home, this venv first.
         pgid = dev.dagster_pgid()
-        leader_env = dict(
-            kv.split("=", 1)
-            for kv in Path(f"/proc/{pgid}/environ").read_text().split("\0")
-            if "=" in kv
-        )
+        leader = psutil.Process(pgid)
+        leader_env = leader.environ()
         assert leader_env["DAGSTER_DBT_PARSE_PROJECT_ON_LOAD"] == "1"
         assert leader_env["DAGSTER_HOME"] == str(project / ".dagster_home")
         assert leader_env["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)
-        cmdline = Path(f"/proc/{pgid}/cmdline").read_text().split("\0")
-        assert cmdline[-3:-1] == ["--log-level", "info"]
+        assert leader.cmdline()[-2:] == ["--log-level", "info"]
         assert (project / ".dagster_home").is_dir()
         assert pgid != os.getpgid(dev.popen.pid)  # dagster dev has a group of its own
 
@@ -282,10 +280,10 @@ def test_dev_serves_every_model_and_stops_on_signal(project, tmp_path, sig):
         dev.kill_all()
 
 
-def _cmdline(pid: int) -> list[str]:
+def _cmdline(p: psutil.Process) -> list[str]:
     try:
-        return Path(f"/proc/{pid}/cmdline").read_text().split("\0")
-    except OSError:
+        return p.cmdline()
+    except psutil.Error:
         return []
 
 
@@ -318,7 +316,7 @@ def test_dev_lets_a_run_in_progress_stop_then_leaves_nothing(project, tmp_path):
 
         # Wait until dbt itself is running under the run worker, then ask dev to stop.
         deadline = time.monotonic() + READY_TIMEOUT
-        while not any(Path(a).name == "dbt" for p in dev.seen for a in _cmdline(p)[:2]):
+        while not any(Path(a).name == "dbt" for p in dev.seen.values() for a in _cmdline(p)[:2]):
             assert time.monotonic() < deadline, "dbt never started"
             dev.watch()
             time.sleep(0.1)

@@ -242,6 +242,39 @@ EDITS = {
 }
 
 
+def test_in_the_tutorials_nested_layout_only_what_dbt_reads_makes_a_load_parse(tmp_path):
+    """`cd jaffle_shop && dbtscaffold init`: the Dagster project lives inside the dbt project."""
+    home = tmp_path / "home"
+    home.mkdir()
+    dbt_dir = tmp_path / "jaffle_shop"
+    shutil.copytree(EXAMPLE, dbt_dir)
+    subprocess.run(
+        [str(CLI), "init", "--project-name", PACKAGE],
+        cwd=dbt_dir, env=_env(home), capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    project = Project(tmp_path, home)
+    project.dagster_dir = dbt_dir / PACKAGE
+    first = project.load()
+    assert len(_dbt_runs(first["spawned"])) == 1, first["spawned"]
+
+    # The Dagster project's own files, its data and state: dbt never reads them.
+    assets = project.dagster_dir / PACKAGE / "assets.py"
+    assets.write_text(assets.read_text() + "\n# edited by the test\n")
+    (project.dagster_dir / "data").mkdir()
+    (project.dagster_dir / "data" / "extra.csv").write_text("id\n1\n")
+    (project.dagster_dir / ".dbtscaffold").mkdir(exist_ok=True)
+    (project.dagster_dir / ".dbtscaffold" / "note.yml").write_text("x: 1\n")
+    again = project.load()
+    assert _dbt_runs(again["spawned"]) == [], again["spawned"]
+    assert again["manifest_id"] == first["manifest_id"]
+
+    # A model: dbt reads it, so the next load parses.
+    project.edit("models/marts/orders.sql", "select", "select -- edited\n")
+    edited = project.load()
+    runs = _dbt_runs(edited["spawned"])
+    assert len(runs) == 1 and "parse" in runs[0], edited["spawned"]
+
+
 @pytest.mark.parametrize("kind", list(EDITS))
 def test_an_edit_always_gives_a_fresh_manifest(shared, kind):
     rel, old, new, has_edit = EDITS[kind]

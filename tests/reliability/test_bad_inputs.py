@@ -915,17 +915,18 @@ def message_line(case: Case, stderr: str) -> str:
 
 def processes_in(root: Path) -> list[int]:
     """Living processes whose working directory is inside ROOT (leaks of dev/materialize)."""
+    import psutil
+
     found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
+    for proc in psutil.process_iter():
         try:
-            cwd = os.readlink(f"/proc/{name}/cwd")
-            state = Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                continue
+            cwd = proc.cwd()
+        except (psutil.Error, OSError):
             continue
-        if state != "Z" and (cwd == str(root) or cwd.startswith(str(root) + "/")):
-            found.append(int(name))
+        if cwd == str(root) or cwd.startswith(str(root) + os.sep):
+            found.append(proc.pid)
     return found
 
 

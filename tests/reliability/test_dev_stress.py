@@ -5,9 +5,9 @@ it either once the UI is ready or at a random moment of start-up (while `dagster
 is still spawning its webserver, daemon and code server), and then requires:
 
 - dbtscaffold exits 0 within STOP_LIMIT seconds, without a traceback,
-- no process it started is left: none of the descendants seen while it ran (pid and start
-  time, so a reused pid is not mistaken for a survivor), none in `dagster dev`'s process
-  group, and none working in the project folder,
+- no process it started is left: none of the descendants seen while it ran (psutil.Process
+  objects, pid and creation time, so a reused pid is not mistaken for a survivor), none in
+  `dagster dev`'s process group, and none working in the project folder,
 - the port is free again: nothing answers there, it can be listened on, and the next
   cycle starts its UI on it.
 
@@ -26,6 +26,7 @@ import threading
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from tests.conftest import BIN, CLI
@@ -33,7 +34,7 @@ from tests.reliability.conftest import DAGSTER, copy_template
 
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc"),
+    pytest.mark.skipif(not hasattr(os, "killpg"), reason="POSIX process groups"),
 ]
 
 READY_TIMEOUT = 240.0
@@ -49,37 +50,34 @@ CYCLES = [
 ]
 
 
-def _stat(pid: int) -> tuple[int, int, str, int] | None:
-    """(ppid, pgid, state, start time) of PID, or None when it is gone."""
+def _alive(p: psutil.Process) -> bool:
+    """P still runs: the same pid and creation time, and not a zombie."""
     try:
-        raw = Path(f"/proc/{pid}/stat").read_bytes()
-    except OSError:
-        return None
-    rest = raw[raw.rfind(b")") + 2 :].split()
-    return int(rest[1]), int(rest[2]), rest[0].decode(), int(rest[19])
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:  # ZombieProcess included
+        return False
+    except psutil.AccessDenied:
+        return True
 
 
-def _all() -> dict[int, tuple[int, int, str, int]]:
-    out = {}
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            st = _stat(int(name))
-            if st is not None:
-                out[int(name)] = st
+def _group(pgids: set[int]) -> list[int]:
+    """Living processes whose process group is one of PGIDS."""
+    out = []
+    for pid in psutil.pids():
+        try:
+            if pid > 0 and os.getpgid(pid) in pgids and _alive(psutil.Process(pid)):
+                out.append(pid)
+        except (OSError, psutil.Error):
+            pass
     return out
 
 
-def _alive(pid: int, start: int) -> bool:
-    st = _stat(pid)
-    return st is not None and st[3] == start and st[2] != "Z"
-
-
 class Watcher:
-    """Remembers every descendant of ROOT (pid, start time) until stopped."""
+    """Remembers every descendant of ROOT (psutil.Process: pid and creation time)."""
 
     def __init__(self, root: int) -> None:
-        self.root = root
-        self.seen: dict[int, int] = {}
+        self.root = psutil.Process(root)
+        self.seen: set[psutil.Process] = set()
         self.pgids: set[int] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -91,50 +89,59 @@ class Watcher:
             self._stop.wait(0.1)
 
     def scan(self) -> None:
-        stats = _all()
-        roots = {self.root, *self.seen}
-        changed = True
-        while changed:
-            changed = False
-            for pid, (ppid, pgid, state, start) in stats.items():
-                if ppid in roots and pid not in roots and state != "Z":
-                    self.seen[pid] = start
-                    self.pgids.add(pgid)
-                    roots.add(pid)
-                    changed = True
+        # The root, and each remembered process whose parent is not remembered (orphans):
+        # the others are found again below their parents.
+        roots = [self.root]
+        pids = {p.pid for p in self.seen}
+        for p in list(self.seen):
+            try:
+                if _alive(p) and p.ppid() not in pids:
+                    roots.append(p)
+            except psutil.Error:
+                pass
+        for root in roots:
+            try:
+                kids = root.children(recursive=True)
+            except psutil.Error:
+                continue
+            for kid in kids:
+                if kid in self.seen or not _alive(kid):
+                    continue
+                try:
+                    self.pgids.add(os.getpgid(kid.pid))
+                except OSError:
+                    continue
+                self.seen.add(kid)
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
 
     def survivors(self) -> list[int]:
-        left = [pid for pid, start in self.seen.items() if _alive(pid, start)]
-        for pid, (_, pgid, state, _) in _all().items():
-            if pgid in self.pgids and pgid != os.getpgid(0) and state != "Z":
-                left.append(pid)
+        left = [p.pid for p in list(self.seen) if _alive(p)]
+        left += _group(self.pgids - {os.getpgid(0)})
         return sorted(set(left))
 
     def kill_all(self) -> None:
         """Clean-up only, so a failing test leaves nothing behind either."""
-        for pid, start in self.seen.items():
-            if _alive(pid, start):
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+        for p in list(self.seen):
+            try:
+                p.kill()  # psutil refuses a pid that now belongs to another process
+            except psutil.Error:
+                pass
 
 
 def _in_project(project: Path) -> list[int]:
     found = []
-    for pid, st in _all().items():
-        if st[2] == "Z":
+    for p in psutil.process_iter():
+        if not _alive(p):
             continue
         try:
-            cwd = os.readlink(f"/proc/{pid}/cwd")
-        except OSError:
+            cwd = p.cwd()
+        except psutil.Error:
             continue
         if cwd == str(project) or cwd.startswith(str(project) + os.sep):
-            found.append(pid)
+            found.append(p.pid)
     return found
 
 

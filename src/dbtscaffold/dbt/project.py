@@ -102,19 +102,18 @@ def load_yaml_file(path: Path, what: str) -> Any:
 
 
 def parse_yaml_text(text: str, path: Path, what: str) -> Any:
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
+    """TEXT parsed the way dbt parses it (the one reader the generated projects use too)."""
+    import yaml
 
-    yaml = YAML(typ="safe", pure=True)
+    from dbtscaffold.runtime.profiles import load_yaml
+
     try:
-        return yaml.load(text)
-    except YAMLError as e:
+        return load_yaml(text)
+    except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         problem = " ".join(str(problem).split())
-        # ruamel repeats both values of a duplicate key in full: the key is enough.
-        problem = re.sub(r'^(found duplicate key ".*?") with value .*$', r"\1", problem)
         raise UserError(
             f"{what} `{path}` is not valid YAML{where}: {problem}; fix it and retry."
         ) from None

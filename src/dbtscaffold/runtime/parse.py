@@ -231,12 +231,20 @@ def prepare_manifest(project: Any) -> Path:
     manifest = Path(project.manifest_path)
     if not parse_on_load_enabled():
         if not manifest.is_file():
+            value = os.environ.get(PARSE_ON_LOAD_ENV)
+            if value is not None and value.strip():
+                how = (
+                    f"{PARSE_ON_LOAD_ENV}={value.strip()} turns parse on load off; set it to 1 "
+                    "(or unset it under `dagster dev`), run `dbtscaffold dev`, or"
+                )
+            else:
+                how = (
+                    f"run `dbtscaffold dev` or `dagster dev` (they parse the dbt project when "
+                    f"the definitions load), set {PARSE_ON_LOAD_ENV}=1, or"
+                )
             raise ManifestMissingError(
-                f"{manifest} does not exist and parse on load is off "
-                f"({PARSE_ON_LOAD_ENV}={os.environ.get(PARSE_ON_LOAD_ENV, '')!r}). Run "
-                f"`dbtscaffold dev` or `dagster dev` (they parse the dbt project when the "
-                f"definitions load), set {PARSE_ON_LOAD_ENV}=1, or run `dbt parse` in "
-                f"{project.project_dir} first."
+                f"{manifest} does not exist and parse on load is off: {how} run `dbt parse` "
+                f"in {project.project_dir} first."
             )
         return manifest
     project_dir = Path(project.project_dir)

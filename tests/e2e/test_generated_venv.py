@@ -1,0 +1,94 @@
+"""A generated project stands on its own: installed into a fresh environment that has no
+dbtscaffold (it is not on the package index), with pip from the normal index and with
+`uv sync`, its definitions load and every dbt model is an asset."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import BIN, run_cli
+
+pytestmark = pytest.mark.e2e
+
+PACKAGE = "jaffle_dagster"
+RUNTIME = Path(__file__).resolve().parents[2] / "src" / "dbtscaffold" / "runtime"
+MODELS = {"stg_customers", "stg_orders", "stg_payments", "customers", "orders"}
+# Prints the asset keys the definitions load (dbt parses on load, from this venv's dbt).
+PROBE = (
+    "import json, sys; from jaffle_dagster.definitions import defs; "
+    "print(json.dumps(sorted(k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys())))"
+)
+
+
+def _tutorial_layout(tmp_path: Path) -> Path:
+    run_cli("example", tmp_path / "jaffle_shop", check=0)
+    run_cli("init", "--project-name", PACKAGE, cwd=tmp_path / "jaffle_shop", check=0)
+    return tmp_path / "jaffle_shop" / PACKAGE
+
+
+def _env(venv_bin: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    # Only the fresh environment on PATH: no dbtscaffold, no dbt of ours.
+    env["PATH"] = os.pathsep.join([str(venv_bin), "/usr/bin", "/bin"])
+    env["DAGSTER_DBT_PARSE_PROJECT_ON_LOAD"] = "1"
+    return env
+
+
+def _run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: int = 900) -> str:
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, (
+        f"{cmd} exited {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    )
+    return proc.stdout
+
+
+def _check(python: Path, project: Path, env: dict[str, str]) -> None:
+    found = _run(
+        [str(python), "-c", "import importlib.util as u; print(u.find_spec('dbtscaffold'))"],
+        project,
+        env,
+    )
+    assert found.strip() == "None"
+    keys = _run([str(python), "-c", PROBE], project, env).strip().splitlines()[-1]
+    assert MODELS <= set(__import__("json").loads(keys))
+    assert (project.parent / "target" / "manifest.json").is_file()
+
+
+def test_the_runtime_copy_is_byte_identical(tmp_path):
+    project = _tutorial_layout(tmp_path)
+    copy = project / PACKAGE / "_dbtscaffold"
+    ours = sorted(p.name for p in RUNTIME.glob("*.py"))
+    assert sorted(p.name for p in copy.glob("*.py")) == ours
+    for name in ours:
+        assert (copy / name).read_bytes() == (RUNTIME / name).read_bytes(), name
+    from dbtscaffold import __version__
+
+    assert f'__version__ = "{__version__}"' in (copy / "__init__.py").read_text()
+
+
+def test_pip_install_in_a_fresh_venv_without_dbtscaffold(tmp_path):
+    project = _tutorial_layout(tmp_path)
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    env = _env(venv / "bin")
+    _run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "-e", ".[dev]"], project, env)
+    _check(venv / "bin" / "python", project, env)
+
+
+def test_uv_sync_installs_the_project_and_its_dev_group(tmp_path):
+    uv = shutil.which("uv", path=str(BIN))
+    assert uv, "uv is a test dependency (pip install -e '.[test]')"
+    project = _tutorial_layout(tmp_path)
+    env = _env(project / ".venv" / "bin")
+    env["UV_PYTHON"] = sys.executable  # the same interpreter version, no download
+    env["UV_PYTHON_DOWNLOADS"] = "never"
+    _run([uv, "sync", "-q"], project, env)
+    python = project / ".venv" / "bin" / "python"
+    _run([str(python), "-c", "import dagster_webserver, pytest"], project, env)  # the dev group
+    _check(python, project, env)
