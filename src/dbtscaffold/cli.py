@@ -101,6 +101,7 @@ def _init(
     output_dir: Optional[Path],
     force: bool,
     dry_run: bool,
+    overwrite: bool = False,
 ) -> None:
     with handle_errors():
         from dbtscaffold.commands.init import run_init
@@ -110,8 +111,9 @@ def _init(
             dbt_project_dir=dbt_project_dir or Path.cwd(),
             profiles_dir=profiles_dir,
             output_dir=output_dir or Path.cwd(),
-            force=force,
+            force=force or overwrite,
             dry_run=dry_run,
+            overwrite=overwrite,
             interactive=sys.stdin.isatty() and sys.stdout.isatty(),
         )
 
@@ -141,7 +143,16 @@ OutputDir = Annotated[
 Force = Annotated[
     bool,
     typer.Option(
-        "--force", help="Rewrite the generated files of an existing project (others are kept)."
+        "--force",
+        help="Rewrite the generated files of an existing project that are still as generated "
+        "(other files are kept; an edited generated file stops init).",
+    ),
+]
+Overwrite = Annotated[
+    bool,
+    typer.Option(
+        "--overwrite",
+        help="Like --force, and also replace generated files you edited (backed up for undo).",
     ),
 ]
 
@@ -153,10 +164,11 @@ def init(
     profiles_dir: ProfilesDir = None,
     output_dir: OutputDir = None,
     force: Force = False,
+    overwrite: Overwrite = False,
     dry_run: DryRun = False,
 ) -> None:
     """Create a Dagster project that loads every dbt model as an asset."""
-    _init(project_name, dbt_project_dir, profiles_dir, output_dir, force, dry_run)
+    _init(project_name, dbt_project_dir, profiles_dir, output_dir, force, dry_run, overwrite)
 
 
 @project_app.command("scaffold")
@@ -166,10 +178,11 @@ def project_scaffold(
     profiles_dir: ProfilesDir = None,
     output_dir: OutputDir = None,
     force: Force = False,
+    overwrite: Overwrite = False,
     dry_run: DryRun = False,
 ) -> None:
     """Same as `dbtscaffold init` (the `dagster-dbt project scaffold` spelling)."""
-    _init(project_name, dbt_project_dir, profiles_dir, output_dir, force, dry_run)
+    _init(project_name, dbt_project_dir, profiles_dir, output_dir, force, dry_run, overwrite)
 
 
 # --- example ----------------------------------------------------------------

@@ -37,12 +37,15 @@ class ConvertResult:
 
 
 def plan_changes(
-    originals: dict[Path, bytes | None], texts: dict[Path, str], roots: tuple[Path, ...]
+    originals: dict[Path, bytes | None],
+    texts: dict[Path, str],
+    roots: tuple[Path, ...],
+    deleted: frozenset[Path] = frozenset(),
 ) -> Plan:
-    """A plan with one FileChange per edited text (sorted by path)."""
+    """A plan with one FileChange per edited text (sorted by path); DELETED files go."""
     plan = Plan(roots=roots, description="convert-seed")
     for path in sorted(texts):
-        after = texts[path].encode("utf-8")
+        after = None if path in deleted else texts[path].encode("utf-8")
         before = originals.get(path)
         if after != before:
             plan.add(FileChange(path, before, after))
@@ -72,6 +75,7 @@ class _Planner:
         self.assets_text = decode(self.assets_path, raw)
         self.seed_assets_text = self._seed_assets(dagster)
         self.extra: list[FileChange] = []
+        self.emptied: set[Path] = set()  # seeds YAML files a seed entry left
         self.new_source_schema: str | None = None
         self.result = ConvertResult(plan=None)  # type: ignore[arg-type]
 
@@ -241,6 +245,7 @@ class _Planner:
         if entry is not None:
             moved = dbt_yaml.split_seed_entry(entry[1])
             self.edit_yaml(entry[0], dbt_yaml.remove_seed_entry, seed)
+            self.emptied.add(entry[0])
         loader = self.project_config(seed_file, moved)
         for prop in moved.dropped:
             self.result.notes.append(
@@ -411,6 +416,15 @@ class _Planner:
 
     # --- refs --------------------------------------------------------------
 
+    def empty_files(self) -> frozenset[Path]:
+        """The seeds' property files left with nothing but `version:` (they are deleted)."""
+        out = set()
+        for path in self.emptied:
+            data = self.load(path)
+            if data is None or (isinstance(data, dict) and set(data) <= {"version"}):
+                out.add(path)
+        return frozenset(out)
+
     def rewrite_refs(self, seeds: list[str]) -> None:
         from dbtscaffold.dbt.refs import RefSyntaxError, RefTarget, rewrite_refs_in
 
@@ -442,7 +456,7 @@ def plan_convert_seed(
     for seed in seeds:
         p.convert(seed)
     p.rewrite_refs(seeds)
-    plan = plan_changes(p.originals, p.texts, (dbt.dir, dagster.dir))
+    plan = plan_changes(p.originals, p.texts, (dbt.dir, dagster.dir), p.empty_files())
     plan.extend(p.extra)
     plan.description = "convert-seed " + " ".join(seeds)
     p.result.plan = plan

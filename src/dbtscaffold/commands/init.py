@@ -16,6 +16,7 @@ def run_init(
     output_dir: Path,
     force: bool,
     dry_run: bool,
+    overwrite: bool = False,
     interactive: bool = False,
     next_steps: bool = True,
 ) -> Path:
@@ -28,7 +29,7 @@ def run_init(
 
         default = default_project_name(proj.read_dbt_project(dbt_project_dir))
         project_name = typer.prompt("Dagster project name", default=default)
-    result = plan_init(dbt_project_dir, output_dir, project_name, profiles_dir, force)
+    result = plan_init(dbt_project_dir, output_dir, project_name, profiles_dir, force, overwrite)
     how = {
         "--profiles-dir": "given by --profiles-dir",
         "DBT_PROFILES_DIR": "given by DBT_PROFILES_DIR",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -19,6 +20,8 @@ from dbtscaffold.resources import runtime_dir, templates_dir
 TEMPLATE = "dagster_project"
 # The private sub-package of a generated project that holds the copy of dbtscaffold.runtime.
 RUNTIME_PACKAGE = "_dbtscaffold"
+# The hash of every file init wrote, relative to the project (committed with the project).
+RECORD = ".dbtscaffold/generated.json"
 # Packages a generated project always depends on (adapters are added per profile).
 BASE_DEPENDENCIES = ("dagster", "dagster-dbt", "dbt-core>=1.8,<1.12")
 DBT_CORE_UPPER = "<1.12"
@@ -123,6 +126,21 @@ def render(context: dict[str, object], staging: Path) -> Path:
     return Path(out)
 
 
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _read_record(path: Path) -> dict[str, str]:
+    """The record of a previous init ({} when there is none or it is not ours)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {str(k): str(v) for k, v in data.items()}
+
+
 def _read_tree(root: Path) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     for dirpath, dirnames, filenames in os.walk(root):
@@ -142,8 +160,14 @@ def plan_init(
     project_name: str | None,
     profiles_dir: Path | None = None,
     force: bool = False,
+    overwrite: bool = False,
 ) -> InitResult:
-    """Plan the files of a new Dagster project for the dbt project in DBT_PROJECT_DIR."""
+    """Plan the files of a new Dagster project for the dbt project in DBT_PROJECT_DIR.
+
+    With FORCE, an existing project's generated files are rewritten where they are still
+    as generated (the record in .dbtscaffold/generated.json says so); a generated file the
+    user edited stops the plan with one line, unless OVERWRITE is given too.
+    """
     dbt = proj.read_dbt_project(dbt_project_dir)
     name = validate_project_name(project_name or default_project_name(dbt))
     location = proj.find_profiles(dbt.dir, profiles_dir)
@@ -178,11 +202,33 @@ def plan_init(
     seed_assets = f"{name}/seed_assets.py"
     if (project_dir / seed_assets).is_file():
         del rendered[seed_assets]
+    record_path = project_dir / RECORD
+    record = _read_record(record_path)
+    edited = [
+        rel
+        for rel in sorted(rendered)
+        if not rel.startswith(f"{name}/{RUNTIME_PACKAGE}/")  # ours, always refreshed
+        and (project_dir / rel).is_file()
+        and (data := (project_dir / rel).read_bytes()) != rendered[rel]
+        and record.get(rel) != _sha256(data)
+    ]
+    if edited and not overwrite:
+        more = f" (and {len(edited) - 1} more)" if len(edited) > 1 else ""
+        raise UserError(
+            f"`{project_dir.name}/{edited[0]}`{more} was edited since init wrote it; nothing "
+            "was changed. Keep your edit, or pass --overwrite to replace it (a backup is kept "
+            "for `dbtscaffold undo`)."
+        )
     plan = Plan(roots=(project_dir,), description=f"init {name}")
     for rel in sorted(rendered):
         target = project_dir / rel
         before = target.read_bytes() if target.is_file() else None
         plan.add(FileChange(target, before, rendered[rel]))
+    # What init wrote, so that the next `init --force` can tell a user's edit from ours.
+    record.update({rel: _sha256(data) for rel, data in rendered.items()})
+    after = (json.dumps(dict(sorted(record.items())), indent=2) + "\n").encode()
+    before = record_path.read_bytes() if record_path.is_file() else None
+    plan.add(FileChange(record_path, before, after))
     return InitResult(
         plan, project_dir, dbt, profile, proj.adapter_packages(profile.target_types())
     )

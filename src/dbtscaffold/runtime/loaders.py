@@ -42,8 +42,29 @@ def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
+def read_csv_like_dbt_seed(
+    csv_path: Path, column_types: Mapping[str, str], delimiter: str, adapter_type: str
+) -> tuple[list[str], list[str], Any]:
+    """(column names, column types, rows) as `dbt seed` reads and types the CSV.
+
+    The CSV is read with dbt's own agate reader and typed by the adapter's own
+    convert_agate_type, so the table matches what `dbt seed` would have built (INTEGER,
+    not BIGINT; `column_types` win and their columns are read as text, as in dbt).
+    """
+    from dbt_common.clients.agate_helper import from_csv
+
+    if adapter_type == "duckdb":
+        from dbt.adapters.duckdb import DuckDBAdapter as adapter
+    else:
+        from dbt.adapters.postgres import PostgresAdapter as adapter
+
+    table = from_csv(str(csv_path), text_columns=list(column_types), delimiter=delimiter)
+    names = list(table.column_names)
+    types = [
+        column_types.get(name) or adapter.convert_agate_type(table, i)
+        for i, name in enumerate(names)
+    ]
+    return names, types, table.rows
 
 
 def _load_csv_duckdb(
@@ -57,11 +78,10 @@ def _load_csv_duckdb(
     delimiter: str,
     quote_columns: bool | None = None,
 ) -> int:
-    del quote_columns  # DuckDB matches identifiers case-insensitively either way
-    options = ["header = true", f"delim = {_literal(delimiter)}"]
-    if column_types:
-        pairs = ", ".join(f"{_literal(c)}: {_literal(t)}" for c, t in column_types.items())
-        options.append(f"types = {{{pairs}}}")
+    # DuckDB keeps the case of a name, quoted or not, and matches names case-insensitively:
+    # quoting changes nothing here.
+    del quote_columns
+    names, types, rows = read_csv_like_dbt_seed(csv_path, column_types, delimiter, "duckdb")
     # dagster-duckdb's resource retries while another process holds the file's lock.
     from dagster_duckdb import DuckDBResource
 
@@ -71,21 +91,21 @@ def _load_csv_duckdb(
         catalog = con.execute("select current_database()").fetchall()[0][0]
         qualified_schema = f"{_quote(catalog)}.{_quote(schema)}"
         relation = f"{qualified_schema}.{_quote(table)}"
+        columns = ", ".join(f"{_quote(n)} {t}" for n, t in zip(names, types))
         # One transaction: readers see the old table or the new one, never a half-load.
         con.execute("begin transaction")
         try:
             con.execute(f"create schema if not exists {qualified_schema}")
-            con.execute(
-                f"create or replace table {relation} as "
-                f"select * from read_csv(?, {', '.join(options)})",
-                [str(csv_path)],
-            )
-            rows = con.execute(f"select count(*) from {relation}").fetchall()[0][0]
+            con.execute(f"create or replace table {relation} ({columns})")
+            if rows:
+                marks = ", ".join("?" for _ in names)
+                con.executemany(f"insert into {relation} values ({marks})", [list(r) for r in rows])
+            count = con.execute(f"select count(*) from {relation}").fetchall()[0][0]
             con.execute("commit")
         except BaseException:
             con.execute("rollback")
             raise
-    return int(rows)
+    return int(count)
 
 
 # --- PostgreSQL -----------------------------------------------------------
@@ -135,20 +155,6 @@ def postgres_connection(config: Mapping[str, Any]):  # -> psycopg2 connection
     return con
 
 
-def _read_csv_like_dbt_seed(csv_path: Path, column_types: Mapping[str, str], delimiter: str):
-    """(column names, PostgreSQL types, rows) as `dbt seed` reads and types the CSV."""
-    from dbt.adapters.postgres import PostgresAdapter
-    from dbt_common.clients.agate_helper import from_csv
-
-    table = from_csv(str(csv_path), text_columns=list(column_types), delimiter=delimiter)
-    names = list(table.column_names)
-    types = [
-        column_types.get(name) or PostgresAdapter.convert_agate_type(table, i)
-        for i, name in enumerate(names)
-    ]
-    return names, types, table.rows
-
-
 def _pg_columns(cur, schema: str, table: str) -> list[tuple[str, str]]:
     cur.execute(
         "select attname, format_type(atttypid, atttypmod) from pg_attribute "
@@ -187,7 +193,7 @@ def _load_csv_postgres(
 
     from psycopg2 import sql
 
-    names, types, rows = _read_csv_like_dbt_seed(csv_path, column_types, delimiter)
+    names, types, rows = read_csv_like_dbt_seed(csv_path, column_types, delimiter, "postgres")
     if quote_columns is False:
         names = [n.lower() for n in names]  # what PostgreSQL makes of an unquoted name
     buf = io.StringIO()
