@@ -17,9 +17,12 @@ from dbtscaffold.dbt import properties as dbt_yaml
 from dbtscaffold.dbt.files import ProjectFiles, SeedFile, csv_header, decode
 from dbtscaffold.dbt.project import DbtProjectInfo
 from dbtscaffold.dbt.properties import dbt_accepts_meta_in_config
+from dbtscaffold.dbt.relations import Relation
 from dbtscaffold.dbt.target import read_target, unsupported_target_message
 from dbtscaffold.errors import UserError
 
+# Seed config that says where the table is: carried by the source's schema and identifier.
+_RELATION_KEYS = ("schema", "alias", "database")
 _SCHEMA_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 
 
@@ -238,19 +241,21 @@ class _Planner:
                     f"remove its `meta.dagster.asset_key` or pass another --source-name."
                 )
         self.check_key_free(seed)
-        schema, identifier = self.location(found, table, seed)
+        entry = self.seed_entry(seed)
+        schema, identifier = self.location(found, table, seed, self.relation(seed_file, entry))
 
         moved = dbt_yaml.MovedProperties()
-        entry = self.seed_entry(seed)
         if entry is not None:
             moved = dbt_yaml.split_seed_entry(entry[1])
             self.edit_yaml(entry[0], dbt_yaml.remove_seed_entry, seed)
             self.emptied.add(entry[0])
         loader = self.project_config(seed_file, moved)
-        for prop in moved.dropped:
+        for prop in (p for p in moved.dropped if p.removeprefix("config.") not in _RELATION_KEYS):
             self.result.notes.append(
                 f"`{prop}` of seed `{seed}` has no place on a source table and was dropped."
             )
+        if identifier != seed and not any(k == "identifier" for k, _ in moved.keys):
+            moved.keys.append(("identifier", identifier))  # the seed's alias
         new_table = dbt_yaml.new_table(seed, moved, meta_in_config=self.meta_in_config)
         source_path = found[0] if found else self.new_source_path()
         self.kinds.setdefault(source_path, "yaml")
@@ -308,38 +313,78 @@ class _Planner:
                 return state
         return None
 
-    def location(self, found: tuple[Path, Any] | None, table: Any, seed: str) -> tuple[str, str]:
-        """(schema, table name) the source reads, which is where the loader must write."""
-        src = found[1] if found else {}
-        schema = str(src.get("schema") or self.source)
-        catalog = self.target.duckdb_catalog()
-        if found is None and catalog is not None and schema.lower() == catalog.lower():
-            # DuckDB cannot bind views over a schema named like its database
-            # (`jaffle_shop.jaffle_shop.x` is "ambiguous"), so the new source says where
-            # its tables are: the target's schema, where the seeds were.
-            schema = self.target.schema() or "main"
-            self.new_source_schema = schema
-            self.result.infos.append(
-                f"Source `{self.source}` reads schema `{schema}` (declared in its YAML): DuckDB "
-                f"cannot use a schema named like its database `{catalog}`."
+    def relation(self, seed_file: SeedFile, entry: tuple[Path, Any] | None) -> Relation:
+        """Where dbt builds the seed (its schema and alias config through dbt's naming)."""
+        from dbtscaffold.dbt.project import find_profiles
+        from dbtscaffold.dbt.relations import default_relation, naming_macros, parsed_relation
+        from dbtscaffold.dbt.yaml_edit import YamlEditError
+
+        yml = self.dbt.yml_path
+        try:
+            inherited, own = dbt_yaml.project_seed_config(
+                self.text(yml) or "", self.dbt.name, seed_file.folders, seed_file.name
             )
+        except YamlEditError as e:
+            raise self.yaml_error(yml, e) from None
+        config = {**inherited, **own}
+        if entry is not None and isinstance(entry[1], dict):
+            own_yaml = entry[1].get("config")
+            config.update(dbt_yaml.plain(own_yaml) if isinstance(own_yaml, dict) else {})
+        macros = naming_macros(
+            t.text for p, t in self.files.texts.items() if t.kind == "sql" and "macro" in t.text
+        )
+        if not macros:
+            try:
+                return default_relation(
+                    seed_file.name, config, self.target.schema_name(), self.target.database()
+                )
+            except LookupError:
+                pass  # Jinja only dbt can render
+        profiles_dir = find_profiles(self.dbt.dir).path.parent
+        return parsed_relation(self.dbt.dir, profiles_dir, self.dbt.name, seed_file.name)
+
+    def location(
+        self, found: tuple[Path, Any] | None, table: Any, seed: str, rel: Relation
+    ) -> tuple[str, str]:
+        """(schema, table name) the source reads: the relation dbt built the seed in."""
+        src = found[1] if found else {}
         where = f"source `{self.source}` in `{self.rel(found[0])}`" if found else ""
+        built = f"{rel.schema}.{rel.identifier}"
+        database = self.target.database()
+        if rel.database and database and rel.database.lower() != database.lower():
+            raise UserError(
+                f"Seed `{seed}` is built in database `{rel.database}`, not in the target's "
+                f"`{database}`; convert-seed loads into the target's database only."
+            )
         if src.get("database"):
             raise UserError(
                 f"The {where} sets `database:`; convert-seed loads into the target's own "
                 "database only. Remove `database:` or pass another --source-name."
             )
-        if not _SCHEMA_RE.match(schema):
-            raise UserError(
-                f"The schema `{schema}` of {where} is not a plain name (Jinja is evaluated only "
-                "by dbt); set a plain `schema:` or pass another --source-name."
-            )
-        identifier = str((table or {}).get("identifier") or seed)
-        if not _SCHEMA_RE.match(identifier):
-            raise UserError(
-                f"The identifier `{identifier}` of source table `{seed}` is not a plain name."
-            )
-        return schema, identifier
+        if found is not None:
+            schema = str(src.get("schema") or self.source)
+            if schema.lower() != rel.schema.lower():
+                raise UserError(
+                    f"Seed `{seed}` is built in `{built}`, but {where} reads schema `{schema}`; "
+                    "pass --source-name to declare it in another source (a new one reads "
+                    f"schema `{rel.schema}`)."
+                )
+            identifier = str((table or {}).get("identifier") or rel.identifier)
+            if identifier != rel.identifier:
+                raise UserError(
+                    f"Seed `{seed}` is built in `{built}`, but source table `{self.source}."
+                    f"{seed}` reads `{identifier}`; fix its `identifier:` or pass --source-name."
+                )
+        else:
+            self.new_source_schema = rel.schema
+        for name, what in ((rel.schema, "schema"), (rel.identifier, "table name")):
+            if not _SCHEMA_RE.match(name):
+                raise UserError(
+                    f"Seed `{seed}` is built in the {what} `{name}`, which is not a plain name; "
+                    "convert-seed writes plain names only (rename it in the target or the "
+                    "seed's config)."
+                )
+        return rel.schema, rel.identifier
 
     def new_source_path(self) -> Path:
         roots = self.files.model_roots or [self.dbt.dir / self.dbt.model_paths[0]]
@@ -374,7 +419,11 @@ class _Planner:
         for key, value in own.items():
             if key in dbt_yaml.TABLE_CONFIG_KEYS and key not in have:
                 moved.table_config.append((key, value))
-            elif key not in dbt_yaml.LOADER_CONFIG_KEYS and key not in dbt_yaml.TABLE_CONFIG_KEYS:
+            elif key not in (
+                *dbt_yaml.LOADER_CONFIG_KEYS,
+                *dbt_yaml.TABLE_CONFIG_KEYS,
+                *_RELATION_KEYS,
+            ):
                 self.result.notes.append(
                     f"Seed config `{key}` of `{seed_file.name}` in dbt_project.yml does not apply "
                     "to a source table and was dropped."

@@ -33,6 +33,18 @@ class TargetInfo:
         path = str(self.config.get("path") or ":memory:")
         return "memory" if path == ":memory:" else Path(path.split("?", 1)[0]).stem
 
+    def schema_name(self) -> str:
+        """The target's schema as dbt uses it (dbt-duckdb's default is `main`)."""
+        value = self.config.get("schema")
+        return str(value) if value not in (None, "") else "main"
+
+    def database(self) -> str | None:
+        """The target's database (DuckDB: its catalog), None when unknown."""
+        if self.type == "duckdb":
+            return self.duckdb_catalog()
+        value = self.config.get("dbname") or self.config.get("database")
+        return str(value) if value else None
+
     def schema(self) -> str | None:
         value = self.config.get("schema")
         return value if isinstance(value, str) and NAME_RE.match(value) else None

@@ -19,9 +19,9 @@ def raw_customers(context: AssetExecutionContext) -> MaterializeResult:
     rows = load_csv(
         dbt_project,
         DATA_DIR / "raw_customers.csv",
-        schema="raw",
+        schema="main_raw",
         table="raw_customers",
         column_types={"id": "bigint", "signup_date": "date"},
     )
-    context.log.info("Loaded %d rows into %s", rows, "raw.raw_customers")
+    context.log.info("Loaded %d rows into %s", rows, "main_raw.raw_customers")
     return MaterializeResult(metadata={"dagster/row_count": rows})

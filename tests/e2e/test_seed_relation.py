@@ -1,0 +1,138 @@
+"""convert-seed keeps the seed's relation: the source and the loader point at the table
+`dbt seed` built (its schema config through the project's naming macros, its alias), and a
+source that already reads that relation is extended, not declared twice."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import run_cli, run_tool
+
+pytestmark = pytest.mark.e2e
+PACKAGE = "jaffle_dagster"
+LOAD = (
+    "import sys; from dagster import materialize; from jaffle_dagster import seed_assets; "
+    "r = materialize([getattr(seed_assets, s) for s in sys.argv[1:]]); assert r.success"
+)
+
+
+def _project(root: Path, project_yml_extra: str = "", macro: str | None = None) -> Path:
+    dbt_dir = root / "jaffle_shop"
+    run_cli("example", dbt_dir, check=0)
+    yml = dbt_dir / "dbt_project.yml"
+    yml.write_text(yml.read_text() + project_yml_extra)
+    if macro:
+        (dbt_dir / "macros" / "naming.sql").write_text(macro)
+    run_cli("init", "--project-name", PACKAGE, cwd=dbt_dir, check=0)
+    return dbt_dir
+
+
+def _tables(db: Path) -> set[str]:
+    import duckdb
+
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return {
+            f"{s}.{t}"
+            for s, t in con.execute(
+                "select table_schema, table_name from information_schema.tables"
+            ).fetchall()
+        }
+    finally:
+        con.close()
+
+
+def _load(dbt_dir: Path, db: Path, *seeds: str) -> None:
+    env = dict(os.environ, DAGSTER_DBT_PARSE_PROJECT_ON_LOAD="1", JAFFLE_SHOP_DUCKDB_PATH=str(db))
+    proc = subprocess.run(
+        [sys.executable, "-c", LOAD, *seeds], cwd=dbt_dir / PACKAGE, env=env,
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-4000:]
+
+
+def _source(dbt_dir: Path) -> dict:
+    [source] = yaml.safe_load((dbt_dir / "models" / "sources.yml").read_text())["sources"]
+    return source
+
+
+def test_folder_schema_and_alias_keep_their_relation_through_materialize(tmp_path):
+    dbt_dir = _project(
+        tmp_path,
+        "    +schema: raw\n    raw_customers:\n      +alias: customers_export\n",
+    )
+    baseline = tmp_path / "baseline.duckdb"
+    run_tool("dbt", "seed", "--profiles-dir", ".", cwd=dbt_dir,
+             env={"JAFFLE_SHOP_DUCKDB_PATH": str(baseline)})  # fmt: skip
+    seeded = {t for t in _tables(baseline) if t.startswith("main_raw.")}
+    assert seeded == {"main_raw.customers_export", "main_raw.raw_orders", "main_raw.raw_payments"}
+
+    proc = run_cli("convert-seed", "raw_customers", "raw_orders", cwd=dbt_dir, check=0)
+    assert "dropped" not in proc.stderr  # schema and alias are kept, not dropped
+    source = _source(dbt_dir)
+    assert source["schema"] == "main_raw"
+    tables = {t["name"]: t for t in source["tables"]}
+    assert tables["raw_customers"]["identifier"] == "customers_export"
+    assert "identifier" not in tables["raw_orders"]
+
+    db = tmp_path / "fresh.duckdb"
+    run_cli("materialize", cwd=dbt_dir / PACKAGE, env={"JAFFLE_SHOP_DUCKDB_PATH": str(db)},
+            check=0, timeout=900)  # fmt: skip
+    built = _tables(db)
+    assert {"main_raw.customers_export", "main_raw.raw_orders", "main_raw.raw_payments"} <= built
+    assert not {t for t in built if t.startswith("jaffle_shop.")}  # nothing moved elsewhere
+    assert {"main.customers", "main.orders", "main.stg_customers"} <= built
+
+
+CUSTOM_SCHEMA = """\
+{% macro generate_schema_name(custom_schema_name, node) -%}
+    {%- if custom_schema_name is none -%}{{ target.schema }}{%- else -%}{{ custom_schema_name | trim }}{%- endif -%}
+{%- endmacro %}
+"""
+
+
+def test_a_custom_generate_schema_name_is_asked_of_dbt(tmp_path):
+    dbt_dir = _project(tmp_path, "    raw_customers:\n      +schema: landing\n", CUSTOM_SCHEMA)
+    before = set(os.listdir(dbt_dir))
+    run_cli("convert-seed", "raw_customers", cwd=dbt_dir, check=0)
+    assert _source(dbt_dir)["schema"] == "landing"  # the macro's, not main_landing
+    assert set(os.listdir(dbt_dir)) == before  # dbt parsed elsewhere: no target/ or logs/
+    db = tmp_path / "fresh.duckdb"
+    _load(dbt_dir, db, "raw_customers")
+    assert "landing.raw_customers" in _tables(db)
+
+
+def test_a_source_already_on_the_seeds_relation_is_extended(tmp_path):
+    dbt_dir = _project(tmp_path)
+    (dbt_dir / "models" / "sources.yml").write_text(
+        "version: 2\n\nsources:\n  - name: jaffle_shop\n    schema: main  # where dbt seed puts them\n"
+        "    tables:\n      - name: raw_customers\n        description: As exported.\n"
+    )
+    run_cli("convert-seed", "raw_customers", cwd=dbt_dir, check=0)
+    source = _source(dbt_dir)
+    [table] = source["tables"]
+    assert table["name"] == "raw_customers"
+    assert table["config"]["meta"]["dagster"]["asset_key"] == ["raw_customers"]
+    assert "# where dbt seed puts them" in (dbt_dir / "models" / "sources.yml").read_text()
+    run_tool("dbt", "parse", "--profiles-dir", ".", cwd=dbt_dir)
+
+
+def test_a_source_on_another_schema_is_one_clear_line_and_no_change(tmp_path):
+    from tests.conftest import tree_hash
+
+    dbt_dir = _project(tmp_path, "    raw_customers:\n      +schema: landing\n")
+    (dbt_dir / "models" / "sources.yml").write_text(
+        "version: 2\nsources:\n  - name: jaffle_shop\n    schema: main\n    tables: []\n"
+    )
+    before = tree_hash(tmp_path, ignore=())
+    proc = run_cli("convert-seed", "raw_customers", cwd=dbt_dir)
+    assert proc.returncode == 1
+    [line] = [x for x in proc.stderr.splitlines() if x.strip()]
+    assert "main_landing.raw_customers" in line and "--source-name" in line
+    assert tree_hash(tmp_path, ignore=()) == before
