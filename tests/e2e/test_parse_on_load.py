@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -424,3 +425,28 @@ def test_declared_packages_are_installed_and_followed_outside_the_project(tmp_pa
     assert (
         "e2e_package_edit" in project.manifest()["macros"]["macro.shared_macros.shout"]["macro_sql"]
     )
+
+
+def test_a_load_during_convert_seed_sees_the_project_before_or_after_never_between(tmp_path):
+    project = _make_project(tmp_path)
+    project.load()  # parsed once: target/ exists, so convert-seed takes the parse lock
+    env = _env(project.home, DBTSCAFFOLD_TEST_APPLY_DELAY="0.4")
+    convert = subprocess.Popen(
+        [str(CLI), "convert-seed", "raw_customers"],
+        cwd=project.dbt_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    # Wait until the change is being applied (its journal exists), then load.
+    journals = project.dagster_dir / ".dbtscaffold" / "backups"
+    deadline = time.monotonic() + 120
+    while not list(journals.glob("*/journal.json")) and time.monotonic() < deadline:
+        assert convert.poll() is None, convert.communicate()
+        time.sleep(0.05)
+    assert convert.poll() is None, "the change was applied before the load started"
+    loaded = project.load()
+    out, err = convert.communicate(timeout=300)
+    assert convert.returncode == 0, err
+    # The load waited for the change and parsed the converted project.
+    assert "seed.jaffle_shop.raw_customers" not in loaded["nodes"]
+    assert "raw_customers" in loaded["keys"]
+    manifest = project.manifest()
+    assert "source.jaffle_shop.jaffle_shop.raw_customers" in manifest["sources"]

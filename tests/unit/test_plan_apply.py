@@ -135,3 +135,23 @@ def test_undo_refuses_when_edited_since(tmp_path):
     assert (root / "edit.txt").read_bytes() == b"edited later\n"
     undo_last(tmp_path / "state", force=True)
     assert (root / "edit.txt").read_bytes() == b"old\r\n"
+
+
+def test_old_backups_are_pruned_and_undo_still_walks_back(tmp_path, monkeypatch):
+    monkeypatch.setenv("DBTSCAFFOLD_KEEP_BACKUPS", "3")
+    root, state = tmp_path / "p", tmp_path / "p" / ".dbtscaffold"
+    root.mkdir()
+    f = root / "f.txt"
+    f.write_bytes(b"0")
+    pruned = []
+    for i in range(1, 6):
+        plan = Plan(roots=(root,))
+        plan.add(FileChange(f, str(i - 1).encode(), str(i).encode()))
+        pruned.append(apply_plan(plan, state_dir=state, command=f"step {i}").pruned)
+    assert pruned == [0, 0, 0, 1, 1]
+    assert len(list((state / "backups").iterdir())) == 3
+    for expected in (b"4", b"3", b"2"):
+        assert undo_last(state) is not None
+        assert f.read_bytes() == expected
+    assert undo_last(state) is None  # the older changes were pruned, as documented
+    assert f.read_bytes() == b"2"

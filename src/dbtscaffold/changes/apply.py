@@ -25,7 +25,13 @@ from dbtscaffold.changes.files import (
     sha256,
     write_atomic,
 )
-from dbtscaffold.changes.journal import JOURNAL, new_backup_dir, pending_journal, write_journal
+from dbtscaffold.changes.journal import (
+    JOURNAL,
+    new_backup_dir,
+    pending_journal,
+    prune_backups,
+    write_journal,
+)
 from dbtscaffold.changes.plan import FileChange, Plan
 from dbtscaffold.errors import UserError
 
@@ -39,6 +45,7 @@ _FAIL_ENV = "DBTSCAFFOLD_TEST_FAIL_AFTER"
 class Applied:
     changes: list[FileChange]
     backup_dir: Path | None
+    pruned: int = 0  # old backups deleted (see journal.prune_backups)
 
 
 def _fault_hook() -> Callable[[], None]:
@@ -212,7 +219,8 @@ def apply_plan(
     for c in changes:
         if report:
             report(c.verb, c.path)
-    return Applied(changes, backup_dir)
+    pruned = prune_backups(state_dir) if state_dir is not None else 0
+    return Applied(changes, backup_dir, pruned)
 
 
 def _rollback(

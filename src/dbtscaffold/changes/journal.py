@@ -22,6 +22,17 @@ from dbtscaffold.errors import UserError
 BACKUPS = "backups"
 JOURNAL = "journal.json"
 LOCK = "lock"
+# How many changes `undo` can go back through; older backups are deleted after each change.
+KEEP_ENV = "DBTSCAFFOLD_KEEP_BACKUPS"
+DEFAULT_KEEP = 20
+
+
+def keep_count() -> int:
+    """How many backups to keep: DBTSCAFFOLD_KEEP_BACKUPS, else 20 (at least 1)."""
+    try:
+        return max(1, int(os.environ.get(KEEP_ENV, DEFAULT_KEEP)))
+    except ValueError:
+        return DEFAULT_KEEP
 
 
 @contextlib.contextmanager
@@ -59,10 +70,13 @@ def state_lock(state_dir: Path, *, wait: float = 30.0) -> Iterator[None]:
 
 
 def new_backup_dir(state_dir: Path) -> Path:
+    """A new, empty backup folder that sorts after every existing one."""
     base = state_dir / BACKUPS
     base.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-    n = 0
+    # After the newest of this second (older ones may have been pruned: never reuse a number).
+    taken = [p.name for p in base.iterdir() if p.name.startswith(f"{stamp}-")]
+    n = max((int(t.rpartition("-")[2]) for t in taken if t[-3:].isdigit()), default=-1) + 1
     while True:
         d = base / f"{stamp}-{n:03d}"
         try:
@@ -106,3 +120,22 @@ def last_journal(state_dir: Path) -> tuple[Path, dict[str, object]] | None:
         if j.get("status") in ("applied", "pending", "undoing"):
             return d, j
     return None
+
+
+def prune_backups(state_dir: Path, keep: int | None = None) -> int:
+    """Delete all but the newest KEEP backups (a pending one is never deleted); how many went."""
+    import shutil
+
+    keep = keep_count() if keep is None else keep
+    old = _journals(state_dir)[:-keep] if keep else _journals(state_dir)
+    gone = 0
+    for d in old:
+        try:
+            status = json.loads((d / JOURNAL).read_text(encoding="utf-8")).get("status")
+        except (OSError, ValueError, AttributeError):
+            status = None
+        if status in ("pending", "undoing"):
+            continue  # an interrupted change: undo still needs it
+        shutil.rmtree(d, ignore_errors=True)
+        gone += 1
+    return gone

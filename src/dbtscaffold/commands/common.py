@@ -27,10 +27,17 @@ def execute_plan(
         n = len(plan.effective)
         console.info(f"Dry run: {n} file{'s' if n != 1 else ''} would change; nothing was written.")
         return False
-    apply_plan(
+    applied = apply_plan(
         plan,
         state_dir=state_dir,
         command=command,
         report=lambda verb, path: console.action(verb, plan.display_path(path)),
     )
+    if applied.pruned:
+        from dbtscaffold.changes.journal import keep_count
+
+        console.info(
+            f"Deleted the {applied.pruned} oldest backup(s) in .dbtscaffold/backups: `undo` "
+            f"keeps the last {keep_count()} changes (set DBTSCAFFOLD_KEEP_BACKUPS for more)."
+        )
     return True

@@ -70,6 +70,7 @@ def run_convert_seed(
 
     from dbtscaffold.changes.journal import LOCK, state_lock
     from dbtscaffold.commands.common import execute_plan
+    from dbtscaffold.runtime.parse import project_lock
 
     started = time.perf_counter()
     for seed in seeds:
@@ -115,12 +116,14 @@ def run_convert_seed(
         if result.plan.is_empty:  # another run converted them while we waited
             console.success(f"Nothing to do: {done} already converted.")
             return result
-        execute_plan(
-            result.plan,
-            dry_run=False,
-            state_dir=dagster.state_dir,
-            command="convert-seed " + " ".join(unique),
-        )
+        # Definitions that load meanwhile see the project before or after, never between.
+        with project_lock(dbt.dir, dbt.target_path):
+            execute_plan(
+                result.plan,
+                dry_run=False,
+                state_dir=dagster.state_dir,
+                command="convert-seed " + " ".join(unique),
+            )
     _summary(result, to_stdout=True)
     for info in result.infos:
         console.info(info)

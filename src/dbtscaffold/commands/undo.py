@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from dbtscaffold import console
+from dbtscaffold.dagster_project.locate import DagsterProjectInfo
 
 
 def run_undo(
@@ -14,9 +15,11 @@ def run_undo(
     from dbtscaffold.changes.journal import state_lock
     from dbtscaffold.changes.undo import undo_last
     from dbtscaffold.dagster_project.locate import resolve_dagster_project
+    from dbtscaffold.runtime.parse import project_lock
 
     info = resolve_dagster_project(dagster_project_dir, dbt_project_dir)
-    with state_lock(info.state_dir):
+    # The dbt project's parse-on-load lock too: a load never parses a half-restored project.
+    with state_lock(info.state_dir), project_lock(info.dbt_project_dir, _target_path(info)):
         result = undo_last(
             info.state_dir,
             force=force,
@@ -29,3 +32,14 @@ def run_undo(
         f"Undid `dbtscaffold {result.command}`: {len(result.restored)} file(s) restored "
         f"from {result.backup_dir}."
     )
+
+
+def _target_path(info: DagsterProjectInfo) -> str:
+    """The dbt project's target-path ("target" when dbt_project.yml cannot be read)."""
+    from dbtscaffold.dbt.project import read_dbt_project
+    from dbtscaffold.errors import UserError
+
+    try:
+        return read_dbt_project(info.dbt_project_dir).target_path
+    except UserError:  # a broken or missing dbt project must not stop an undo
+        return "target"

@@ -75,6 +75,22 @@ def _locked(path: Path) -> Iterator[None]:
         os.close(fd)
 
 
+@contextlib.contextmanager
+def project_lock(project_dir: Path, target_path: Path | str = "target") -> Iterator[None]:
+    """Hold the parse-on-load lock of a dbt project while its files change.
+
+    A load that parses takes the same lock (see `_prepare`), so it never parses a project
+    halfway through a change, and the fingerprint it records is taken after the change.
+    A project that was never parsed has no target/ folder: nothing is created for it.
+    """
+    target = Path(project_dir) / target_path
+    if not target.is_dir():
+        yield
+        return
+    with _locked(target / LOCK_FILE):
+        yield
+
+
 def _read_record(target_path: Path) -> dict[str, object]:
     try:
         record = json.loads((target_path / FINGERPRINT_FILE).read_text(encoding="utf-8"))
