@@ -26,7 +26,7 @@ MARTS = ("customers", "orders")
 GRAPH_SCRIPT = """
 import json, os, sys
 from dagster import materialize
-from jaffle_shop_dagster import assets
+from jaffle_shop_dagster import seed_assets
 from jaffle_shop_dagster.definitions import defs
 
 graph = defs.resolve_asset_graph()
@@ -41,7 +41,7 @@ for key in graph.get_all_asset_keys():
         "kinds": sorted(node.kinds),
     }
 os.environ["JAFFLE_SHOP_DUCKDB_PATH"] = sys.argv[1]
-result = materialize([assets.raw_customers])
+result = materialize([seed_assets.raw_customers])
 [event] = result.asset_materializations_for_node("raw_customers")
 out["_row_count"] = event.metadata["dagster/row_count"].value
 print(json.dumps(out))

@@ -28,7 +28,7 @@ def test_dry_run_writes_nothing_and_shows_every_change(scaffolded, tmp_path):
     before = tree_hash(tmp_path, ignore=())
     proc = run_cli("convert-seed", "raw_customers", "--dry-run", cwd=dbt_dir, check=0)
     assert tree_hash(tmp_path, ignore=()) == before
-    assert not (tmp_path / "jaffle_shop_dagster" / ".dbtscaffold").exists()
+    assert not (tmp_path / "jaffle_shop_dagster" / ".dbtscaffold" / "backups").exists()
     out = proc.stdout
     for header in (
         "--- a/jaffle_shop/models/staging/stg_customers.sql",

@@ -16,6 +16,7 @@ pytestmark = pytest.mark.e2e
 PARSE = {"DAGSTER_DBT_PARSE_PROJECT_ON_LOAD": "1"}
 GENERATED = {
     ".gitignore",
+    ".dbtscaffold/generated.json",
     "README.md",
     "pyproject.toml",
     "jaffle_shop_dagster/__init__.py",
@@ -24,6 +25,7 @@ GENERATED = {
     "jaffle_shop_dagster/definitions.py",
     "jaffle_shop_dagster/seed_assets.py",
     "jaffle_shop_dagster/_dbtscaffold/__init__.py",
+    "jaffle_shop_dagster/_dbtscaffold/fingerprint.py",
     "jaffle_shop_dagster/_dbtscaffold/loaders.py",
     "jaffle_shop_dagster/_dbtscaffold/parse.py",
     "jaffle_shop_dagster/_dbtscaffold/profiles.py",
@@ -198,41 +200,40 @@ def test_dry_run_shows_files_and_writes_nothing(example_project, tmp_path):
     )
     assert tree_hash(tmp_path) == before
     assert "+++ b/jaffle_shop_dagster/jaffle_shop_dagster/constants.py" in proc.stdout
-    assert "+@dbt_assets(manifest=DBT_MANIFEST_PATH)" in proc.stdout
+    assert "+@dbt_assets(manifest=DBT_MANIFEST_PATH" in proc.stdout
     assert "nothing was written" in proc.stderr
     assert "\x1b[" not in proc.stdout + proc.stderr  # plain when piped
 
 
 def test_force_rewrites_only_generated_files(scaffolded, tmp_path):
     _, dagster_dir = scaffolded
-    (dagster_dir / "jaffle_shop_dagster" / "assets.py").write_text("# broken\n")
+    init = ("init", "--dbt-project-dir", tmp_path / "jaffle_shop", "--output-dir", tmp_path)
     (dagster_dir / "notes.txt").write_text("mine\n")
     (dagster_dir / "README.md").unlink()
-    rerun = run_cli("init", "--dbt-project-dir", tmp_path / "jaffle_shop", "--output-dir", tmp_path)
+    rerun = run_cli(*init)
     assert rerun.returncode == 1
     assert "--force" in rerun.stderr
-    run_cli(
-        "init",
-        "--dbt-project-dir",
-        tmp_path / "jaffle_shop",
-        "--output-dir",
-        tmp_path,
-        "--force",
-        check=0,
-    )
-    assert "@dbt_assets" in (dagster_dir / "jaffle_shop_dagster" / "assets.py").read_text()
-    assert (dagster_dir / "notes.txt").read_text() == "mine\n"
+    # Still as generated (or gone): --force writes it again; other files are left alone.
+    run_cli(*init, "--force", check=0)
     assert (dagster_dir / "README.md").is_file()
-    again = run_cli(
-        "init",
-        "--dbt-project-dir",
-        tmp_path / "jaffle_shop",
-        "--output-dir",
-        tmp_path,
-        "--force",
-        check=0,
-    )
+    assert (dagster_dir / "notes.txt").read_text() == "mine\n"
+    again = run_cli(*init, "--force", check=0)
     assert "Nothing to do" in again.stderr
+
+    # A generated file the user edited stops --force with one line, and nothing changes.
+    assets = dagster_dir / "jaffle_shop_dagster" / "assets.py"
+    assets.write_text(assets.read_text() + "# my edit\n")
+    before = tree_hash(tmp_path)
+    stopped = run_cli(*init, "--force")
+    assert stopped.returncode == 1
+    [line] = [x for x in stopped.stderr.splitlines() if x.strip()]
+    assert "jaffle_shop_dagster/assets.py" in line and "--overwrite" in line
+    assert tree_hash(tmp_path) == before
+    # --overwrite replaces it, and undo brings the edit back.
+    run_cli(*init, "--overwrite", check=0)
+    assert "# my edit" not in assets.read_text()
+    run_cli("undo", "--dagster-project-dir", dagster_dir, check=0)
+    assert assets.read_text().endswith("# my edit\n")
 
 
 def test_project_scaffold_alias(example_project, tmp_path):

@@ -656,11 +656,11 @@ CASES = [
         symlink_out(f"{DAGSTER}/data", dir_=True),
     ),
     Case(
-        "convert-assets-py-symlink",
+        "convert-seed-assets-py-symlink",
         CONVERT,
         1,
         "is a symbolic link",
-        symlink_out(f"{DAGSTER}/{PACKAGE}/assets.py", dir_=False),
+        symlink_out(f"{DAGSTER}/{PACKAGE}/seed_assets.py", dir_=False),
     ),
     Case(
         "convert-state-dir-symlink-out",
