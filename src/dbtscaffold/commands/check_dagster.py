@@ -170,16 +170,18 @@ def check_definitions(ctx: Context) -> Finding:
         return Finding(SKIP, "not run (--no-load)")
     if ctx.dagster is None:
         return skipped("the Dagster project")
-    state = ctx.cache.get("manifest_state")
+    verdict = ctx.cache.get("manifest_verdict", "missing")
     on = ctx.cache.get("parse_on_load", False)
-    if state is None or not state.exists or (on and not state.current):
-        why = (
-            "there is no manifest" if state is None or not state.exists else "the manifest is stale"
+    # Load only what a load here would use without parsing: a current manifest, or (with
+    # parse on load off) one dbt wrote whose freshness cannot be told.
+    if verdict != "current" and (on or verdict != "unknown"):
+        why = {"missing": "there is no manifest", "stale": "the manifest is stale"}.get(
+            verdict, "the manifest would be parsed again"
         )
         return Finding(
             SKIP,
-            f"not loaded: {why}, so a load would parse the dbt project (and write its target/); "
-            "check writes nothing",
+            f"not loaded: {why}, and parsing it would write the dbt project's target/ "
+            "(check writes nothing)",
             parse_fix(ctx),
         )
     module = module_name(ctx)

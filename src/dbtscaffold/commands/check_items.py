@@ -250,6 +250,14 @@ def _leaves(value: Any, path: str) -> list[tuple[str, Any]]:
     return [(path, value)]
 
 
+def _where(leaf: str) -> str:
+    """`outputs.prod.password` -> target `prod`: password."""
+    if leaf.startswith("outputs."):
+        target, _, key = leaf[len("outputs.") :].partition(".")
+        return f"target `{target}`: {key}"
+    return leaf
+
+
 def check_env_vars(ctx: Context) -> Finding:
     """Every env_var() of the profile (all its targets) and of dbt_project.yml is set or defaulted.
 
@@ -260,7 +268,11 @@ def check_env_vars(ctx: Context) -> Finding:
 
     if ctx.dbt is None or ctx.profile is None:
         return skipped("the profile")
-    leaves = [("target", ctx.profile.default_target)] if ctx.profile.default_target else []
+    leaves = (
+        [("the profile's `target:`", ctx.profile.default_target)]
+        if ctx.profile.default_target
+        else []
+    )
     for tname, cfg in ctx.profile.targets.items():
         leaves += _leaves(cfg, f"outputs.{tname}")
     names: set[str] = set()
@@ -283,9 +295,7 @@ def check_env_vars(ctx: Context) -> Finding:
             missing.setdefault(name, "dbt_project.yml")
     names.update(_ENV_VAR_RE.findall(project_yml))
     if missing:
-        shown = ", ".join(
-            f"`{n}` ({w.replace('outputs.', 'target ', 1)})" for n, w in missing.items()
-        )
+        shown = ", ".join(f"`{n}` ({_where(w)})" for n, w in missing.items())
         first = next(iter(missing))
         return Finding(
             FAIL,
@@ -342,7 +352,7 @@ def check_adapters(ctx: Context) -> Finding:
             FAIL,
             f"{package} is not installed in {env}"
             + (f", and target `{ctx.target}` in use needs it" if core is not None else ""),
-            f"`{Path(sys.executable).name} -m pip install {package}` in {env}",
+            f"`{sys.executable} -m pip install {package}`",
         )
     summary = f"dbt-core {core}; " + ", ".join(found)
     if missing_other:
@@ -350,8 +360,8 @@ def check_adapters(ctx: Context) -> Finding:
             WARN,
             f"{summary}; not installed: {', '.join(missing_other)}, needed when that target "
             "is selected",
-            f"pip install {' '.join(m.split(' ')[0] for m in missing_other)} in {env} before "
-            "using it",
+            f"`{sys.executable} -m pip install {' '.join(m.split(' ')[0] for m in missing_other)}` "
+            "before selecting it",
         )
     return Finding(OK, summary)
 

@@ -118,9 +118,11 @@ def check_manifest(ctx: Context) -> Finding:
     state = manifest_state(ctx.dbt.dir, find_profiles_dir(ctx.dbt.dir, explicit), manifest.parent)
     ctx.cache["manifest_state"] = state
     ctx.cache["manifest_path"] = manifest
+    ctx.cache["manifest_verdict"] = "current" if state.current else "stale"
     on = ctx.cache.get("parse_on_load", parse_on_load_enabled())
     shown = ctx.show(manifest)
     if not state.exists:
+        ctx.cache["manifest_verdict"] = "missing"
         if on:
             return Finding(WARN, f"no {shown} yet: the first load parses the dbt project")
         return Finding(
@@ -141,6 +143,7 @@ def check_manifest(ctx: Context) -> Finding:
         why = f"{age}; no file changed since, so a DBT_ or env_var() variable, the profiles.yml "
         why += "in use, or dbt's version differs from that parse's"
     else:
+        ctx.cache["manifest_verdict"] = "unknown"
         verdict = "the next load parses it again" if on else "loads use it as it is"
         return Finding(
             WARN,
