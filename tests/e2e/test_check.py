@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -93,6 +94,19 @@ def changed(path: Path, text: str | None = None, append: str | None = None) -> I
         yield
     finally:
         path.write_bytes(original)
+
+
+@contextlib.contextmanager
+def created(folder: Path, files: dict[str, str]) -> Iterator[None]:
+    """FILES (name: text) written into the new FOLDER, which is removed afterwards."""
+    assert not folder.exists()
+    folder.mkdir()
+    try:
+        for name, text in files.items():
+            (folder / name).write_text(text, encoding="utf-8")
+        yield
+    finally:
+        shutil.rmtree(folder)
 
 
 def check(*args, cwd: Path, root: Path, home: Path, env=None, expect: int) -> dict | str:
@@ -333,6 +347,67 @@ def test_outdated_runtime_copy(project, isolation):
     copy = by_id(report)["runtime_copy"]
     assert "is dbtscaffold 0.1.0's runtime" in copy["message"]
     assert copy["fix"] == "refresh it: `dbtscaffold init --project-name jaffle_dagster --force`"
+
+
+DAGSTER_YAML = """\
+storage:
+  postgres:
+    postgres_db:
+      username: dagster
+      password:
+        env: DAGSTER_PG_PASSWORD
+      hostname: localhost
+      db_name: dagster
+      port: 5432
+      params:
+        scheme: postgresql+psycopg2
+run_coordinator:
+  module: dagster.core.run_coordinator
+  class: QueuedRunCoordinator
+"""
+GRPC_WORKSPACE = """\
+load_from:
+  - grpc_server:
+      host: localhost
+      port: 4266
+      location_name: jaffle_dagster
+"""
+TYPO_WORKSPACE = """\
+load_from:
+  - python_module:
+      module_name: jaffle_dagster.definitons
+      working_directory: ..
+"""
+
+
+@pytest.mark.parametrize(
+    ("workspace", "status", "words"),
+    [
+        (GRPC_WORKSPACE, "ok", "grpc_server localhost:4266 (serving jaffle_dagster.definitions)"),
+        (TYPO_WORKSPACE, "fail", "module `jaffle_dagster.definitons` not found"),
+        ("load_from: [\n", "fail", "deploy/workspace.yaml is not valid YAML"),
+    ],
+)
+def test_deploy_files(project, isolation, workspace, status, words):
+    root, _, dagster_dir = project
+    files = {"dagster.yaml": DAGSTER_YAML, "workspace.yaml": workspace}
+    with created(dagster_dir / "deploy", files):
+        report = check(
+            "--json",
+            "--no-load",
+            cwd=dagster_dir,
+            root=root,
+            home=isolation,
+            expect=1 if status == "fail" else 0,
+        )
+    deploy = by_id(report)["deploy"]
+    assert deploy["status"] == status, deploy
+    assert words in deploy["message"]
+    if status == "ok":
+        assert "deploy/dagster.yaml (PostgreSQL storage)" in deploy["message"]
+    else:
+        assert failing(report) == {"deploy"}
+        assert deploy["fix"]
 
 
 def test_no_project_here(project, isolation, tmp_path):

@@ -93,7 +93,12 @@ def _workspace_entries(data: Any, base: Path, ctx: Context) -> tuple[list[str], 
             where = value.get("socket") or f"{value.get('host', 'localhost')}:{value.get('port')}"
             if not value.get("socket") and not value.get("port"):
                 problems.append("a grpc_server without `port:`")
-            seen.append(f"grpc_server {where} (serving {module_name(ctx)})")
+            # The code server is started elsewhere (`dagster code-server start -m MODULE`):
+            # what it must find is the project's own module.
+            served = module_name(ctx)
+            if not _module_found(served, [ctx.dagster.dir]):  # type: ignore[union-attr]
+                problems.append(f"module `{served}` the code server serves not found")
+            seen.append(f"grpc_server {where} (serving {served})")
             continue
         if kind in ("python_module", "python_package"):
             conf = value if isinstance(value, dict) else {"module_name": value}

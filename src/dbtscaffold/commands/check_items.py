@@ -55,12 +55,15 @@ class Context:
 
     def show(self, path: Path) -> str:
         """PATH as a user reads it: relative to the current folder when inside it."""
-        path = Path(path)
+        path = Path(path).resolve()
         try:
-            rel = path.resolve().relative_to(self.cwd.resolve())
-        except ValueError:
+            rel = Path(os.path.relpath(path, self.cwd.resolve()))
+        except ValueError:  # another drive
             return str(path)
-        return rel.as_posix() if str(rel) != "." else "."
+        # A short way up (the dbt project above a nested Dagster project) reads better too.
+        if rel.parts[:3] == ("..", "..", "..") or os.path.isabs(rel):
+            return str(path)
+        return rel.as_posix()
 
     def dagster_cmd(self) -> str:
         """`cd <dagster project> && ` when it is not the current folder."""
@@ -182,12 +185,14 @@ def check_profiles(ctx: Context) -> Finding:
         message = split_line(e.line())[0].replace(
             "(given by --profiles-dir)", _HOW["--profiles-dir"]
         )
-        return Finding(
-            FAIL,
-            message,
-            f"create profiles.yml in {ctx.show(ctx.dbt.dir)} or ~/.dbt, or set DBT_PROFILES_DIR "
-            "to its folder",
+        fix = (
+            f"create profiles.yml in {ctx.show(explicit)}, or run init again with the right "
+            "--profiles-dir"
+            if explicit
+            else f"create profiles.yml in {ctx.show(ctx.dbt.dir)} or ~/.dbt, or set "
+            "DBT_PROFILES_DIR to its folder"
         )
+        return Finding(FAIL, message, fix)
     try:
         load_yaml_file(loc.path, "profiles.yml")
     except UserError as e:
@@ -309,7 +314,8 @@ def check_env_vars(ctx: Context) -> Finding:
     if not names:
         return Finding(OK, "no env_var() in profiles.yml or dbt_project.yml")
     unset = sorted(n for n in names if n not in os.environ)
-    defaulted = f" ({len(unset)} by default: {', '.join(unset)})" if unset else ""
+    shown = ", ".join(unset[:3]) + (f" and {len(unset) - 3} more" if len(unset) > 3 else "")
+    defaulted = f" ({len(unset)} by default: {shown})" if unset else ""
     return Finding(OK, f"{len(names)} variables, all set or defaulted{defaulted}")
 
 

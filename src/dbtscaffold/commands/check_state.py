@@ -14,6 +14,7 @@ from typing import Any
 
 from dbtscaffold.commands.check_items import FAIL, OK, WARN, Context, Finding, skipped
 from dbtscaffold.dbt.manifest import DbtResource
+from dbtscaffold.errors import UserError
 
 _SKIP_WALK = frozenset({"target", "logs", "dbt_packages", "__pycache__", ".git", ".venv"})
 
@@ -36,7 +37,7 @@ def module_name(ctx: Context) -> str:
         return "<package>.definitions"
     try:
         return dagster_module_name(ctx.dagster)
-    except Exception:  # noqa: BLE001 - a broken pyproject.toml is the projects check's to report
+    except UserError:  # a broken pyproject.toml is the projects check's to report
         return f"{ctx.dagster.package}.definitions"
 
 
@@ -175,8 +176,11 @@ def _manifest(ctx: Context) -> dict[str, Any] | None:
 
 
 def stale_note(ctx: Context) -> str:
-    state = ctx.cache.get("manifest_state")
-    return "" if state is None or state.current else " (read from a manifest that is not current)"
+    """Words to add to what was read from the manifest, when it is not known to be current."""
+    return {
+        "stale": " (from the stale manifest)",
+        "unknown": " (from a manifest dbt wrote, maybe not current)",
+    }.get(ctx.cache.get("manifest_verdict", "current"), "")
 
 
 # --- asset keys and seeds ---------------------------------------------------------------
