@@ -302,7 +302,14 @@ def quickstart(
 @app.command()
 def check(
     dagster_project_dir: DagsterDir = None,
-    dbt_project_dir: DbtDir = None,
+    dbt_project_dir: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--dbt-project-dir",
+            help="The dbt project. Default: the current folder if it is one, else the one the "
+            "Dagster project points at.",
+        ),
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the report as JSON (schema in the README).")
     ] = False,

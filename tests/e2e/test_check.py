@@ -172,6 +172,40 @@ def test_no_load_from_the_dbt_project_prints_plain_rows(project, isolation, wher
     assert "fix: `dbtscaffold convert-seed raw_customers" in out
 
 
+def test_projects_named_by_options_from_elsewhere(project, isolation, tmp_path):
+    root, dbt_dir, dagster_dir = project
+    named = check(
+        "--json",
+        "--no-load",
+        "--dagster-project-dir",
+        dagster_dir,
+        "--dbt-project-dir",
+        dbt_dir,
+        cwd=tmp_path,
+        root=root,
+        home=isolation,
+        expect=0,
+    )
+    assert by_id(named)["projects"]["status"] == "ok"
+    other = tmp_path / "other"
+    shutil.copytree(dbt_dir, other, ignore=shutil.ignore_patterns(DAGSTER, "target"))
+    wrong = check(
+        "--json",
+        "--no-load",
+        "--dagster-project-dir",
+        dagster_dir,
+        "--dbt-project-dir",
+        other,
+        cwd=tmp_path,
+        root=root,
+        home=isolation,
+        expect=1,
+    )
+    assert failing(wrong) == {"projects"}
+    assert "orchestrates" in by_id(wrong)["projects"]["message"]
+    assert "--dbt-project-dir" in by_id(wrong)["projects"]["fix"]
+
+
 # --- broken, one way at a time ----------------------------------------------------------
 
 

@@ -61,7 +61,8 @@ class Context:
         except ValueError:  # another drive
             return str(path)
         # A short way up (the dbt project above a nested Dagster project) reads better too.
-        if rel.parts[:3] == ("..", "..", "..") or os.path.isabs(rel):
+        ups = rel.parts.count("..")
+        if ups and (ups > 2 or len(rel.as_posix()) >= len(str(path))):
             return str(path)
         return rel.as_posix()
 
@@ -105,10 +106,13 @@ def check_projects(ctx: Context) -> Finding:
                 ctx.dbt = read_dbt_project(found)
             except UserError:
                 pass
-        return Finding(FAIL, *split_line(e.line()))
+        found_line, fix = split_line(e.line())
+        fix = fix or "pass --dagster-project-dir naming a project made by `dbtscaffold init`"
+        return Finding(FAIL, found_line, fix)
     dagster = ctx.dagster
     pyproject = ctx.show(dagster.dir / "pyproject.toml")
     if ctx.dbt is not None and ctx.dbt.dir != dagster.dbt_project_dir:
+        ctx.dagster = None  # which of the two is meant is unknown: check the dbt one only
         return Finding(
             FAIL,
             f"`{dagster.package}` orchestrates `{ctx.show(dagster.dbt_project_dir)}` "
@@ -223,7 +227,11 @@ def check_target(ctx: Context) -> Finding:
     try:
         default = render(profile.default_target) if profile.default_target else None
     except ProfileError as e:
-        return Finding(FAIL, f"`target:` of profile `{profile.name}` cannot be rendered: {e}")
+        return Finding(
+            FAIL,
+            f"`target:` of profile `{profile.name}` cannot be rendered: {e}",
+            f"set {TARGET_ENV}, or fix `target:` of profile `{profile.name}` in profiles.yml",
+        )
     name = from_env or (str(default) if default else "default")
     why = f"{TARGET_ENV}={from_env}" if from_env else "the profile's `target:`"
     if not from_env and not default:

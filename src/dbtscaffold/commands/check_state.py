@@ -111,8 +111,8 @@ def check_manifest(ctx: Context) -> Finding:
     from dbtscaffold.runtime.parse import manifest_state, parse_on_load_enabled
     from dbtscaffold.runtime.project import find_profiles_dir
 
-    if ctx.dbt is None:
-        return skipped("the dbt project")
+    if ctx.dbt is None or ctx.dagster is None:
+        return skipped("the projects")
     explicit = ctx.constants.profiles_dir if ctx.constants else None
     target_rel = ctx.constants.target_path if ctx.constants else ctx.dbt.target_path
     manifest = ctx.dbt.dir / target_rel / "manifest.json"
