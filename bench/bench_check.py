@@ -113,7 +113,9 @@ def main(argv: list[str] | None = None) -> int:
                 ]
             )
         if size == "example":
-            checks.append((no_load.label, no_load.median, NO_LOAD_BAR_S))
+            checks.append((no_load.label, "wall median", no_load.median, NO_LOAD_BAR_S))
+            # CPU time is the steadier figure when other jobs share the two cores.
+            checks.append((no_load.label, "CPU median", no_load.cpu_median, NO_LOAD_BAR_S))
 
     lines = header("python bench/bench_check.py")
     lines += [
@@ -139,8 +141,10 @@ def main(argv: list[str] | None = None) -> int:
         rows,
     )
     lines += ["", "Bars:", ""]
-    for label, value, limit in checks:
-        lines.append(f"- `{label}`: {value:.3f} s against a bar of {limit} s: {bar(value < limit)}")
+    for label, what, value, limit in checks:
+        lines.append(
+            f"- `{label}`, {what}: {value:.3f} s against a bar of {limit} s: {bar(value < limit)}"
+        )
     lines += [
         "",
         (

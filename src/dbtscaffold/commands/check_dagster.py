@@ -217,7 +217,7 @@ def check_definitions(ctx: Context) -> Finding:
     seconds = float(report.get("seconds", 0.0))
     if "error" in report:
         where = report.get("where")
-        at = f" at {where}" if where else ""
+        at = f" at {ctx.show(Path(where[0]))}:{where[1]}" if where else ""
         return Finding(
             FAIL,
             f"`{module}` failed to load after {seconds:.1f} s: {report['error']}{at}",

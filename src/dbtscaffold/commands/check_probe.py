@@ -41,13 +41,13 @@ def _repository(module: ModuleType) -> Any:
     return repository_def_from_target_def(targets[0].target_definition)
 
 
-def _where(tb: TracebackType | None, root: str) -> str | None:
-    """The last frame of the traceback inside the project folder, as `path:line`."""
+def _where(tb: TracebackType | None, root: str) -> list[object] | None:
+    """[absolute path, line] of the last traceback frame inside the project folder."""
     where = None
     for frame in traceback.extract_tb(tb):
         path = os.path.abspath(frame.filename)
         if path.startswith(root + os.sep):
-            where = f"{os.path.relpath(path, root)}:{frame.lineno}"
+            where = [path, frame.lineno]
     return where
 
 
