@@ -309,5 +309,40 @@ def quickstart(
         run_quickstart(directory or Path.cwd() / "dbtscaffold-quickstart")
 
 
+# --- check ------------------------------------------------------------------
+
+
+@app.command()
+def check(
+    dagster_project_dir: DagsterDir = None,
+    dbt_project_dir: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--dbt-project-dir",
+            help="The dbt project. Default: the current folder if it is one, else the one the "
+            "Dagster project points at.",
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the report as JSON (schema in the README).")
+    ] = False,
+    no_load: Annotated[
+        bool,
+        typer.Option("--no-load", help="Skip loading the definitions (the slow check, ~10 s)."),
+    ] = False,
+) -> None:
+    """Say whether the Dagster + dbt project is healthy, and why not; writes nothing."""
+    with handle_errors():
+        from dbtscaffold.commands.check import run_check
+
+        code = run_check(
+            dagster_project_dir=dagster_project_dir,
+            dbt_project_dir=dbt_project_dir,
+            as_json=as_json,
+            load=not no_load,
+        )
+    raise typer.Exit(code)
+
+
 def main() -> None:
     app()

@@ -125,3 +125,32 @@ def status(message: str) -> Iterator[None]:
     else:
         err().print(_esc(message))
         yield
+
+
+_STATUS_STYLE = {"ok": "green", "warn": "yellow", "fail": "bold red", "skip": "dim"}
+
+
+def status_table(rows: list[tuple[str, str, str, str]]) -> None:
+    """(status, name, finding, fix) rows on stdout: a table on a terminal, else aligned text.
+
+    Piped, each row is `status  name  finding` on one line (never wrapped), and a fix goes
+    on the next line, indented under the finding.
+    """
+    if not out().is_terminal:
+        width = max((len(name) for _, name, _, _ in rows), default=0)
+        lines = []
+        for status, name, finding, fix in rows:
+            lines.append(f"{status:<5} {name:<{width}}  {finding}")
+            if fix:
+                lines.append(f"{'':<5} {'':<{width}}  fix: {fix}")
+        data("".join(line + "\n" for line in lines))
+        return
+    from rich.table import Table
+    from rich.text import Text
+
+    t = Table(show_lines=False, header_style="bold", expand=False)
+    for col in ("", "check", "finding", "fix"):
+        t.add_column(col, overflow="fold")
+    for status, name, finding, fix in rows:
+        t.add_row(Text(status, style=_STATUS_STYLE.get(status, "")), name, Text(finding), Text(fix))
+    out().print(t)

@@ -173,3 +173,15 @@ def add_loader_asset(text: str, spec: LoaderSpec, package: str) -> str:
         },
     )
     return text.rstrip("\r\n") + nl + block.replace("\n", nl)
+
+
+def defined_assets(text: str) -> list[tuple[str, list[str]]]:
+    """(function name, asset key) of every `@asset` function at the top level of module TEXT."""
+    found = []
+    for node in _parse(text).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for dec in node.decorator_list:
+                key = _decorator_key(dec, node.name)
+                if key is not None:
+                    found.append((node.name, key))
+    return found

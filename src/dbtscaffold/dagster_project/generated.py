@@ -1,0 +1,215 @@
+"""Reading what `init` generated, without importing it: constants.py's paths, the runtime copy,
+and the Python assets the package defines.
+
+Importing constants.py would run parse on load (and dagster); instead its assignments are
+read with `ast` and the few expressions init writes are evaluated (`Path(__file__).parent`,
+`HERE.joinpath("..", "..")`, `HERE / "dbt_project"`, `Path.home() / ".dbt"`). Anything
+else is "not understood" and the callers fall back to [tool.dbtscaffold].
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from dbtscaffold.dagster_project.seed_assets import AssetCodeError, defined_assets
+from dbtscaffold.resources import runtime_dir
+
+RUNTIME_PACKAGE = "_dbtscaffold"
+_VERSION_RE = re.compile(r"""^__version__\s*=\s*['"]([^'"]+)['"]""", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class ConstantsPaths:
+    """The paths constants.py gives dagster-dbt's DbtProject."""
+
+    dbt_project_candidates: tuple[Path, ...]  # find_dbt_project_dir()'s arguments, in order
+    profiles_dir: Path | None  # find_profiles_dir()'s explicit folder (init's --profiles-dir)
+    target_path: str  # DbtProject(target_path=...), "target" when not given
+
+    def dbt_project_dir(self) -> Path | None:
+        """The first candidate that holds dbt_project.yml, as the generated project picks it."""
+        for candidate in self.dbt_project_candidates:
+            if (candidate / "dbt_project.yml").is_file():
+                return candidate.resolve()
+        return None
+
+
+class _Unknown(Exception):
+    """An expression init does not write."""
+
+
+@dataclass(frozen=True)
+class _Candidates:
+    """The arguments of find_dbt_project_dir(), kept for DbtProject(project_dir=...)."""
+
+    paths: tuple[Path, ...]
+
+
+def _eval(node: ast.expr, names: dict[str, object], file: Path) -> object:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.Name):
+        if node.id == "__file__":
+            return str(file)
+        if node.id in names:
+            return names[node.id]
+        raise _Unknown(node.id)
+    if isinstance(node, ast.Attribute) and node.attr == "parent":
+        value = _eval(node.value, names, file)
+        if isinstance(value, Path):
+            return value.parent
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+        left, right = _eval(node.left, names, file), _eval(node.right, names, file)
+        if isinstance(left, Path) and isinstance(right, (str, Path)):
+            return left / right
+    if isinstance(node, ast.Call) and not node.keywords:
+        func = node.func
+        args = [_eval(a, names, file) for a in node.args]
+        if isinstance(func, ast.Name) and func.id == "Path" and len(args) == 1:
+            return Path(str(args[0]))
+        if (
+            isinstance(func, ast.Attribute)
+            and func.attr == "home"
+            and not args
+            and isinstance(func.value, ast.Name)
+            and func.value.id == "Path"
+        ):
+            return Path.home()
+        if isinstance(func, ast.Attribute) and func.attr == "joinpath":
+            base = _eval(func.value, names, file)
+            if isinstance(base, Path) and all(isinstance(a, str) for a in args):
+                return base.joinpath(*(str(a) for a in args))
+        if isinstance(func, ast.Name) and func.id == "find_dbt_project_dir":
+            return _Candidates(tuple(Path(str(a)) for a in args))
+    raise _Unknown(ast.dump(node)[:60])
+
+
+def read_constants(text: str, package_dir: Path) -> ConstantsPaths | None:
+    """The paths constants.py TEXT (in PACKAGE_DIR) gives DbtProject, or None if not understood."""
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return None
+    names: dict[str, object] = {}
+    file = package_dir / "constants.py"
+    for stmt in tree.body:
+        if not (
+            isinstance(stmt, ast.Assign)
+            and len(stmt.targets) == 1
+            and isinstance(stmt.targets[0], ast.Name)
+        ):
+            continue
+        value = stmt.value
+        if isinstance(value, ast.Call) and getattr(value.func, "id", None) == "DbtProject":
+            return _dbt_project_call(value, names, file)
+        try:
+            names[stmt.targets[0].id] = _eval(value, names, file)
+        except _Unknown:
+            continue
+    return None
+
+
+def _dbt_project_call(
+    call: ast.Call, names: dict[str, object], file: Path
+) -> ConstantsPaths | None:
+    kwargs = {k.arg: k.value for k in call.keywords if k.arg}
+    try:
+        project = _eval(kwargs["project_dir"], names, file) if "project_dir" in kwargs else None
+        candidates = project.paths if isinstance(project, _Candidates) else (project,)
+        if not all(isinstance(c, Path) for c in candidates):
+            return None
+        explicit: Path | None = None
+        profiles = kwargs.get("profiles_dir")
+        if isinstance(profiles, ast.Call) and getattr(profiles.func, "id", None) == (
+            "find_profiles_dir"
+        ):
+            if len(profiles.args) > 1:
+                value = _eval(profiles.args[1], names, file)
+                explicit = value if isinstance(value, Path) else Path(str(value))
+        elif profiles is not None:
+            value = _eval(profiles, names, file)
+            explicit = value if isinstance(value, Path) else Path(str(value))
+        target = _eval(kwargs["target_path"], names, file) if "target_path" in kwargs else None
+    except _Unknown:
+        return None
+    return ConstantsPaths(
+        tuple(Path(str(c)) for c in candidates),
+        explicit,
+        str(target) if target is not None else "target",
+    )
+
+
+# --- the runtime copy -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RuntimeCopy:
+    """The copy of dbtscaffold.runtime in <package>/_dbtscaffold/, against the installed one."""
+
+    version: str | None  # None: no copy (or no __version__ in it)
+    differing: tuple[str, ...]  # files whose bytes differ from the installed runtime's
+
+
+def read_runtime_copy(package_dir: Path) -> RuntimeCopy:
+    """The version stamped in PACKAGE_DIR/_dbtscaffold and the files that differ from ours."""
+    copy = package_dir / RUNTIME_PACKAGE
+    try:
+        init = (copy / "__init__.py").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return RuntimeCopy(None, ())
+    m = _VERSION_RE.search(init)
+    ours = {p.name for p in runtime_dir().glob("*.py")}
+    theirs = {p.name for p in copy.glob("*.py")}
+    differing = sorted(
+        name
+        for name in ours | theirs
+        if name not in ours
+        or name not in theirs
+        or (copy / name).read_bytes() != (runtime_dir() / name).read_bytes()
+    )
+    return RuntimeCopy(m.group(1) if m else None, tuple(differing))
+
+
+# --- Python assets --------------------------------------------------------------------
+
+
+def _modules_loaded(package_dir: Path, package: str) -> list[str]:
+    """The package's modules definitions.py imports (seed_assets always), as file names."""
+    found = ["seed_assets"]
+    try:
+        tree = ast.parse((package_dir / "definitions.py").read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        return found
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == package:
+            found += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(package + "."):
+            found.append(str(node.module).split(".", 1)[1])
+        elif isinstance(node, ast.Import):
+            found += [
+                a.name.split(".", 1)[1] for a in node.names if a.name.startswith(package + ".")
+            ]
+    return list(dict.fromkeys(m.replace(".", "/") for m in found))
+
+
+def python_assets(
+    package_dir: Path, package: str
+) -> tuple[dict[tuple[str, ...], list[str]], list[str]]:
+    """({key: ["module.py:function", ...]}, unreadable modules) of the `@asset`s definitions.py loads."""
+    keys: dict[tuple[str, ...], list[str]] = {}
+    problems: list[str] = []
+    for module in _modules_loaded(package_dir, package):
+        path = package_dir / f"{module}.py"
+        if not path.is_file():
+            continue
+        try:
+            found = defined_assets(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, AssetCodeError) as e:
+            problems.append(f"{module}.py ({e})")
+            continue
+        for func, key in found:
+            keys.setdefault(tuple(key), []).append(f"{module}.py:{func}")
+    return keys, problems
