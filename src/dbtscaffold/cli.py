@@ -101,7 +101,11 @@ def _init(
     output_dir: Optional[Path],
     force: bool,
     dry_run: bool,
+    schedule: str | None = None,
+    no_schedule: bool = False,
 ) -> None:
+    if schedule is not None and no_schedule:
+        raise typer.BadParameter("--schedule and --no-schedule exclude each other.")
     with handle_errors():
         from dbtscaffold.commands.init import run_init
 
@@ -113,6 +117,8 @@ def _init(
             force=force,
             dry_run=dry_run,
             interactive=sys.stdin.isatty() and sys.stdout.isatty(),
+            schedule=schedule,
+            no_schedule=no_schedule,
         )
 
 
@@ -144,6 +150,18 @@ Force = Annotated[
         "--force", help="Rewrite the generated files of an existing project (others are kept)."
     ),
 ]
+Schedule = Annotated[
+    Optional[str],
+    typer.Option(
+        "--schedule",
+        metavar="CRON",
+        help="Cron of the schedule that materializes every asset, turned on. "
+        "Default: '0 0 * * *', turned off.",
+    ),
+]
+NoSchedule = Annotated[
+    bool, typer.Option("--no-schedule", help="Leave the job and the schedule out.")
+]
 
 
 @app.command()
@@ -154,9 +172,13 @@ def init(
     output_dir: OutputDir = None,
     force: Force = False,
     dry_run: DryRun = False,
+    schedule: Schedule = None,
+    no_schedule: NoSchedule = False,
 ) -> None:
     """Create a Dagster project that loads every dbt model as an asset."""
-    _init(project_name, dbt_project_dir, profiles_dir, output_dir, force, dry_run)
+    _init(
+        project_name, dbt_project_dir, profiles_dir, output_dir, force, dry_run, schedule, no_schedule
+    )
 
 
 @project_app.command("scaffold")
@@ -167,9 +189,13 @@ def project_scaffold(
     output_dir: OutputDir = None,
     force: Force = False,
     dry_run: DryRun = False,
+    schedule: Schedule = None,
+    no_schedule: NoSchedule = False,
 ) -> None:
     """Same as `dbtscaffold init` (the `dagster-dbt project scaffold` spelling)."""
-    _init(project_name, dbt_project_dir, profiles_dir, output_dir, force, dry_run)
+    _init(
+        project_name, dbt_project_dir, profiles_dir, output_dir, force, dry_run, schedule, no_schedule
+    )
 
 
 # --- example ----------------------------------------------------------------
