@@ -177,7 +177,14 @@ def init(
 ) -> None:
     """Create a Dagster project that loads every dbt model as an asset."""
     _init(
-        project_name, dbt_project_dir, profiles_dir, output_dir, force, dry_run, schedule, no_schedule
+        project_name,
+        dbt_project_dir,
+        profiles_dir,
+        output_dir,
+        force,
+        dry_run,
+        schedule,
+        no_schedule,
     )
 
 
@@ -194,7 +201,14 @@ def project_scaffold(
 ) -> None:
     """Same as `dbtscaffold init` (the `dagster-dbt project scaffold` spelling)."""
     _init(
-        project_name, dbt_project_dir, profiles_dir, output_dir, force, dry_run, schedule, no_schedule
+        project_name,
+        dbt_project_dir,
+        profiles_dir,
+        output_dir,
+        force,
+        dry_run,
+        schedule,
+        no_schedule,
     )
 
 
@@ -268,6 +282,45 @@ def undo(
 
         run_undo(
             dagster_project_dir=dagster_project_dir, dbt_project_dir=dbt_project_dir, force=force
+        )
+
+
+# --- package / deploy -------------------------------------------------------
+
+
+@app.command()
+def package(dagster_project_dir: DagsterDir = None, dry_run: DryRun = False) -> None:
+    """Build a wheel that carries the dbt project and its manifest (runs without the source)."""
+    with handle_errors():
+        from dbtscaffold.commands.package import run_package
+
+        run_package(dagster_project_dir=dagster_project_dir, dry_run=dry_run)
+
+
+@app.command()
+def deploy(
+    dagster_project_dir: DagsterDir = None,
+    host: Annotated[
+        str, typer.Option("--host", help="Host the code server listens on.")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", "-p", min=1, max=65535, help="Port of the code server.")
+    ] = 4000,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite deploy files that differ (backed up).")
+    ] = False,
+    dry_run: DryRun = False,
+) -> None:
+    """Write deploy/dagster.yaml (PostgreSQL, queued runs, daemon) and deploy/workspace.yaml."""
+    with handle_errors():
+        from dbtscaffold.commands.deploy import run_deploy
+
+        run_deploy(
+            dagster_project_dir=dagster_project_dir,
+            host=host,
+            port=port,
+            force=force,
+            dry_run=dry_run,
         )
 
 

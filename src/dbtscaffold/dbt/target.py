@@ -87,7 +87,8 @@ def unsupported_target_message(dbt: DbtProjectInfo, target: str, adapter: str) -
 
 
 _ENV_VAR_RE = re.compile(
-    r"""env_var\(\s*(['"])(?P<name>[^'"]+)\1\s*(?:,\s*(['"])(?P<default>[^'"]*)\3\s*)?\)"""
+    r"""env_var\(\s*(['"])(?P<name>[A-Za-z_][A-Za-z0-9_]*)\1"""
+    r"""\s*(?:,\s*(['"])(?P<default>[^'"\n]*)\3\s*)?\)"""
 )
 
 
@@ -109,7 +110,9 @@ class DuckdbPath:
 
 def duckdb_path(profile: ProfileInfo) -> DuckdbPath | None:
     """The DuckDB path of PROFILE's default target (else its first DuckDB target), or None."""
-    names = [n for n, cfg in profile.targets.items() if str(cfg.get("type", "")).lower() == "duckdb"]
+    names = [
+        n for n, cfg in profile.targets.items() if str(cfg.get("type", "")).lower() == "duckdb"
+    ]
     if not names:
         return None
     name = profile.default_target if profile.default_target in names else names[0]
@@ -118,5 +121,7 @@ def duckdb_path(profile: ProfileInfo) -> DuckdbPath | None:
     rendered = (m.group("default") or "") if m else raw
     local = rendered not in ("", ":memory:") and ":" not in rendered.split("/", 1)[0]
     relative = local and not Path(rendered).expanduser().is_absolute()
-    file_name = Path(rendered.split("?", 1)[0]).name if local else f"{profile.name}.duckdb"
+    file_name = Path(rendered.split("?", 1)[0]).name if local else ""
+    if not re.fullmatch(r"[\w.-]+", file_name):  # it goes into README commands
+        file_name = "warehouse.duckdb"
     return DuckdbPath(name, raw, m.group("name") if m else None, file_name, relative)

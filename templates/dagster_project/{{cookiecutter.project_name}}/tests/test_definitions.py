@@ -15,7 +15,7 @@ def test_definitions_load():
 
 
 def test_every_dbt_model_is_an_asset():
-    keys = defs.resolve_asset_graph().get_all_asset_keys()
+    keys = defs.resolve_asset_graph().materializable_asset_keys
     manifest = json.loads(DBT_MANIFEST_PATH.read_text(encoding="utf-8"))
     for node in manifest["nodes"].values():
         if node["resource_type"] == "model" and node["config"]["materialized"] != "ephemeral":
@@ -24,7 +24,7 @@ def test_every_dbt_model_is_an_asset():
 
 
 def test_every_seed_loader_is_an_asset():
-    keys = defs.resolve_asset_graph().get_all_asset_keys()
+    keys = defs.resolve_asset_graph().materializable_asset_keys
     for loader in vars(seed_assets).values():
         if isinstance(loader, AssetsDefinition):
             assert loader.key in keys
