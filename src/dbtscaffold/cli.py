@@ -102,7 +102,11 @@ def _init(
     force: bool,
     dry_run: bool,
     overwrite: bool = False,
+    schedule: str | None = None,
+    no_schedule: bool = False,
 ) -> None:
+    if schedule is not None and no_schedule:
+        raise typer.BadParameter("--schedule and --no-schedule exclude each other.")
     with handle_errors():
         from dbtscaffold.commands.init import run_init
 
@@ -115,6 +119,8 @@ def _init(
             dry_run=dry_run,
             overwrite=overwrite,
             interactive=sys.stdin.isatty() and sys.stdout.isatty(),
+            schedule=schedule,
+            no_schedule=no_schedule,
         )
 
 
@@ -155,6 +161,18 @@ Overwrite = Annotated[
         help="Like --force, and also replace generated files you edited (backed up for undo).",
     ),
 ]
+Schedule = Annotated[
+    Optional[str],
+    typer.Option(
+        "--schedule",
+        metavar="CRON",
+        help="Cron of the schedule that materializes every asset, turned on. "
+        "Default: '0 0 * * *', turned off.",
+    ),
+]
+NoSchedule = Annotated[
+    bool, typer.Option("--no-schedule", help="Leave the job and the schedule out.")
+]
 
 
 @app.command()
@@ -166,9 +184,21 @@ def init(
     force: Force = False,
     overwrite: Overwrite = False,
     dry_run: DryRun = False,
+    schedule: Schedule = None,
+    no_schedule: NoSchedule = False,
 ) -> None:
     """Create a Dagster project that loads every dbt model as an asset."""
-    _init(project_name, dbt_project_dir, profiles_dir, output_dir, force, dry_run, overwrite)
+    _init(
+        project_name,
+        dbt_project_dir,
+        profiles_dir,
+        output_dir,
+        force,
+        dry_run,
+        overwrite=overwrite,
+        schedule=schedule,
+        no_schedule=no_schedule,
+    )
 
 
 @project_app.command("scaffold")
@@ -180,9 +210,21 @@ def project_scaffold(
     force: Force = False,
     overwrite: Overwrite = False,
     dry_run: DryRun = False,
+    schedule: Schedule = None,
+    no_schedule: NoSchedule = False,
 ) -> None:
     """Same as `dbtscaffold init` (the `dagster-dbt project scaffold` spelling)."""
-    _init(project_name, dbt_project_dir, profiles_dir, output_dir, force, dry_run, overwrite)
+    _init(
+        project_name,
+        dbt_project_dir,
+        profiles_dir,
+        output_dir,
+        force,
+        dry_run,
+        overwrite=overwrite,
+        schedule=schedule,
+        no_schedule=no_schedule,
+    )
 
 
 # --- example ----------------------------------------------------------------
@@ -255,6 +297,45 @@ def undo(
 
         run_undo(
             dagster_project_dir=dagster_project_dir, dbt_project_dir=dbt_project_dir, force=force
+        )
+
+
+# --- package / deploy -------------------------------------------------------
+
+
+@app.command()
+def package(dagster_project_dir: DagsterDir = None, dry_run: DryRun = False) -> None:
+    """Build a wheel that carries the dbt project and its manifest (runs without the source)."""
+    with handle_errors():
+        from dbtscaffold.commands.package import run_package
+
+        run_package(dagster_project_dir=dagster_project_dir, dry_run=dry_run)
+
+
+@app.command()
+def deploy(
+    dagster_project_dir: DagsterDir = None,
+    host: Annotated[
+        str, typer.Option("--host", help="Host the code server listens on.")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", "-p", min=1, max=65535, help="Port of the code server.")
+    ] = 4000,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite deploy files that differ (backed up).")
+    ] = False,
+    dry_run: DryRun = False,
+) -> None:
+    """Write deploy/dagster.yaml (PostgreSQL, queued runs, daemon) and deploy/workspace.yaml."""
+    with handle_errors():
+        from dbtscaffold.commands.deploy import run_deploy
+
+        run_deploy(
+            dagster_project_dir=dagster_project_dir,
+            host=host,
+            port=port,
+            force=force,
+            dry_run=dry_run,
         )
 
 

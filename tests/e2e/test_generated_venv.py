@@ -92,3 +92,11 @@ def test_uv_sync_installs_the_project_and_its_dev_group(tmp_path):
     python = project / ".venv" / "bin" / "python"
     _run([str(python), "-c", "import dagster_webserver, pytest"], project, env)  # the dev group
     _check(python, project, env)
+    # [tool.dagster] and [tool.dg] name the definitions: no -m needed.
+    _run([uv, "run", "--no-sync", "dagster", "definitions", "validate"], project, env)
+    # dg (dagster-dg-cli, not a dependency of the project) reads [tool.dg].
+    version = _run([str(python), "-c", "import dagster; print(dagster.__version__)"], project, env)
+    dg_cli = f"dagster-dg-cli=={version.strip()}"
+    _run([uv, "pip", "install", "-q", "--python", str(python), dg_cli], project, env)
+    out = _run([uv, "run", "--no-sync", "dg", "check", "defs"], project, env)
+    assert "All definitions loaded successfully" in out, out

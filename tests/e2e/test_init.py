@@ -23,6 +23,7 @@ GENERATED = {
     "jaffle_shop_dagster/assets.py",
     "jaffle_shop_dagster/constants.py",
     "jaffle_shop_dagster/definitions.py",
+    "jaffle_shop_dagster/schedules.py",
     "jaffle_shop_dagster/seed_assets.py",
     "jaffle_shop_dagster/_dbtscaffold/__init__.py",
     "jaffle_shop_dagster/_dbtscaffold/fingerprint.py",
@@ -30,6 +31,8 @@ GENERATED = {
     "jaffle_shop_dagster/_dbtscaffold/parse.py",
     "jaffle_shop_dagster/_dbtscaffold/profiles.py",
     "jaffle_shop_dagster/_dbtscaffold/project.py",
+    "tests/test_definitions.py",
+    "tests/test_schedules.py",
 }
 
 

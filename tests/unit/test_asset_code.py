@@ -41,7 +41,9 @@ from dagster import AssetExecutionContext, MaterializeResult, asset
 from shop_dagster._dbtscaffold import load_csv
 from shop_dagster.constants import dbt_project
 
-DATA_DIR = Path(__file__).parent.parent / "data"
+HERE = Path(__file__).parent
+# The project's data/ folder, else the copy `dbtscaffold package` puts in this package.
+DATA_DIR = HERE.parent / "data" if (HERE.parent / "data").is_dir() else HERE / "data"
 
 
 @asset(

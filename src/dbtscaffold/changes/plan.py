@@ -84,12 +84,19 @@ def _is_binary(data: bytes | None) -> bool:
     return data is not None and b"\0" in data[:8192]
 
 
+# A diff of a file this large (dbt's manifest.json, one 600 KB line) helps nobody.
+DIFF_SIZE_LIMIT = 256 * 1024
+
+
 def unified_diff(before: bytes | None, after: bytes | None, name: str) -> str:
     """A unified diff of one file; /dev/null stands for a missing side."""
     a_name = "/dev/null" if before is None else f"a/{name}"
     b_name = "/dev/null" if after is None else f"b/{name}"
     if _is_binary(before) or _is_binary(after):
         return f"Binary files {a_name} and {b_name} differ\n"
+    size = max(len(before or b""), len(after or b""))
+    if size > DIFF_SIZE_LIMIT:
+        return f"Files {a_name} and {b_name} differ ({size:,} bytes: too large to show)\n"
     out = []
     for line in difflib.unified_diff(_lines(before), _lines(after), a_name, b_name):
         out.append(line)

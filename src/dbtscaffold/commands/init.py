@@ -19,6 +19,8 @@ def run_init(
     overwrite: bool = False,
     interactive: bool = False,
     next_steps: bool = True,
+    schedule: str | None = None,
+    no_schedule: bool = False,
 ) -> Path:
     """Plan and write the Dagster project; return its folder."""
     from dbtscaffold.dagster_project.scaffold import default_project_name, plan_init
@@ -29,7 +31,16 @@ def run_init(
 
         default = default_project_name(proj.read_dbt_project(dbt_project_dir))
         project_name = typer.prompt("Dagster project name", default=default)
-    result = plan_init(dbt_project_dir, output_dir, project_name, profiles_dir, force, overwrite)
+    result = plan_init(
+        dbt_project_dir,
+        output_dir,
+        project_name,
+        profiles_dir,
+        force,
+        overwrite=overwrite,
+        schedule=schedule,
+        no_schedule=no_schedule,
+    )
     how = {
         "--profiles-dir": "given by --profiles-dir",
         "DBT_PROFILES_DIR": "given by DBT_PROFILES_DIR",

@@ -25,6 +25,9 @@ RECORD = ".dbtscaffold/generated.json"
 # Packages a generated project always depends on (adapters are added per profile).
 BASE_DEPENDENCIES = ("dagster", "dagster-dbt", "dbt-core>=1.8,<1.12")
 DBT_CORE_UPPER = "<1.12"
+DEFAULT_CRON = "0 0 * * *"
+# What init leaves out with --no-schedule.
+SCHEDULE_FILES = ("{name}/schedules.py", "tests/test_schedules.py")
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,21 @@ def validate_project_name(name: str) -> str:
     if problem:
         raise UserError(f"Project name `{name}` {problem}; choose another with --project-name.")
     return name
+
+
+def validate_cron(cron: str) -> str:
+    """CRON if Dagster accepts it as a schedule's cron_schedule, else a UserError."""
+    # Dagster's own check (the one ScheduleDefinition applies when the definitions load);
+    # importing dagster costs seconds, so only `init --schedule` pays for it.
+    from dagster._utils.schedules import is_valid_cron_string
+
+    if not cron.strip() or not is_valid_cron_string(cron):
+        shown = cron.encode("unicode_escape").decode("ascii")
+        raise UserError(
+            f"Cron schedule `{shown}` is not valid; pass five fields (minute hour day month "
+            f"weekday), e.g. --schedule '{DEFAULT_CRON}' for every day at midnight."
+        )
+    return cron
 
 
 def default_project_name(dbt: proj.DbtProjectInfo) -> str:
@@ -89,8 +107,14 @@ def build_context(
     dbt: proj.DbtProjectInfo,
     profile: proj.ProfileInfo,
     project_dir: Path,
+    schedule: str | None = None,
+    with_schedule: bool = True,
 ) -> dict[str, object]:
+    """The cookiecutter context: SCHEDULE is `--schedule`'s cron (None: the default, off)."""
+    from dbtscaffold.dbt.target import duckdb_path
+
     package_dir = project_dir / name
+    duckdb = duckdb_path(profile)
     adapters = proj.adapter_packages(profile.target_types())
     deps = [*BASE_DEPENDENCIES, *(f"{a}{DBT_CORE_UPPER}" for a in adapters)]
     if "duckdb" in profile.target_types():
@@ -109,6 +133,13 @@ def build_context(
         "dbt_project_dir_parts_py": ", ".join(py_str(p) for p in rel_parts),
         "profiles_dir_args_py": _profiles_dir_args(profile.location, dbt.dir, package_dir),
         "target_path_py": py_str(dbt.target_path) if dbt.target_path != "target" else "",
+        "schedule": with_schedule,
+        "schedule_cron_py": py_str(schedule or DEFAULT_CRON),
+        "schedule_cron_md": (schedule or DEFAULT_CRON).replace("`", "'"),
+        "schedule_status": "RUNNING" if schedule else "STOPPED",
+        "duckdb_env": duckdb.env if duckdb and duckdb.env else "",
+        "duckdb_file": duckdb.file_name if duckdb else "",
+        "duckdb_relative": bool(duckdb and duckdb.relative),
     }
 
 
@@ -161,13 +192,19 @@ def plan_init(
     profiles_dir: Path | None = None,
     force: bool = False,
     overwrite: bool = False,
+    schedule: str | None = None,
+    no_schedule: bool = False,
 ) -> InitResult:
     """Plan the files of a new Dagster project for the dbt project in DBT_PROJECT_DIR.
 
     With FORCE, an existing project's generated files are rewritten where they are still
     as generated (the record in .dbtscaffold/generated.json says so); a generated file the
-    user edited stops the plan with one line, unless OVERWRITE is given too.
+    user edited stops the plan with one line, unless OVERWRITE is given too. SCHEDULE (a
+    cron) turns the schedule on; NO_SCHEDULE leaves schedules.py out. With neither, a
+    schedules.py that already exists is kept as it is on --force.
     """
+    if schedule is not None:
+        validate_cron(schedule)
     dbt = proj.read_dbt_project(dbt_project_dir)
     name = validate_project_name(project_name or default_project_name(dbt))
     location = proj.find_profiles(dbt.dir, profiles_dir)
@@ -191,9 +228,16 @@ def plan_init(
             "(other files are left alone) or choose another --project-name."
         )
     _check_writable(project_dir)
-    context = build_context(name, dbt, profile, project_dir)
+    context = build_context(name, dbt, profile, project_dir, schedule, not no_schedule)
     with tempfile.TemporaryDirectory(prefix="dbtscaffold-init-") as tmp:
         rendered = _read_tree(render(context, Path(tmp)))
+    if no_schedule:
+        for rel in SCHEDULE_FILES:
+            del rendered[rel.format(name=name)]
+    elif schedule is None and (project_dir / name / "schedules.py").is_file():
+        # The user's schedule (its cron, its status, more schedules) survives --force
+        # unless --schedule says otherwise, as seed_assets.py does.
+        del rendered[f"{name}/schedules.py"]
     # The runtime goes in byte for byte (not through cookiecutter): it is our tested code.
     for rel, data in _read_tree(runtime_dir()).items():
         if rel.endswith(".py"):

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from dbtscaffold.dbt.project import DbtProjectInfo
+from dbtscaffold.dbt.project import DbtProjectInfo, ProfileInfo
 from dbtscaffold.errors import UserError
 
 TARGET_ENV = "DBT_TARGET"
@@ -96,3 +96,44 @@ def unsupported_target_message(dbt: DbtProjectInfo, target: str, adapter: str) -
         f"targets are {' and '.join(sorted(SUPPORTED_ADAPTERS))}; {choice}, or keep the seed "
         "a dbt seed. Nothing was changed."
     )
+
+
+_ENV_VAR_RE = re.compile(
+    r"""env_var\(\s*(['"])(?P<name>[A-Za-z_][A-Za-z0-9_]*)\1"""
+    r"""\s*(?:,\s*(['"])(?P<default>[^'"\n]*)\3\s*)?\)"""
+)
+
+
+@dataclass(frozen=True)
+class DuckdbPath:
+    """Where a DuckDB target's database file is, as far as a deployment is concerned.
+
+    `env` names the variable the `path:` reads with env_var() (None if it reads none);
+    `relative` is True when the path, rendered with that variable unset, is relative to
+    the dbt project folder, which is inside site-packages once the project is packaged.
+    """
+
+    target: str
+    raw: str
+    env: str | None
+    file_name: str
+    relative: bool
+
+
+def duckdb_path(profile: ProfileInfo) -> DuckdbPath | None:
+    """The DuckDB path of PROFILE's default target (else its first DuckDB target), or None."""
+    names = [
+        n for n, cfg in profile.targets.items() if str(cfg.get("type", "")).lower() == "duckdb"
+    ]
+    if not names:
+        return None
+    name = profile.default_target if profile.default_target in names else names[0]
+    raw = str(profile.targets[name].get("path") or ":memory:")
+    m = _ENV_VAR_RE.search(raw)
+    rendered = (m.group("default") or "") if m else raw
+    local = rendered not in ("", ":memory:") and ":" not in rendered.split("/", 1)[0]
+    relative = local and not Path(rendered).expanduser().is_absolute()
+    file_name = Path(rendered.split("?", 1)[0]).name if local else ""
+    if not re.fullmatch(r"[\w.-]+", file_name):  # it goes into README commands
+        file_name = "warehouse.duckdb"
+    return DuckdbPath(name, raw, m.group("name") if m else None, file_name, relative)

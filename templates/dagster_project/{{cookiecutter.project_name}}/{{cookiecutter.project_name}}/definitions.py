@@ -1,12 +1,19 @@
-"""The Dagster definitions: the dbt models, the seed loaders and the dbt resource."""
+"""The Dagster definitions: the dbt models, the seed loaders{% if cookiecutter.schedule %}, the schedule{% endif %} and the dbt resource."""
 
 from dagster import Definitions, load_assets_from_modules
 from dagster_dbt import DbtCliResource
 
 from {{ cookiecutter.project_name }} import assets, seed_assets
 from {{ cookiecutter.project_name }}.constants import dbt_project
+{%- if cookiecutter.schedule %}
+from {{ cookiecutter.project_name }}.schedules import materialize_dbt_models, materialize_dbt_models_schedule
+{%- endif %}
 
 defs = Definitions(
     assets=load_assets_from_modules([assets, seed_assets]),
+{%- if cookiecutter.schedule %}
+    jobs=[materialize_dbt_models],
+    schedules=[materialize_dbt_models_schedule],
+{%- endif %}
     resources={"dbt": DbtCliResource(project_dir=dbt_project)},
 )

@@ -7,7 +7,9 @@ from dagster import AssetExecutionContext, MaterializeResult, asset
 from pkg._dbtscaffold import load_csv
 from pkg.constants import dbt_project
 
-DATA_DIR = Path(__file__).parent.parent / "data"
+HERE = Path(__file__).parent
+# The project's data/ folder, else the copy `dbtscaffold package` puts in this package.
+DATA_DIR = HERE.parent / "data" if (HERE.parent / "data").is_dir() else HERE / "data"
 
 
 @asset(

@@ -1,0 +1,227 @@
+"""`dbtscaffold package`: a wheel that runs where the source dbt project does not exist.
+
+1. Prepare the manifest: the project's own constants.py, run with parse on load, parses the
+   dbt project (only if something dbt reads changed since the last parse).
+2. Copy the dbt project (with that manifest) and data/ into the package, as one planned
+   change (dagster_project/package.py), so a re-run is a no-op and a failure changes nothing.
+3. Build the wheel from a clean copy of the Dagster project (setuptools keeps files deleted
+   since an earlier build in build/lib, and would ship them), with pip, else uv, into dist/,
+   and check that the packaged manifest is in it.
+
+Unlike dagster-dbt's `project prepare-and-package`, it never deletes the packaged copy
+before copying, so it can be run again and again.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+from dbtscaffold import console, proc
+from dbtscaffold.dagster_project.locate import DagsterProjectInfo
+from dbtscaffold.dbt.project import DbtProjectInfo
+from dbtscaffold.errors import UserError
+
+PARSE_ON_LOAD_ENV = "DAGSTER_DBT_PARSE_PROJECT_ON_LOAD"
+# Left out of the copy the wheel is built from: environments, build output, local state.
+_BUILD_SKIP = frozenset(
+    {"build", "dist", "data", "deploy", ".git", ".venv", ".dbtscaffold", ".dagster_home"}
+)
+
+
+def _project_env(info: DagsterProjectInfo, **extra: str) -> dict[str, str]:
+    """The environment to run the project's code in from dbtscaffold (its dbt on PATH)."""
+    path = os.pathsep.join(p for p in (str(info.dir), os.environ.get("PYTHONPATH")) if p)
+    bin_dir = str(Path(sys.executable).parent)
+    return proc.build_env(
+        {
+            "PYTHONPATH": path,
+            "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")]),
+            **extra,
+        }
+    )
+
+
+def prepare_manifest(info: DagsterProjectInfo) -> Path:
+    """Run the project's constants.py with parse on load; return the manifest it prepared."""
+    code = f"import {info.package}.constants as c; print(c.DBT_MANIFEST_PATH)"
+    try:
+        result = proc.run(
+            [sys.executable, "-c", code],
+            cwd=info.dir,
+            env=_project_env(info, **{PARSE_ON_LOAD_ENV: "1"}),
+        )
+    except proc.ProcessError as e:
+        lines = (e.stderr or e.stdout).strip().splitlines()
+        raise UserError(
+            f"Could not prepare the dbt manifest ({lines[-1] if lines else f'exit {e.returncode}'}); "
+            f"fix it (`dbt parse` in `{info.dbt_project_dir}` shows why) and retry.",
+            details=str(e),
+        ) from e
+    manifest = Path(result.stdout.strip().splitlines()[-1])
+    if not manifest.is_file():
+        raise UserError(
+            f"The dbt manifest `{manifest}` was not written; run `dbt parse` and retry."
+        )
+    return manifest
+
+
+def _ignore_for_build(
+    info: DagsterProjectInfo, dbt: DbtProjectInfo
+) -> Callable[[str, list[str]], set[str]]:
+    """shutil.copytree's ignore: what the wheel cannot contain, and a nested dbt project."""
+    nested_dbt = dbt.dir.resolve()
+
+    def ignore(directory: str, names: list[str]) -> set[str]:
+        d = Path(directory)
+        skipped = set()
+        for n in names:
+            p = d / n
+            top = d.resolve() == info.dir.resolve()
+            if (
+                (top and n in _BUILD_SKIP)
+                or n == "__pycache__"
+                or n.endswith((".egg-info", ".pyc"))
+                or (p.is_dir() and (p / "pyvenv.cfg").is_file())
+                or p.resolve() == nested_dbt
+            ):
+                skipped.add(n)
+        return skipped
+
+    return ignore
+
+
+def _build_command(source: Path, out: Path) -> list[str]:
+    """pip wheel (no build isolation when setuptools is here already), else uv build."""
+    import importlib.util
+    from importlib import metadata
+
+    if importlib.util.find_spec("pip") is not None:
+        cmd = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--wheel-dir", str(out)]
+        try:
+            major, minor = (int(x) for x in metadata.version("setuptools").split(".")[:2])
+            if (major, minor) >= (70, 1):  # builds wheels without the `wheel` package
+                cmd.append("--no-build-isolation")  # offline, and seconds faster
+        except (metadata.PackageNotFoundError, ValueError):
+            pass
+        return [*cmd, str(source)]
+    uv = shutil.which("uv")
+    if uv:
+        return [uv, "build", "-q", "--wheel", "--out-dir", str(out), str(source)]
+    raise UserError("Neither pip nor uv is installed here to build the wheel; install pip.")
+
+
+def build_wheel(info: DagsterProjectInfo, dbt: DbtProjectInfo) -> Path:
+    """Build the project's wheel from a clean copy into its dist/; return the wheel."""
+    from dbtscaffold.changes.files import write_atomic
+
+    with tempfile.TemporaryDirectory(prefix="dbtscaffold-package-") as tmp:
+        source = Path(tmp) / "src"
+        shutil.copytree(info.dir, source, ignore=_ignore_for_build(info, dbt), symlinks=False)
+        out = Path(tmp) / "dist"
+        try:
+            proc.run(_build_command(source, out), cwd=Path(tmp))
+        except proc.ProcessError as e:
+            lines = (e.stderr or e.stdout).strip().splitlines()
+            raise UserError(
+                f"Building the wheel failed ({lines[-1] if lines else f'exit {e.returncode}'}); "
+                "--verbose shows the build output.",
+                details=str(e),
+            ) from e
+        wheels = sorted(out.glob("*.whl"))
+        if len(wheels) != 1:
+            raise UserError(f"The build wrote {len(wheels)} wheels instead of one in `{out}`.")
+        built = wheels[0]
+        _check_wheel(built, info, dbt)
+        dist = info.dir / "dist"
+        dist.mkdir(exist_ok=True)
+        write_atomic(dist / built.name, built.read_bytes())
+    return dist / built.name
+
+
+def _check_wheel(wheel: Path, info: DagsterProjectInfo, dbt: DbtProjectInfo) -> None:
+    from dbtscaffold.dagster_project.package import MANIFEST, PACKAGED_DBT_DIR
+
+    target = Path(dbt.target_path).as_posix().strip("/")
+    wanted = f"{info.package}/{PACKAGED_DBT_DIR}/{target}/{MANIFEST}"
+    with zipfile.ZipFile(wheel) as z:
+        names = set(z.namelist())
+    if wanted not in names:
+        raise UserError(
+            f"The wheel `{wheel.name}` lacks `{wanted}`: declare `{PACKAGED_DBT_DIR}/**/*` as "
+            f"package data of `{info.package}` for the build backend in pyproject.toml."
+        )
+
+
+def _deploy_notes(dbt: DbtProjectInfo) -> None:
+    """What the machine that runs the wheel needs to be told about the dbt target."""
+    from dbtscaffold.dbt.project import find_profiles, read_profile
+    from dbtscaffold.dbt.target import duckdb_path
+
+    location = find_profiles(dbt.dir)
+    if location.how != "project":
+        console.warn(
+            f"profiles.yml is not in the dbt project (it is `{location.path}`), so it is not in "
+            "the wheel: give the machine that runs it one, in ~/.dbt or DBT_PROFILES_DIR."
+        )
+    duckdb = duckdb_path(read_profile(location, dbt.profile))
+    if duckdb is None:
+        return
+    if duckdb.env:
+        console.info(
+            f"Where the wheel runs, set {duckdb.env} to an absolute path for the DuckDB file "
+            f"of target `{duckdb.target}` (a relative one would land inside site-packages)."
+        )
+    elif duckdb.relative:
+        console.warn(
+            f"The DuckDB path `{duckdb.raw}` of target `{duckdb.target}` is relative: installed, "
+            "it would land inside site-packages. Read it from an env_var() in profiles.yml."
+        )
+
+
+def run_package(*, dagster_project_dir: Path | None, dry_run: bool) -> Path | None:
+    """Prepare, copy and build; return the wheel (None for a dry run)."""
+    from dbtscaffold.changes.journal import state_lock
+    from dbtscaffold.commands.common import execute_plan
+    from dbtscaffold.dagster_project.locate import relpath, resolve_dagster_project
+    from dbtscaffold.dagster_project.package import plan_package
+    from dbtscaffold.dbt.project import read_dbt_project
+
+    info = resolve_dagster_project(dagster_project_dir)
+    if not (info.dbt_project_dir / "dbt_project.yml").is_file():
+        raise UserError(
+            f"The dbt project `{info.dbt_project_dir}` that `{info.dir / 'pyproject.toml'}` "
+            "names is missing; package where the dbt project is."
+        )
+    dbt = read_dbt_project(info.dbt_project_dir)
+    with console.status("Preparing the dbt manifest"):
+        manifest = prepare_manifest(info)
+    with state_lock(info.state_dir):
+        result = plan_package(info, dbt, manifest)
+        execute_plan(
+            result.plan,
+            dry_run=dry_run,
+            state_dir=info.state_dir,
+            command="package",
+            nothing_to_do=f"The packaged copy in `{relpath(result.copy_dir, info.dir)}/` is "
+            "up to date.",
+        )
+    if dry_run:
+        return None
+    with console.status("Building the wheel"):
+        wheel = build_wheel(info, dbt)
+    shown = relpath(wheel, Path.cwd())
+    shown = shown if not shown.startswith("../..") else str(wheel)
+    console.success(
+        f"Built {shown} (dbt project `{dbt.name}` with its manifest: {result.dbt_files} files; "
+        f"data/: {result.data_files})."
+    )
+    _deploy_notes(dbt)
+    console.info(f'Install it in a fresh environment: pip install "{shown}[deploy]"')
+    console.info("`dbtscaffold deploy` writes the files that run it with PostgreSQL.")
+    return wheel
