@@ -204,8 +204,15 @@ def _load_libc() -> Any:
     return _libc or None
 
 
-def _interrupt_when_orphaned() -> None:
-    """In the child before exec: SIGINT it if we die without stopping it (e.g. SIGKILL)."""
+def _child_setup() -> None:
+    """In the child before exec: SIGINT at its default, and SIGINT if we die (Linux).
+
+    A background job of a script (`dbtscaffold dev &`) starts with SIGINT ignored, and an
+    ignored signal stays ignored across exec: Python would then install no handler of its
+    own, and `dagster dev` would never see the SIGINT we send it. PR_SET_PDEATHSIG
+    interrupts the child if we are killed outright (SIGKILL) without stopping it.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     if _libc:
         _libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGINT), 0, 0, 0)
 
@@ -240,6 +247,7 @@ class ProcessGroup:
         cwd: Path,
         env: Mapping[str, str] | None = None,
         on_line: Callable[[str], None] | None = None,
+        stdin_pipe: bool = False,
     ) -> None:
         import psutil
 
@@ -248,6 +256,7 @@ class ProcessGroup:
         self.tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
         self._lock = threading.Lock()
         self._known: dict[int, psutil.Process] = {}
+        _load_libc()  # for _child_setup, before the fork
         self._subreaper = become_subreaper()
         self._me = psutil.Process()
         # Children we had before: never taken for orphans of the group, never reaped here.
@@ -256,12 +265,12 @@ class ProcessGroup:
             list(cmd),
             cwd=cwd,
             env=dict(env) if env is not None else None,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE if stdin_pipe else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            # Only a prctl() call runs between fork and exec: safe despite our threads.
-            preexec_fn=_interrupt_when_orphaned if _load_libc() is not None else None,  # noqa: PLW1509
+            # Only signal() and prctl() run between fork and exec: safe despite our threads.
+            preexec_fn=_child_setup,  # noqa: PLW1509
         )
         self.pid = self.popen.pid
         # Our child, not yet waited for: it exists (at worst as a zombie) until Popen reaps it.
@@ -281,6 +290,18 @@ class ProcessGroup:
             self.tail.append(line)
             if self.on_line is not None:
                 self.on_line(line)
+
+    def send(self, line: str) -> bool:
+        """Write LINE to the leader's stdin (started with stdin_pipe); False if it is gone."""
+        stdin = self.popen.stdin
+        if stdin is None:
+            return False
+        try:
+            stdin.write(line.encode("utf-8") + b"\n")
+            stdin.flush()
+        except (OSError, ValueError):  # BrokenPipeError, or closed already
+            return False
+        return True
 
     def output(self) -> str:
         """The last lines of output so far."""
@@ -431,6 +452,9 @@ class ProcessGroup:
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(timeout=1)
         self._reader.join(timeout=1)
+        if self.popen.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.popen.stdin.close()
         report.survivors = self.alive()
         report.seconds = time.monotonic() - started
         return report
