@@ -173,6 +173,21 @@ def cmdline(pid: int) -> list[str]:
         return []
 
 
+def running_in(directory: Path, predicate: Callable[[list[str]], bool]) -> list[int]:
+    """Living processes working in DIRECTORY whose command line matches PREDICATE."""
+    import psutil
+
+    want = os.path.realpath(directory)
+    found = []
+    for p in psutil.process_iter():
+        try:
+            if p.cwd() == want and predicate(p.cmdline()) and not _is_zombie(p):
+                found.append(p.pid)
+        except (psutil.Error, OSError):
+            continue
+    return sorted(found)
+
+
 # --- Linux only, best effort: the tracking above does not depend on these ------------
 #
 # Tracking polls: every call of `ProcessGroup.track()` records the descendants it finds, so
