@@ -87,7 +87,10 @@ class _Events:
             if kind == "selected":
                 self.selected = [key_string(k) for k in event["keys"]]
             elif kind == "run":
-                console.info(f"Run {event['run_id'][:8]} started ({len(self.selected)} assets).")
+                n = len(self.selected)
+                console.info(
+                    f"Run {event['run_id'][:8]} started ({n} asset{'s' if n != 1 else ''})."
+                )
             elif kind == "built":
                 name = key_string(event["key"])
                 self.built.append(name)
@@ -163,12 +166,20 @@ def _wait(group: Any, events: _Events, stop: threading.Event, hurry: threading.E
         if canceled_at is not None and time.monotonic() - canceled_at > RUN_INTERRUPT_TIMEOUT:
             return
         group.track()
-        stop.wait(0.25) if not stop.is_set() else hurry.wait(0.25)
+        (hurry if stop.is_set() else stop).wait(0.25)
 
 
 def _built_text(names: list[str], limit: int = 6) -> str:
     shown = ", ".join(f"`{n}`" for n in names[:limit])
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _canceled_text(names: list[str], total: int) -> str:
+    if not names:
+        return " before any asset was built"
+    if len(names) >= total:
+        return f": all {len(names)} assets were built before it stopped"
+    return f": {len(names)} of {total} assets were built before it stopped ({_built_text(names)})"
 
 
 def _checks_text(passed: int, failed: int) -> str:
@@ -216,10 +227,9 @@ def _outcome(
     n = len(assets)
     total = len(events.selected)
     if status == "CANCELED":
-        built = f"built {_built_text(names)} before the stop" if names else "nothing was built"
         console.error(
-            f"Canceled run {run_id[:8] if run_id else '?'} after {seconds:.1f} s: {built} "
-            f"({n} of {total} assets{_checks_text(passed, failed)})."
+            f"Canceled run {run_id[:8] if run_id else '?'} after {seconds:.1f} s"
+            f"{_canceled_text(names, total)}{_checks_text(passed, failed)}."
         )
         raise SystemExit(EXIT_INTERRUPTED)
     if status != "SUCCESS":

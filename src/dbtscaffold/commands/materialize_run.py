@@ -53,11 +53,19 @@ def _plain(value: Any) -> Any:
 
 
 class _Cancel:
-    """Cancels the run on request: mark it CANCELING in the instance, then interrupt."""
+    """Cancels the run on request: mark it CANCELING in the instance, then interrupt.
+
+    Before the run exists, the interrupt stops the loading (KeyboardInterrupt). Between
+    its creation and RUN_START the request waits: Dagster sets the run STARTED at
+    RUN_START (which would undo CANCELING), and an interrupt while it prepares the run
+    ends it FAILURE. From RUN_START on, Dagster's own interrupt handling stops the steps,
+    and a run that was CANCELING ends CANCELED.
+    """
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.requested = False
+        self.started = False
         self.instance: Any = None
         self.run: Any = None
 
@@ -83,13 +91,26 @@ class _Cancel:
             if self.requested:
                 return
             self.requested = True
-            if self.run is not None:
-                run = self.instance.get_run_by_id(self.run.run_id)
-                if run is None or run.is_finished:
-                    return
-                self.instance.report_run_canceling(run, message="Canceled by dbtscaffold.")
-        # Dagster's interrupt handler (or KeyboardInterrupt outside a run) takes it from here.
+            if self.run is not None and not self.started:
+                return  # run_started() cancels it
+            if self.run is not None and not self._mark_canceling():
+                return  # the run is over: nothing to stop
         os.kill(os.getpid(), signal.SIGINT)
+
+    def run_started(self) -> None:
+        """In the main thread, at RUN_START: cancel now if it was asked for before."""
+        with self.lock:
+            self.started = True
+            go = self.requested and self._mark_canceling()
+        if go:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    def _mark_canceling(self) -> bool:
+        run = self.instance.get_run_by_id(self.run.run_id)
+        if run is None or run.is_finished:
+            return False
+        self.instance.report_run_canceling(run, message="Canceled by dbtscaffold.")
+        return True
 
 
 def _error_text(exc: BaseException) -> tuple[str, str]:
@@ -174,12 +195,14 @@ def _load(module: str, working_dir: str) -> tuple[Any, Any]:
     return recon_repository_from_origin(origin).get_definition(), origin
 
 
-def _report(event: Any) -> None:
+def _report(event: Any, cancel: _Cancel) -> None:
     """Tell the CLI about the Dagster events it shows as they happen."""
     from dagster import DagsterEventType
 
     kind = event.event_type
-    if kind == DagsterEventType.ASSET_MATERIALIZATION:
+    if kind == DagsterEventType.RUN_START:
+        cancel.run_started()
+    elif kind == DagsterEventType.ASSET_MATERIALIZATION:
         mat = event.event_specific_data.materialization
         emit("built", key=list(mat.asset_key.path))
     elif kind == DagsterEventType.ASSET_CHECK_EVALUATION:
@@ -252,6 +275,7 @@ def run(module: str, working_dir: str, select: str) -> int:
     try:
         return _run(module, working_dir, select, cancel)
     except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second interrupt changes nothing
         emit("stopped", stage="load" if cancel.run is None else "run")
         return EXIT_INTERRUPTED
 
@@ -303,7 +327,7 @@ def _execute(repo_def: Any, origin: Any, keys: Sequence[Any], cancel: _Cancel) -
         emit("run", run_id=run.run_id)
         try:
             for event in execute_run_iterator(recon_job, run, instance):
-                _report(event)
+                _report(event, cancel)
         except KeyboardInterrupt:
             # Interrupted outside Dagster's own handling (before the run started): the run
             # never ran, so it ends CANCELED here.
