@@ -81,11 +81,26 @@ def detail(message: str) -> None:
         err().print(_esc(message), style="dim")
 
 
+_steps_only = False
+
+
 def _results() -> Console:
-    """Where results go: stdout, or stderr while a spinner shares the terminal with it."""
-    if _status_active and out().is_terminal:
+    """Where results go: stdout, or stderr while a spinner shares the terminal with it
+    (or while a command's steps run for a result of its own: see `results_as_progress`)."""
+    if _steps_only or (_status_active and out().is_terminal):
         return err()
     return out()
+
+
+@contextlib.contextmanager
+def results_as_progress() -> Iterator[None]:
+    """Within: the results of the steps of a bigger command (quickstart) are progress."""
+    global _steps_only
+    before, _steps_only = _steps_only, True
+    try:
+        yield
+    finally:
+        _steps_only = before
 
 
 def action(verb: str, path: str) -> None:

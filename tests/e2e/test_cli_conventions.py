@@ -266,11 +266,15 @@ def test_selections_empty_glob_and_dbt_style_against_the_example(tmp_path):
     assert _runs(project) == [("SUCCESS", set(SEEDS))]
     assert "asset checks: 2 passed, 0 failed" in glob.stderr
 
-    dbt_style = cli("materialize", "--select", "staging.stg_customers", cwd=project, env=env)
-    assert dbt_style.returncode == 0, dbt_style.stderr
-    assert _built(dbt_style.stdout) == {"stg_customers"}
-    assert _tables(project) == {*SEEDS, "stg_customers"}
-    assert _runs(project)[-1] == ("SUCCESS", {"stg_customers"})
+    # dbt-style: dotted and slashed paths, comma-separated. (All three staging models: a
+    # relationships test of stg_orders reads stg_customers, and dbt selects it eagerly.)
+    dbt_style = "staging.stg_customers,staging/stg_orders,jaffle_shop.staging.stg_payments"
+    staging = {"stg_customers", "stg_orders", "stg_payments"}
+    done = cli("materialize", "--select", dbt_style, cwd=project, env=env)
+    assert done.returncode == 0, done.stderr
+    assert _built(done.stdout) == staging
+    assert _tables(project) == {*SEEDS, *staging}
+    assert _runs(project)[-1] == ("SUCCESS", staging)
 
     # Asset keys complete from the manifest the runs left (no dagster import).
     keys = cli(

@@ -46,8 +46,8 @@ DEFAULT_HOST = "127.0.0.1"
 READY_TIMEOUT = 900.0
 POLL_INTERVAL = 0.2
 # Stop budget when idle: SIGINT, then SIGTERM, then SIGKILL, all within about 10 s.
-INTERRUPT_TIMEOUT = 6.0
-TERMINATE_TIMEOUT = 3.0
+INTERRUPT_TIMEOUT = 7.5
+TERMINATE_TIMEOUT = 2.0
 # An in-flight run (a dbt build) gets this long to stop once canceled.
 RUN_INTERRUPT_TIMEOUT = 30.0
 # How often the UI is asked whether the code was reloaded.
