@@ -10,18 +10,20 @@ import contextlib
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from dbtscaffold import __version__, console
+from dbtscaffold.cli_group import Group
 from dbtscaffold.errors import UserError
 
 app = typer.Typer(
     name="dbtscaffold",
     help="Put a dbt project under Dagster in one step, and keep it healthy.",
+    cls=Group,
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -63,25 +65,46 @@ def _main(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Show details of errors and steps.")
     ] = False,
+    no_color: Annotated[
+        bool, typer.Option("--no-color", help="No colours (as NO_COLOR=1 does).")
+    ] = False,
 ) -> None:
     console.VERBOSE = verbose
+    if no_color:
+        console.set_no_color()
+
+
+def _complete_seeds(ctx: typer.Context, incomplete: str) -> list[str]:
+    from dbtscaffold.commands.complete import seed_names
+
+    return seed_names(
+        incomplete, ctx.params.get("dbt_project_dir"), ctx.params.get("dagster_project_dir")
+    )
+
+
+def _complete_keys(ctx: typer.Context, incomplete: str) -> list[str]:
+    from dbtscaffold.commands.complete import asset_keys
+
+    return asset_keys(incomplete, ctx.params.get("dagster_project_dir"))
 
 
 # --- shared option types ----------------------------------------------------
 
 DbtDir = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option(
         "--dbt-project-dir",
+        metavar="DIR",
         help="The dbt project (folder with dbt_project.yml). Default: the current folder.",
         file_okay=True,
         dir_okay=True,
     ),
 ]
 DagsterDir = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option(
         "--dagster-project-dir",
+        metavar="DIR",
         help="The Dagster project made by `init`. Default: found from [tool.dbtscaffold] "
         "in pyproject.toml here or above, two levels down, or beside the dbt project.",
     ),
@@ -95,10 +118,10 @@ DryRun = Annotated[
 
 
 def _init(
-    project_name: Optional[str],
-    dbt_project_dir: Optional[Path],
-    profiles_dir: Optional[Path],
-    output_dir: Optional[Path],
+    project_name: str | None,
+    dbt_project_dir: Path | None,
+    profiles_dir: Path | None,
+    output_dir: Path | None,
     force: bool,
     dry_run: bool,
     overwrite: bool = False,
@@ -125,25 +148,29 @@ def _init(
 
 
 ProjectName = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         "--project-name",
+        metavar="NAME",
         help="Name of the Dagster project and its Python package. "
         "Default: the dbt project's name + `_dagster`.",
     ),
 ]
 ProfilesDir = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option(
         "--profiles-dir",
+        metavar="DIR",
         help="Folder holding profiles.yml. Default: dbt's order (DBT_PROFILES_DIR, the dbt "
         "project, ~/.dbt).",
     ),
 ]
 OutputDir = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option(
-        "--output-dir", help="Where to create the project folder. Default: the current folder."
+        "--output-dir",
+        metavar="DIR",
+        help="Where to create the project folder. Default: the current folder.",
     ),
 ]
 Force = Annotated[
@@ -233,8 +260,10 @@ def project_scaffold(
 @app.command()
 def example(
     dest: Annotated[
-        Optional[Path],
-        typer.Argument(help="Folder to write the example into. Default: ./jaffle_shop"),
+        Path | None,
+        typer.Argument(
+            metavar="DEST", help="Folder to write the example into. Default: ./jaffle_shop"
+        ),
     ] = None,
     dry_run: DryRun = False,
 ) -> None:
@@ -250,13 +279,21 @@ def example(
 
 @app.command("convert-seed")
 def convert_seed(
-    seeds: Annotated[list[str], typer.Argument(help="Seed names (CSV file names without .csv).")],
+    seeds: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="SEED",
+            help="Seed names (CSV file names without .csv).",
+            autocompletion=_complete_seeds,
+        ),
+    ],
     dbt_project_dir: DbtDir = None,
     dagster_project_dir: DagsterDir = None,
     source_name: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(
             "--source-name",
+            metavar="NAME",
             help="dbt source to declare the table in. Default: the dbt project name.",
         ),
     ] = None,
@@ -290,13 +327,17 @@ def undo(
     force: Annotated[
         bool, typer.Option("--force", help="Restore even files edited since the change.")
     ] = False,
+    dry_run: DryRun = False,
 ) -> None:
     """Restore every file of the last change byte for byte."""
     with handle_errors():
         from dbtscaffold.commands.undo import run_undo
 
         run_undo(
-            dagster_project_dir=dagster_project_dir, dbt_project_dir=dbt_project_dir, force=force
+            dagster_project_dir=dagster_project_dir,
+            dbt_project_dir=dbt_project_dir,
+            force=force,
+            dry_run=dry_run,
         )
 
 
@@ -347,9 +388,12 @@ def dev(
     ctx: typer.Context,
     dagster_project_dir: DagsterDir = None,
     port: Annotated[
-        int, typer.Option("--port", "-p", min=1, max=65535, help="Port of the UI.")
+        int,
+        typer.Option("--port", "-p", min=1, max=65535, metavar="PORT", help="Port of the UI."),
     ] = 3000,
-    host: Annotated[str, typer.Option("--host", help="Host of the UI.")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option("--host", metavar="HOST", help="Host of the UI.")
+    ] = "127.0.0.1",
 ) -> None:
     """Run `dagster dev` with DAGSTER_DBT_PARSE_PROJECT_ON_LOAD=1; args after -- go to it."""
     with handle_errors():
@@ -368,9 +412,20 @@ def dev(
 @app.command()
 def materialize(
     dagster_project_dir: DagsterDir = None,
-    select: Annotated[str, typer.Option("--select", help="Dagster asset selection.")] = "*",
+    select: Annotated[
+        str,
+        typer.Option(
+            "--select",
+            metavar="SELECTION",
+            help="Assets to build: Dagster's selection syntax (`key:stg_*`, `tag:nightly`, "
+            "`+customers`), or dbt-style names and globs (`stg_*`, `staging.stg_rates`, "
+            "`staging/stg_rates`), comma-separated. A selection that matches nothing is an "
+            "error.",
+            autocompletion=_complete_keys,
+        ),
+    ] = "*",
 ) -> None:
-    """Materialize the project's assets headless (parse on load set)."""
+    """Materialize the project's assets headless (parse on load set); Ctrl-C cancels the run."""
     with handle_errors():
         from dbtscaffold.commands.materialize import run_materialize
 
@@ -380,7 +435,8 @@ def materialize(
 @app.command()
 def quickstart(
     directory: Annotated[
-        Optional[Path], typer.Argument(help="Folder to work in. Default: ./dbtscaffold-quickstart")
+        Path | None,
+        typer.Argument(metavar="DIR", help="Folder to work in. Default: ./dbtscaffold-quickstart"),
     ] = None,
 ) -> None:
     """Example, init, convert-seed raw_customers, materialize: the whole job in one go."""

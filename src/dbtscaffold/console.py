@@ -13,14 +13,24 @@ if TYPE_CHECKING:
 _out: Console | None = None
 _err: Console | None = None
 VERBOSE = False
+NO_COLOR = False
+_status_active = False
 
 
 def _make(stderr: bool) -> Console:
     from rich.console import Console
 
-    # Rich honours NO_COLOR and goes plain when not on a terminal; we only widen
-    # the piped width so that paths are not wrapped mid-line.
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+    # Rich honours NO_COLOR and goes plain when not on a terminal; soft wrap keeps long
+    # lines (paths) whole instead of wrapping them at the terminal's width.
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, no_color=NO_COLOR or None)
+
+
+def set_no_color() -> None:
+    """--no-color: no colours from here on (in this process and the ones it starts)."""
+    global NO_COLOR
+    NO_COLOR = True
+    os.environ["NO_COLOR"] = "1"
+    reset()
 
 
 def out() -> Console:
@@ -71,7 +81,30 @@ def detail(message: str) -> None:
         err().print(_esc(message), style="dim")
 
 
+_steps_only = False
+
+
+def _results() -> Console:
+    """Where results go: stdout, or stderr while a spinner shares the terminal with it
+    (or while a command's steps run for a result of its own: see `results_as_progress`)."""
+    if _steps_only or (_status_active and out().is_terminal):
+        return err()
+    return out()
+
+
+@contextlib.contextmanager
+def results_as_progress() -> Iterator[None]:
+    """Within: the results of the steps of a bigger command (quickstart) are progress."""
+    global _steps_only
+    before, _steps_only = _steps_only, True
+    try:
+        yield
+    finally:
+        _steps_only = before
+
+
 def action(verb: str, path: str) -> None:
+    """One result line (`create  path`, `built  key`): on stdout, for scripts."""
     colour = {
         "create": "green",
         "update": "yellow",
@@ -79,8 +112,9 @@ def action(verb: str, path: str) -> None:
         "move": "cyan",
         "identical": "dim",
         "restore": "cyan",
+        "built": "green",
     }.get(verb, "white")
-    err().print(f"  [{colour}]{verb:>9}[/{colour}]  {_esc(path)}")
+    _results().print(f"  [{colour}]{verb:>9}[/{colour}]  {_esc(path)}")
 
 
 def relay(line: str) -> None:
@@ -106,22 +140,44 @@ def print_diff(diff: str) -> None:
 
 
 def table(title: str, columns: list[str], rows: list[list[Any]], *, to_stdout: bool = True) -> None:
+    """A Rich table on a terminal; piped, plain lines aligned with spaces, never wrapped."""
+    console = _results() if to_stdout else err()
+    cells = [[str(c) for c in row] for row in rows]
+    if not console.is_terminal:
+        console.file.write(plain_table(title, columns, cells))
+        console.file.flush()
+        return
     from rich.table import Table
 
     t = Table(title=title, title_justify="left")
     for col in columns:
         t.add_column(col)
-    for row in rows:
-        t.add_row(*(str(c) for c in row))
-    (out() if to_stdout else err()).print(t)
+    for row in cells:
+        t.add_row(*row)
+    console.print(t)
+
+
+def plain_table(title: str, columns: list[str], rows: list[list[str]]) -> str:
+    """TITLE, then COLUMNS and ROWS aligned with two spaces: text for pipes and files."""
+    widths = [max(len(r[i]) for r in [columns, *rows]) for i in range(len(columns))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip() + "\n"
+
+    return f"{title}\n" + line(columns) + "".join(line(r) for r in rows)
 
 
 @contextlib.contextmanager
 def status(message: str) -> Iterator[None]:
     """A spinner on a terminal; a plain progress line otherwise."""
+    global _status_active
     if err().is_terminal:
-        with err().status(_esc(message)):
-            yield
+        _status_active = True
+        try:
+            with err().status(_esc(message)):
+                yield
+        finally:
+            _status_active = False
     else:
         err().print(_esc(message))
         yield

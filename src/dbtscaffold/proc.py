@@ -25,13 +25,23 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import psutil
+
+from dbtscaffold.proctree import (  # noqa: F401 - part of this module's API
+    _group_members,
+    _is_zombie,
+    cmdline,
+    descendants,
+    group_members,
+    is_alive,
+    running_in,
+)
 
 TAIL_LINES = 200
 # How often waiting loops look again for processes that appeared or ended.
@@ -91,88 +101,6 @@ def run(
     return result
 
 
-# --- finding processes (psutil: any platform) ------------------------------------
-
-
-def _is_zombie(proc: psutil.Process) -> bool:
-    """True when PROC has exited and only waits for its parent to collect its status."""
-    import psutil
-
-    try:
-        return proc.status() == psutil.STATUS_ZOMBIE
-    except psutil.ZombieProcess:
-        return True
-    except psutil.NoSuchProcess:
-        return False
-    except psutil.AccessDenied:
-        return False  # it exists; someone else's, but it is running
-
-
-def is_alive(proc: psutil.Process) -> bool:
-    """True while PROC runs: the same pid *and* creation time, and not a zombie.
-
-    A process that ended and whose pid now belongs to another process is not alive.
-    """
-    import psutil
-
-    try:
-        return proc.is_running() and not _is_zombie(proc)
-    except psutil.Error:
-        return False
-
-
-def descendants(roots: Iterable[psutil.Process | int]) -> dict[int, psutil.Process]:
-    """{pid: process} of every living descendant of ROOTS (zombies excluded)."""
-    import psutil
-
-    found: dict[int, psutil.Process] = {}
-    for root in roots:
-        try:
-            proc = root if isinstance(root, psutil.Process) else psutil.Process(root)
-            # Raises NoSuchProcess when ROOT has ended (or its pid was reused); skips any
-            # child older than its parent (one whose pid was reused).
-            kids = proc.children(recursive=True)
-        except psutil.Error:
-            continue
-        for kid in kids:
-            if kid.pid not in found and not _is_zombie(kid):
-                found[kid.pid] = kid
-    return found
-
-
-def _group_members(pgid: int) -> dict[int, psutil.Process]:
-    import psutil
-
-    found: dict[int, psutil.Process] = {}
-    for pid in psutil.pids():
-        if pid <= 0:
-            continue  # os.getpgid(0) would be our own group (macOS lists pid 0)
-        try:
-            if os.getpgid(pid) != pgid:
-                continue
-            proc = psutil.Process(pid)
-        except (OSError, psutil.Error):
-            continue
-        if not _is_zombie(proc):
-            found[pid] = proc
-    return found
-
-
-def group_members(pgid: int) -> list[int]:
-    """Living processes (not zombies) whose process group is PGID."""
-    return sorted(_group_members(pgid))
-
-
-def cmdline(pid: int) -> list[str]:
-    """The arguments of process PID ([] when it is gone or not readable)."""
-    import psutil
-
-    try:
-        return psutil.Process(pid).cmdline()
-    except psutil.Error:
-        return []
-
-
 # --- Linux only, best effort: the tracking above does not depend on these ------------
 #
 # Tracking polls: every call of `ProcessGroup.track()` records the descendants it finds, so
@@ -204,8 +132,15 @@ def _load_libc() -> Any:
     return _libc or None
 
 
-def _interrupt_when_orphaned() -> None:
-    """In the child before exec: SIGINT it if we die without stopping it (e.g. SIGKILL)."""
+def _child_setup() -> None:
+    """In the child before exec: SIGINT at its default, and SIGINT if we die (Linux).
+
+    A background job of a script (`dbtscaffold dev &`) starts with SIGINT ignored, and an
+    ignored signal stays ignored across exec: Python would then install no handler of its
+    own, and `dagster dev` would never see the SIGINT we send it. PR_SET_PDEATHSIG
+    interrupts the child if we are killed outright (SIGKILL) without stopping it.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     if _libc:
         _libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGINT), 0, 0, 0)
 
@@ -240,6 +175,7 @@ class ProcessGroup:
         cwd: Path,
         env: Mapping[str, str] | None = None,
         on_line: Callable[[str], None] | None = None,
+        stdin_pipe: bool = False,
     ) -> None:
         import psutil
 
@@ -248,6 +184,7 @@ class ProcessGroup:
         self.tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
         self._lock = threading.Lock()
         self._known: dict[int, psutil.Process] = {}
+        _load_libc()  # for _child_setup, before the fork
         self._subreaper = become_subreaper()
         self._me = psutil.Process()
         # Children we had before: never taken for orphans of the group, never reaped here.
@@ -256,12 +193,12 @@ class ProcessGroup:
             list(cmd),
             cwd=cwd,
             env=dict(env) if env is not None else None,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE if stdin_pipe else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            # Only a prctl() call runs between fork and exec: safe despite our threads.
-            preexec_fn=_interrupt_when_orphaned if _load_libc() is not None else None,  # noqa: PLW1509
+            # Only signal() and prctl() run between fork and exec: safe despite our threads.
+            preexec_fn=_child_setup,  # noqa: PLW1509
         )
         self.pid = self.popen.pid
         # Our child, not yet waited for: it exists (at worst as a zombie) until Popen reaps it.
@@ -281,6 +218,18 @@ class ProcessGroup:
             self.tail.append(line)
             if self.on_line is not None:
                 self.on_line(line)
+
+    def send(self, line: str) -> bool:
+        """Write LINE to the leader's stdin (started with stdin_pipe); False if it is gone."""
+        stdin = self.popen.stdin
+        if stdin is None:
+            return False
+        try:
+            stdin.write(line.encode("utf-8") + b"\n")
+            stdin.flush()
+        except (OSError, ValueError):  # BrokenPipeError, or closed already
+            return False
+        return True
 
     def output(self) -> str:
         """The last lines of output so far."""
@@ -431,6 +380,9 @@ class ProcessGroup:
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(timeout=1)
         self._reader.join(timeout=1)
+        if self.popen.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.popen.stdin.close()
         report.survivors = self.alive()
         report.seconds = time.monotonic() - started
         return report

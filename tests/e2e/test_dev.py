@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -33,6 +34,7 @@ pytestmark = [
 
 PACKAGE = "jaffle_shop_dagster"
 DBT_MODELS = {"stg_customers", "stg_orders", "stg_payments", "customers", "orders"}
+ALL_ASSETS = {*DBT_MODELS, "raw_customers", "raw_orders", "raw_payments"}
 READY_TIMEOUT = 180
 STOP_LIMIT = 15.0
 
@@ -328,6 +330,12 @@ def test_dev_lets_a_run_in_progress_stop_then_leaves_nothing(project, tmp_path):
         assert not left, f"still running: {left}\n{dev.stderr}"
         assert code == 0, dev.stderr
         assert "waiting for the run in progress to stop" in dev.stderr
+        assert "Traceback" not in dev.stderr
+        from dagster import DagsterInstance, DagsterRunStatus
+
+        with DagsterInstance.from_config(str(project / ".dagster_home")) as instance:
+            run = instance.get_run_by_id(launched["run"]["runId"])
+        assert run is not None and run.status == DagsterRunStatus.CANCELED, run
     finally:
         dev.kill_all()
 
@@ -335,38 +343,166 @@ def test_dev_lets_a_run_in_progress_stop_then_leaves_nothing(project, tmp_path):
 # --- broken definitions -------------------------------------------------------------
 
 
-def _break_model(dagster_dir: Path) -> str:
+def _break_model(dagster_dir: Path) -> tuple[Path, str, str]:
     sql = dagster_dir.parent / "jaffle_shop" / "models" / "marts" / "customers.sql"
-    sql.write_text(sql.read_text() + "\n-- {{ ref('no_such_model') }}\n")
-    return "no_such_model"
+    original = sql.read_text()
+    sql.write_text(original + "\n-- {{ ref('no_such_model') }}\n")
+    return sql, "no_such_model", original
 
 
-def _break_python(dagster_dir: Path) -> str:
+def _break_python(dagster_dir: Path) -> tuple[Path, str, str]:
     assets = dagster_dir / PACKAGE / "assets.py"
-    assets.write_text(assets.read_text() + "\nraise ValueError('assets.py is broken on purpose')\n")
-    return "assets.py is broken on purpose"
+    original = assets.read_text()
+    assets.write_text(original + "\nraise ValueError('assets.py is broken on purpose')\n")
+    return assets, "assets.py is broken on purpose", original
+
+
+LOCATIONS = """
+{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus
+    locationOrLoadError { __typename ... on PythonError {
+        message errorChain { error { message } } } } } } } }
+"""
+RELOAD = """
+mutation($name: String!) { reloadRepositoryLocation(repositoryLocationName: $name) {
+    __typename ... on WorkspaceLocationEntry { loadStatus } } }
+"""
+
+
+def reload_location(port: int, name: str) -> set[str]:
+    """Reload the code location NAME as the UI's button does; the asset keys it has then."""
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": RELOAD, "variables": {"name": name}}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=300) as r:
+        done = json.load(r)["data"]["reloadRepositoryLocation"]
+    assert done["__typename"] == "WorkspaceLocationEntry", done
+    nodes = graphql(port, ASSETS_QUERY)["data"]["assetNodes"]
+    return {"/".join(n["assetKey"]["path"]) for n in nodes}
 
 
 @pytest.mark.parametrize("breaker", [_break_model, _break_python], ids=["dbt-model", "python"])
-def test_dev_broken_definitions_fail_with_the_load_error(tmp_path, breaker):
+def test_dev_keeps_the_ui_up_with_broken_definitions_until_a_fix_is_reloaded(tmp_path, breaker):
     project = scaffold(tmp_path)
-    needle = breaker(project)
-    dev = Dev(["--port", free_port()], cwd=project, env=isolated_env(tmp_path))
+    broken, needle, original = breaker(project)
+    port = free_port()
+    dev = Dev(["--port", port], cwd=project, env=isolated_env(tmp_path))
     try:
-        deadline = time.monotonic() + READY_TIMEOUT
-        while dev.popen.poll() is None and time.monotonic() < deadline:
-            dev.watch()
-            time.sleep(0.1)
-        code = dev.finish(timeout=30)
-        _, left = wait_gone(None, dev.seen, STOP_LIMIT)
-        assert code == 1, dev.stderr
-        assert "failed to load" in dev.stderr
+        dev.wait_for("Dagster UI running at")
+        # The UI answers, with the code location in error.
+        [entry] = graphql(port, LOCATIONS)["data"]["workspaceOrError"]["locationEntries"]
+        error = entry["locationOrLoadError"]
+        assert error["__typename"] == "PythonError", entry
+        assert needle in " ".join(
+            [error["message"], *(c["error"]["message"] for c in error["errorChain"])]
+        )
+        assert dev.stderr.count("failed to load") == 1, dev.stderr  # said once
+        assert "click Reload definitions in the UI" in dev.stderr
         assert needle in dev.stderr
         assert "Dagster UI ready" not in dev.stderr
-        assert not left, f"left behind: {left}"
-        assert dev.seen  # it did start dagster dev
+
+        broken.write_text(original)  # the fix, then Reload definitions
+        assert ALL_ASSETS == reload_location(port, entry["name"])
+        dev.wait_for(f"Definitions of `{PACKAGE}` loaded: 8 assets.", timeout=30)
+
+        if breaker is _break_model:
+            # convert-seed while dev runs says to reload; the reload shows the new asset.
+            done = subprocess.run(
+                [str(CLI), "convert-seed", "raw_payments"],
+                cwd=project,
+                env=isolated_env(tmp_path),
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+            assert done.returncode == 0, done.stderr
+            assert "`dagster dev` is running for this project: click Reload definitions" in (
+                done.stderr
+            )
+            assert ALL_ASSETS == reload_location(port, entry["name"])
+
+        pgid = dev.dagster_pgid()
+        dev.watch()
+        os.kill(dev.popen.pid, signal.SIGINT)  # Ctrl-C
+        _, left = wait_gone(pgid, dev.seen, STOP_LIMIT)
+        code = dev.finish()
+        assert not left, f"left behind: {left}\n{dev.stderr}"
+        assert code == 0, dev.stderr
+        assert "Stopped dagster dev" in dev.stderr
+        assert "Traceback" not in dev.stderr
     finally:
         dev.kill_all()
+
+
+def _signal_mask(pid: int, kind: str) -> int:
+    """The SigIgn (ignored) or SigCgt (caught) mask of PID."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{kind}:"):
+            return int(line.split()[1], 16)
+    raise AssertionError(f"no {kind}")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_dev_in_the_background_of_a_script_stops_on_the_first_sigint(project, tmp_path):
+    """`dbtscaffold dev &` in a script has SIGINT ignored; one SIGINT still stops it all."""
+    port = free_port()
+    err, go = tmp_path / "dev.err", tmp_path / "go"
+    script = f"""
+        {CLI} dev --dagster-project-dir {project} --port {port} 2> {err} &
+        pid=$!
+        echo "pid $pid"
+        while [ ! -e {go} ]; do sleep 0.05; done
+        echo sent
+        kill -INT $pid
+        wait $pid
+        echo "code $?"
+    """
+    shell = subprocess.Popen(
+        ["bash", "--norc", "--noprofile", "-c", script],
+        env=isolated_env(tmp_path),
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    seen: dict[int, psutil.Process] = {}
+    pid = None
+    try:
+        assert shell.stdout is not None
+        pid = int(shell.stdout.readline().split()[1])
+        deadline = time.monotonic() + READY_TIMEOUT
+        while "Dagster UI ready" not in (err.read_text() if err.exists() else ""):
+            assert time.monotonic() < deadline and shell.poll() is None, err.read_text()
+            seen.update(descendants(pid))
+            time.sleep(0.1)
+        seen.update(descendants(pid))
+        sigint, sigquit = 1 << (signal.SIGINT - 1), 1 << (signal.SIGQUIT - 1)
+        # bash starts a background job with SIGINT and SIGQUIT ignored; dbtscaffold then
+        # catches SIGINT itself, so SIGQUIT is what still shows it.
+        assert _signal_mask(pid, "SigIgn") & sigquit, "not started as a background job"
+        dagster_dev = min(psutil.Process(pid).children(), key=lambda c: c.create_time())
+        assert not _signal_mask(dagster_dev.pid, "SigIgn") & sigint, "the child ignores SIGINT"
+        assert _signal_mask(dagster_dev.pid, "SigCgt") & sigint, "no SIGINT handler in the child"
+        go.touch()
+        assert shell.stdout.readline().strip() == "sent"
+        sent = time.monotonic()
+        code = shell.stdout.readline().strip()
+        took = time.monotonic() - sent
+        _, left = wait_gone(None, seen, STOP_LIMIT)
+    finally:
+        for p in seen.values():
+            try:
+                p.kill()
+            except psutil.Error:
+                pass
+        shell.kill()
+    stderr = err.read_text()
+    print(f"background dev: stopped {took:.1f} s after SIGINT\n{stderr}")
+    assert code == "code 0", stderr
+    assert took < 10, stderr
+    assert re.search(r"Stopped dagster dev in [\d.]+ s \(SIGINT\)\.", stderr), stderr
+    assert not left, f"left behind: {left}"
 
 
 # --- preflight errors -----------------------------------------------------------------

@@ -39,8 +39,8 @@ def test_materialize_a_selection_through_dagster(project, tmp_path):
     )
     proc = materialize("--select", staging, cwd=project, env=env)
     assert proc.returncode == 0, proc.stderr
-    assert "built  raw_customers" in proc.stderr
-    assert "built  stg_customers" in proc.stderr
+    assert "built  raw_customers" in proc.stdout  # results on stdout, progress on stderr
+    assert "built  stg_customers" in proc.stdout
     assert "Materialized 6 assets" in proc.stderr
 
     import duckdb
@@ -68,7 +68,7 @@ def test_materialize_unknown_selection_is_one_line(project, tmp_path):
     proc = materialize("--select", "no_such_asset", cwd=project, env=isolated_env(tmp_path))
     assert proc.returncode == 1
     lines = proc.stderr.splitlines()
-    assert lines[-1].startswith("error: No asset matches --select `no_such_asset` (")
+    assert lines[-1].startswith("error: No asset matches --select `no_such_asset`; ")
     assert "Traceback" not in proc.stderr
 
 

@@ -30,7 +30,8 @@ def table_rows(stdout: str) -> dict[str, tuple[str, str, str]]:
     """{asset: (built by, table, rows)} from the table quickstart prints."""
     rows = {}
     for line in stdout.splitlines():
-        cells = [c.strip() for c in re.split(r"[│|]", line) if c.strip()]
+        # Piped, the table is plain text aligned with spaces (a Rich table on a terminal).
+        cells = [c.strip() for c in re.split(r"\s{2,}", line) if c.strip()]
         if len(cells) == 4 and cells[0] in ASSETS:
             rows[cells[0]] = (cells[1], cells[2], cells[3])
     return rows
@@ -68,6 +69,10 @@ def test_quickstart_in_an_empty_folder_then_again(tmp_path):
     assert "cd dbtscaffold-quickstart/jaffle_shop_dagster && dbtscaffold dev" in first.stderr
     rows = table_rows(first.stdout)
     assert set(rows) == set(ASSETS), first.stdout
+    # Piped: plain text, and only the result (the table) on stdout.
+    assert not re.search("[\u2500-\u257f]", first.stdout + first.stderr)
+    assert first.stdout.splitlines()[0].startswith("Assets built by run "), first.stdout
+    assert len(first.stdout.splitlines()) == 2 + len(ASSETS)
     for name, built_by in ASSETS.items():
         assert rows[name][0] == built_by
         assert rows[name][1] == f"main.{name}"

@@ -822,16 +822,8 @@ CASES = [
         free_port,
         env=(("DAGSTER_HOME", "relative/home"),),
     ),
-    Case(
-        "dev-definitions-do-not-import",
-        ("dev", "--dagster-project-dir", "{dagster}", "--port", "{port}"),
-        1,
-        "The Dagster definitions of `jaffle_shop_dagster` failed to load",
-        chain(
-            free_port, append(f"{DAGSTER}/{PACKAGE}/definitions.py", "import no_such_module_xyz\n")
-        ),
-        details=True,
-    ),
+    # dev with definitions that do not import keeps the UI up for a fix and a reload
+    # (tests/e2e/test_dev.py), so it is not an error that exits.
     # materialize -------------------------------------------------------------------------
     Case(
         "materialize-no-project",

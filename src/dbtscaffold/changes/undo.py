@@ -17,6 +17,7 @@ from dbtscaffold.changes.files import (
     write_atomic,
 )
 from dbtscaffold.changes.journal import last_journal, write_journal
+from dbtscaffold.changes.plan import FileChange, Plan
 from dbtscaffold.errors import UserError
 
 
@@ -27,10 +28,8 @@ class UndoResult:
     backup_dir: Path
 
 
-def undo_last(
-    state_dir: Path, *, force: bool = False, report: Callable[[str, Path], None] | None = None
-) -> UndoResult | None:
-    """Restore every file of the last change byte for byte; None when there is nothing to undo."""
+def _checked_journal(state_dir: Path, force: bool) -> tuple[Path, dict[str, Any], list[Any]] | None:
+    """(backup folder, journal, its files) of the last change, once it is safe to undo."""
     found = last_journal(state_dir)
     if found is None:
         return None
@@ -52,6 +51,34 @@ def undo_last(
                     f"`{e['path']}` was edited after `dbtscaffold {journal['command']}`; "
                     "undo would lose that edit. Pass --force to restore anyway."
                 )
+    return backup_dir, journal, files
+
+
+def plan_undo(state_dir: Path, *, force: bool = False) -> tuple[str, Plan] | None:
+    """(command, plan) of what undo would restore, written nowhere; None if nothing to undo."""
+    checked = _checked_journal(state_dir, force)
+    if checked is None:
+        return None
+    backup_dir, journal, files = checked
+    roots = tuple(Path(r) for r in journal.get("roots") or []) or (state_dir.parent,)
+    plan = Plan(roots=roots, description=f"undo {journal['command']}")
+    for e in reversed(files):
+        path = Path(e["path"])
+        after = None if e["backup"] is None else (backup_dir / e["backup"]).read_bytes()
+        now = read_bytes_or_none(path)
+        if now is not None or after is not None:
+            plan.add(FileChange(path, now, after))
+    return str(journal["command"]), plan
+
+
+def undo_last(
+    state_dir: Path, *, force: bool = False, report: Callable[[str, Path], None] | None = None
+) -> UndoResult | None:
+    """Restore every file of the last change byte for byte; None when there is nothing to undo."""
+    checked = _checked_journal(state_dir, force)
+    if checked is None:
+        return None
+    backup_dir, journal, files = checked
     restored: list[tuple[str, Path]] = []
     journal["status"] = "undoing"
     try:

@@ -135,11 +135,34 @@ def run_convert_seed(
         f"Converted {names} into source `{source_name or dbt.name}` with upstream Dagster "
         f"asset(s) in {elapsed:.2f}s. Undo with `dbtscaffold undo`."
     )
-    console.info(
-        "Next: `dbtscaffold materialize` (or `dbtscaffold dev`) loads the CSV before the "
-        "models that read it."
-    )
+    if dagster_dev_running(dagster):
+        console.info(
+            "`dagster dev` is running for this project: click Reload definitions in the UI "
+            "to see the new asset(s); `dbtscaffold materialize` or a UI run loads the CSV "
+            "before the models that read it."
+        )
+    else:
+        console.info(
+            "Next: `dbtscaffold materialize` (or `dbtscaffold dev`) loads the CSV before the "
+            "models that read it."
+        )
     return result
+
+
+def _is_dagster_dev(cmd: list[str]) -> bool:
+    """`dagster dev`, `python -m dagster dev`, `dg dev` (or the webserver they start)."""
+    names = [Path(a).name for a in cmd]
+    for i, name in enumerate(names[:-1]):
+        if name in ("dagster", "dg") and names[i + 1] == "dev":
+            return True
+    return any(n == "dagster-webserver" for n in names[:2])
+
+
+def dagster_dev_running(dagster: DagsterProjectInfo) -> bool:
+    """True when a `dagster dev` works in the Dagster project's folder (best effort)."""
+    from dbtscaffold import proc
+
+    return bool(proc.running_in(dagster.dir, _is_dagster_dev))
 
 
 def dry_run_diff(result: ConvertResult) -> str:

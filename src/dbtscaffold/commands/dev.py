@@ -2,27 +2,35 @@
 
 `dagster dev` runs in its own session with DAGSTER_DBT_PARSE_PROJECT_ON_LOAD=1 and a
 persistent DAGSTER_HOME. Readiness is read from the webserver's GraphQL endpoint, which
-also carries the code location's load error, so broken definitions fail fast instead of
-serving an empty UI. Ctrl-C, SIGTERM and SIGHUP stop every process that was started.
+also carries the code location's load error: broken definitions are reported once and the
+UI stays up, so that a fix and Reload definitions continue the session (each reload is
+reported). Ctrl-C, SIGTERM and SIGHUP cancel the runs in flight through Dagster, then
+stop every process that was started.
 """
 
 from __future__ import annotations
 
 import errno
 import importlib.util
-import json
 import os
 import socket
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from dbtscaffold import console
+from dbtscaffold.commands.dev_ui import (
+    LoadState,
+    any_run_process,
+    locations_signature,
+    probe,
+    run_statuses,
+    runs_in_flight,
+    terminate_run,
+    ui_url,
+)
 from dbtscaffold.dagster_project.locate import DagsterProjectInfo, resolve_dagster_project
 from dbtscaffold.errors import UserError
 
@@ -38,30 +46,12 @@ DEFAULT_HOST = "127.0.0.1"
 READY_TIMEOUT = 900.0
 POLL_INTERVAL = 0.2
 # Stop budget when idle: SIGINT, then SIGTERM, then SIGKILL, all within about 10 s.
-INTERRUPT_TIMEOUT = 6.0
-TERMINATE_TIMEOUT = 3.0
-# An in-flight run (a dbt build) gets this long after SIGINT to stop cleanly.
+INTERRUPT_TIMEOUT = 7.5
+TERMINATE_TIMEOUT = 2.0
+# An in-flight run (a dbt build) gets this long to stop once canceled.
 RUN_INTERRUPT_TIMEOUT = 30.0
-
-WORKSPACE_QUERY = """
-{
-  workspaceOrError {
-    __typename
-    ... on Workspace {
-      locationEntries {
-        name
-        loadStatus
-        locationOrLoadError {
-          __typename
-          ... on RepositoryLocation { repositories { name assetNodes { assetKey { path } } } }
-          ... on PythonError { message stack errorChain { error { message stack } } }
-        }
-      }
-    }
-    ... on PythonError { message stack }
-  }
-}
-"""
+# How often the UI is asked whether the code was reloaded.
+LOOK_INTERVAL = 2.0
 
 
 def dagster_env(info: DagsterProjectInfo) -> dict[str, str]:
@@ -143,105 +133,9 @@ def check_port(host: str, port: int) -> None:
             raise
 
 
-def ui_url(host: str, port: int) -> str:
-    """The URL to open (and poll) for a server listening on HOST:PORT."""
-    shown = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
-    if ":" in shown:
-        shown = f"[{shown}]"
-    return f"http://{shown}:{port}"
-
-
-@dataclass
-class LoadState:
-    """What the webserver says about its code locations."""
-
-    loading: bool = True
-    assets: list[tuple[str, ...]] = field(default_factory=list)
-    errors: list[tuple[str, str, str]] = field(default_factory=list)  # (location, message, stack)
-
-
-def _python_error_text(err: dict[str, Any]) -> tuple[str, str]:
-    """(messages, stack) of a GraphQL PythonError, its cause chain included."""
-    parts = [err.get("message") or ""]
-    stacks = ["".join(err.get("stack") or [])]
-    for link in err.get("errorChain") or []:
-        cause = link.get("error") or {}
-        parts.append(cause.get("message") or "")
-        stacks.append("".join(cause.get("stack") or []))
-    messages = "\nThe above was caused by:\n".join(p.strip() for p in parts if p.strip())
-    return messages, "\n".join(s for s in stacks if s)
-
-
-def parse_load_state(payload: dict[str, Any]) -> LoadState:
-    state = LoadState()
-    workspace = (payload.get("data") or {}).get("workspaceOrError") or {}
-    if workspace.get("__typename") == "PythonError":
-        state.loading = False
-        state.errors.append(("workspace", *_python_error_text(workspace)))
-        return state
-    entries = workspace.get("locationEntries")
-    if not entries:
-        return state
-    if any(e.get("loadStatus") != "LOADED" for e in entries):
-        return state
-    state.loading = False
-    keys: dict[tuple[str, ...], None] = {}
-    for entry in entries:
-        loc = entry.get("locationOrLoadError") or {}
-        if loc.get("__typename") == "PythonError":
-            state.errors.append((entry.get("name", "?"), *_python_error_text(loc)))
-            continue
-        for repo in loc.get("repositories") or []:
-            for node in repo.get("assetNodes") or []:
-                keys[tuple(node["assetKey"]["path"])] = None
-    state.assets = list(keys)
-    return state
-
-
-def probe(base_url: str, timeout: float = 2.0) -> LoadState | None:
-    """The load state from BASE_URL/graphql, or None while nothing answers there."""
-    body = json.dumps({"query": WORKSPACE_QUERY}).encode()
-    request = urllib.request.Request(
-        base_url + "/graphql", data=body, headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            payload = json.load(response)
-    except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError, OSError):
-        return None
-    return parse_load_state(payload)
-
-
-RUNS_QUERY = """
-{ runsOrError(filter: {statuses: [STARTING, STARTED, CANCELING]}) {
-    ... on Runs { results { runId } } } }
-"""
-
-
-def _is_run_process(cmd: list[str]) -> bool:
-    """A run worker (multiprocessing child of the code server, or `execute_run`) or dbt."""
-    joined = " ".join(cmd)
-    return (
-        "spawn_main" in joined
-        or "execute_run" in joined
-        or "execute_step" in joined
-        or any(Path(a).name == "dbt" for a in cmd[:2])
-    )
-
-
-def runs_in_flight(base_url: str, group: ProcessGroup) -> bool:
-    """True when the group has a run process, or the instance a run starting or going."""
-    if group.any_running(_is_run_process):
-        return True
-    body = json.dumps({"query": RUNS_QUERY}).encode()
-    request = urllib.request.Request(
-        base_url + "/graphql", data=body, headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=0.5) as response:
-            return bool(json.load(response)["data"]["runsOrError"]["results"])
-    except (urllib.error.URLError, OSError, ValueError, KeyError, TypeError):
-        return False
+def _show_tail(text: str, lines: int = 40) -> None:
+    for line in text.strip().splitlines()[-lines:]:
+        console.relay(line)
 
 
 def _show_tail(text: str, lines: int = 40) -> None:
@@ -269,13 +163,11 @@ def run_dev(
 
     stop = threading.Event()
     hurry = threading.Event()
-    signals: list[int] = []
     relaying = threading.Event()
     if console.VERBOSE:
         relaying.set()
 
     def on_signal(signum: int) -> None:
-        signals.append(signum)
         if stop.is_set():
             hurry.set()  # a second Ctrl-C: skip to SIGTERM/SIGKILL
         stop.set()
@@ -290,6 +182,10 @@ def run_dev(
         try:
             code = _serve(group, info, url, started, stop, relaying)
         finally:
+            # What the processes print while they stop (KeyboardInterrupt tracebacks of
+            # each of them) is noise, not news: only --verbose shows it.
+            if not console.VERBOSE:
+                relaying.clear()
             _stop(group, url, hurry)
     return code
 
@@ -302,7 +198,7 @@ def _serve(
     stop: threading.Event,
     relaying: threading.Event,
 ) -> int:
-    """Wait for the UI, report, then wait for a stop signal; return the exit code."""
+    """Wait for the UI, report, then serve until a stop signal; return the exit code."""
     state: LoadState | None = None
     with console.status(f"Starting dagster dev for `{info.package}` (loading definitions)..."):
         while not stop.is_set():
@@ -326,41 +222,82 @@ def _serve(
             stop.wait(POLL_INTERVAL)
     if stop.is_set() or state is None:
         return 0
-    if state.errors:
-        for location, message, stack in state.errors:
-            console.error(
-                f"The Dagster definitions of `{location}` failed to load; fix the error below "
-                "and rerun `dbtscaffold dev`."
-            )
-            _show_tail(message, lines=60)
-            console.detail(stack)
-        return 1
     elapsed = time.monotonic() - started
-    n = len(state.assets)
-    console.success(
-        f"Dagster UI ready at {url} ({n} asset{'s' if n != 1 else ''} loaded from "
-        f"`{info.package}` in {elapsed:.1f} s). Press Ctrl-C to stop."
-    )
+    if state.errors:
+        _report_errors(state, url, again=False)
+        console.info(
+            f"Dagster UI running at {url} in {elapsed:.1f} s, without assets until the "
+            "definitions load. Press Ctrl-C to stop."
+        )
+    else:
+        n = len(state.assets)
+        console.success(
+            f"Dagster UI ready at {url} ({n} asset{'s' if n != 1 else ''} loaded from "
+            f"`{info.package}` in {elapsed:.1f} s). Press Ctrl-C to stop."
+        )
     relaying.set()
+    return _watch(group, info, url, stop, failing=bool(state.errors))
+
+
+def _report_errors(state: LoadState, url: str, *, again: bool) -> None:
+    for location, message, stack in state.errors:
+        console.error(
+            f"The Dagster definitions of `{location}` failed to load{' again' if again else ''}; "
+            f"fix the error below, then click Reload definitions in the UI ({url}/locations)."
+        )
+        _show_tail(message, lines=60)
+        console.detail(stack)
+
+
+def _watch(
+    group: ProcessGroup, info: DagsterProjectInfo, url: str, stop: threading.Event, failing: bool
+) -> int:
+    """Serve until a stop signal or `dagster dev` exits; report each reload of the code."""
+    signature = locations_signature(url)
+    next_look = time.monotonic() + LOOK_INTERVAL
     while not stop.is_set():
         code = group.poll()
         if code is not None:
             console.error(f"`dagster dev` exited on its own with code {code}.")
             return code or 1
         group.track()
+        if time.monotonic() >= next_look:
+            next_look = time.monotonic() + LOOK_INTERVAL
+            now = locations_signature(url)
+            if now is not None and now != signature:
+                signature = now
+                state = probe(url)
+                if state is not None and not state.loading:
+                    failing = _report_reload(state, info, url, failing)
         stop.wait(0.5)
     return 0
 
 
+def _report_reload(state: LoadState, info: DagsterProjectInfo, url: str, failing: bool) -> bool:
+    """One line (and the error, if any) for a reload; True while the definitions fail."""
+    if state.errors:
+        _report_errors(state, url, again=True)
+        return True
+    n = len(state.assets)
+    verb = "loaded" if failing else "reloaded"
+    console.success(f"Definitions of `{info.package}` {verb}: {n} asset{'s' if n != 1 else ''}.")
+    return False
+
+
 def _stop(group: ProcessGroup, url: str, hurry: threading.Event) -> None:
-    """Stop the group; an in-flight run gets RUN_INTERRUPT_TIMEOUT after SIGINT."""
+    """Cancel runs in flight through Dagster, then stop the group; leave nothing behind."""
     if not group.alive():
         group.stop(interrupt_timeout=0.5, terminate_timeout=0.5)
         return
-    in_flight = runs_in_flight(url, group)
-    grace = RUN_INTERRUPT_TIMEOUT if in_flight else INTERRUPT_TIMEOUT
+    runs = runs_in_flight(url) or []
+    in_flight = bool(runs) or any_run_process(group)
     what = "dagster dev (waiting for the run in progress to stop)" if in_flight else "dagster dev"
     console.info(f"Stopping {what}...")
+    if runs:
+        _cancel_runs(group, url, [run_id for run_id, _ in runs], hurry)
+    # Runs canceled through Dagster are over; a run process left (one that did not
+    # report to the UI) still gets the long grace after SIGINT.
+    grace = RUN_INTERRUPT_TIMEOUT if in_flight and not runs else INTERRUPT_TIMEOUT
     report = group.stop(interrupt_timeout=grace, terminate_timeout=TERMINATE_TIMEOUT, hurry=hurry)
     if report.survivors:
         console.warn(
@@ -370,3 +307,19 @@ def _stop(group: ProcessGroup, url: str, hurry: threading.Event) -> None:
     else:
         how = " then ".join(report.signals) or "nothing to do"
         console.info(f"Stopped dagster dev in {report.seconds:.1f} s ({how}).")
+
+
+def _cancel_runs(group: ProcessGroup, url: str, run_ids: list[str], hurry: threading.Event) -> None:
+    """Terminate RUN_IDS as the UI's button does (they end CANCELED); wait until they end."""
+    for run_id in run_ids:
+        terminate_run(url, run_id)
+    deadline = time.monotonic() + RUN_INTERRUPT_TIMEOUT
+    left: list[tuple[str, str]] | None = []
+    while time.monotonic() < deadline and not hurry.is_set():
+        left = runs_in_flight(url)
+        if not left:  # all over, or the UI stopped answering
+            break
+        group.track()
+        hurry.wait(0.25)
+    for run_id, status in run_statuses(url, run_ids):
+        console.info(f"Run {run_id[:8]} {status.lower()}.")

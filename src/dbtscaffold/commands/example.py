@@ -34,7 +34,15 @@ def run_example(dest: Path, *, dry_run: bool, next_steps: bool = True) -> Path:
 
     _check_writable(dest)
     plan = plan_copy_tree(example_dir(), dest)
-    if execute_plan(plan, dry_run=dry_run, state_dir=None, command="example"):
+    if dry_run:
+        # Every file is new and bundled: the list says more than their whole text would.
+        for c in plan.effective:
+            lines = (c.after or b"").count(b"\n")
+            console.action("create", f"{plan.display_path(c.path)} ({lines} lines)")
+        n = len(plan.effective)
+        console.info(f"Dry run: {n} files would be written to {dest}; nothing was written.")
+        return dest
+    if execute_plan(plan, dry_run=False, state_dir=None, command="example"):
         console.success(f"Wrote the example dbt project `jaffle_shop` to {dest}.")
         if next_steps:
             console.info(f"Next: dbtscaffold init --dbt-project-dir {dest}")

@@ -1,14 +1,17 @@
 """`dbtscaffold materialize`: a headless run of the project's assets, through Dagster.
 
-It runs `dagster asset materialize` in the Dagster project with parse on load set and the
-same persistent DAGSTER_HOME as `dbtscaffold dev`, so the run shows up in the UI. Progress
-comes from the run's log lines; the result (which assets were built, their metadata) is
-read back from the Dagster instance, not from the log.
+The worker (`commands/materialize_run.py`, in a process group of its own, in the Dagster
+project, with parse on load set and the DAGSTER_HOME `dbtscaffold dev` uses, so the run
+shows up in the UI) loads the definitions, resolves `--select` before any run exists, runs
+the selected assets and reports what happens as JSON lines. This side shows them, and on
+Ctrl-C or SIGTERM asks the worker to cancel the run through Dagster: the run ends
+CANCELED, dbt gets its SIGINT and time to stop, and the message says what was built.
+A second Ctrl-C (or a worker that does not stop in time) stops the group outright.
 """
 
 from __future__ import annotations
 
-import re
+import json
 import sys
 import threading
 import time
@@ -17,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from dbtscaffold import console
+from dbtscaffold.commands.materialize_run import EVENT_PREFIX, EXIT_INTERRUPTED
+from dbtscaffold.commands.selection import key_string
 from dbtscaffold.dagster_project.locate import (
     DagsterProjectInfo,
     dagster_module_name,
@@ -24,14 +29,9 @@ from dbtscaffold.dagster_project.locate import (
 )
 from dbtscaffold.errors import UserError
 
-_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-RUN_START_RE = re.compile(rf" - ({_UUID}) - \d+ - RUN_START - ")
-MATERIALIZED_RE = re.compile(r" - ASSET_MATERIALIZATION - Materialized value (.+?)\.?$")
-STEP_FAILURE_RE = re.compile(r" - ([^ ]+) - STEP_FAILURE - ")
-RUN_FAILURE_RE = re.compile(r" - RUN_FAILURE - (.*)$")
-LOG_LINE_RE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ")
-SELECTION_ERRORS = ("DagsterInvalidSubsetError", "DagsterInvalidAssetSelectionError")
-# An in-flight run (a dbt build) gets this long after SIGINT to stop cleanly.
+WORKER = "dbtscaffold.commands.materialize_run"
+# After a cancel, the run (a dbt build) gets this long to stop by itself; dagster-dbt gives
+# dbt 25 s after its SIGINT.
 RUN_INTERRUPT_TIMEOUT = 30.0
 ROW_COUNT_KEY = "dagster/row_count"
 
@@ -43,7 +43,7 @@ class MaterializedAsset:
 
     @property
     def name(self) -> str:
-        return "/".join(self.key)
+        return key_string(self.key)
 
     @property
     def row_count(self) -> int | None:
@@ -57,60 +57,56 @@ class MaterializeResult:
     assets: list[MaterializedAsset]
     seconds: float
     project: DagsterProjectInfo
+    checks_passed: int = 0
+    checks_failed: int = 0
 
 
-class _Progress:
-    """Reads the run's log lines: shows each asset built, keeps the run id and failures."""
+class _Events:
+    """The worker's output: its events parsed and shown as they come; other lines kept."""
 
     def __init__(self) -> None:
-        self.run_id: str | None = None
+        self.by_kind: dict[str, dict[str, Any]] = {}
+        self.selected: list[str] = []
         self.built: list[str] = []
-        self.failures: list[tuple[str, list[str]]] = []  # (step, message lines)
-        self.run_failure: list[str] = []
-        self._collecting: list[str] | None = None
+        self.checks: dict[tuple[str, str], bool] = {}
+        self.failures: list[tuple[str, str]] = []  # (step, message)
         self._lock = threading.Lock()
 
     def __call__(self, line: str) -> None:
-        if console.VERBOSE:
-            console.relay(line)
+        if not line.startswith(EVENT_PREFIX):
+            if console.VERBOSE:
+                console.relay(line)
+            return
+        try:
+            event = json.loads(line[len(EVENT_PREFIX) :])
+        except ValueError:
+            return
+        kind = event.get("event")
         with self._lock:
-            if self._collecting is not None:
-                if LOG_LINE_RE.match(line) or line.startswith("Stack Trace:"):
-                    self._collecting = None
-                else:
-                    self._collecting.append(line)
-                    return
-            m = RUN_START_RE.search(line)
-            if m and self.run_id is None:
-                self.run_id = m.group(1)
-            m = MATERIALIZED_RE.search(line)
-            if m:
-                self.built.append(m.group(1))
-                if not console.VERBOSE:
-                    console.action("built", m.group(1))
-            m = STEP_FAILURE_RE.search(line)
-            if m:
-                self._collecting = []
-                self.failures.append((m.group(1), self._collecting))
-            m = RUN_FAILURE_RE.search(line)
-            if m and not self.run_failure:
-                self.run_failure.append(m.group(1))
-                self._collecting = self.run_failure
+            self.by_kind[kind] = event
+            if kind == "selected":
+                self.selected = [key_string(k) for k in event["keys"]]
+            elif kind == "run":
+                n = len(self.selected)
+                console.info(
+                    f"Run {event['run_id'][:8]} started ({n} asset{'s' if n != 1 else ''})."
+                )
+            elif kind == "built":
+                name = key_string(event["key"])
+                self.built.append(name)
+                console.action("built", name)
+            elif kind == "check":
+                self.checks[(key_string(event["key"]), event["name"])] = bool(event["passed"])
+                if not event["passed"]:
+                    console.warn(
+                        f"Asset check `{event['name']}` on `{key_string(event['key'])}` failed."
+                    )
+            elif kind == "step_failure":
+                self.failures.append((event.get("step") or "?", event.get("message") or ""))
 
-
-def _exception_text(output: str) -> str:
-    """The exception (type: message, and what follows) at the end of a Python traceback."""
-    lines = output.splitlines()
-    start = None
-    for i, line in enumerate(lines):
-        if line.startswith("Traceback (most recent call last):"):
-            start = i
-    if start is None:
-        return "\n".join(lines[-30:])
-    i = start + 1
-    while i < len(lines) and (lines[i].startswith(" ") or not lines[i].strip()):
-        i += 1
-    return "\n".join(lines[i:]).strip()
+    @property
+    def run_id(self) -> str | None:
+        return (self.by_kind.get("run") or {}).get("run_id")
 
 
 def _show(text: str, limit: int = 60) -> None:
@@ -127,104 +123,153 @@ def run_materialize(*, dagster_project_dir: Path | None, select: str = "*") -> M
         raise UserError("--select is empty; pass an asset selection such as `*`.")
     info = resolve_dagster_project(dagster_project_dir)
     env = dagster_env(info)
-    module = dagster_module_name(info)
-    cmd = [
-        sys.executable,
-        "-m",
-        "dagster",
-        "asset",
-        "materialize",
-        "-m",
-        module,
-        "-d",
-        str(info.dir),
-        "--select",
-        select,
-    ]
-    progress = _Progress()
+    cmd = [sys.executable, "-m", WORKER, dagster_module_name(info), str(info.dir), select]
+    events = _Events()
     stop = threading.Event()
     hurry = threading.Event()
+    signals: list[int] = []
 
     def on_signal(signum: int) -> None:
+        signals.append(signum)
         if stop.is_set():
             hurry.set()
         stop.set()
 
     started = time.monotonic()
     with proc.stop_signals(on_signal):
-        group = proc.ProcessGroup(cmd, cwd=info.dir, env=env, on_line=progress)
+        group = proc.ProcessGroup(cmd, cwd=info.dir, env=env, on_line=events, stdin_pipe=True)
         try:
             with console.status(f"Materializing `{select}` in `{info.package}` through Dagster..."):
-                while group.poll() is None and not stop.is_set():
-                    group.track()
-                    stop.wait(0.25)
+                _wait(group, events, stop, hurry)
         finally:
-            report = group.stop(
-                interrupt_timeout=RUN_INTERRUPT_TIMEOUT, terminate_timeout=3.0, hurry=hurry
-            )
-    seconds = time.monotonic() - started
-    if stop.is_set():
-        console.error(f"Interrupted: the run was stopped after {seconds:.1f} s.")
-        raise SystemExit(130)
-    code = group.popen.returncode
-    if report.survivors:
-        console.warn(f"Processes {report.survivors} of the run did not stop.")
-    if code != 0:
-        _fail(info, select, progress, group.output())
-    run_id = progress.run_id
-    if run_id is None:
+            report = group.stop(interrupt_timeout=3.0, terminate_timeout=3.0, hurry=hurry)
+        seconds = time.monotonic() - started
+        if report.survivors:
+            console.warn(f"Processes {report.survivors} of the run did not stop.")
+        return _outcome(info, select, events, group, seconds, stopped=stop.is_set())
+
+
+def _wait(group: Any, events: _Events, stop: threading.Event, hurry: threading.Event) -> None:
+    """Until the worker exits; a stop signal asks it to cancel, a second one gives up."""
+    canceled_at: float | None = None
+    while group.poll() is None:
+        if stop.is_set() and canceled_at is None:
+            canceled_at = time.monotonic()
+            group.send("cancel")
+            if events.run_id:
+                console.info(
+                    f"Canceling run {events.run_id[:8]}: waiting for the steps (and dbt) to "
+                    "stop; press Ctrl-C again to stop at once."
+                )
+        if hurry.is_set():
+            return
+        if canceled_at is not None and time.monotonic() - canceled_at > RUN_INTERRUPT_TIMEOUT:
+            return
+        group.track()
+        (hurry if stop.is_set() else stop).wait(0.25)
+
+
+def _built_text(names: list[str], limit: int = 6) -> str:
+    shown = ", ".join(f"`{n}`" for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _canceled_text(names: list[str], total: int) -> str:
+    if not names:
+        return " before any asset was built"
+    if len(names) >= total:
+        return f": all {len(names)} assets were built before it stopped"
+    return f": {len(names)} of {total} assets were built before it stopped ({_built_text(names)})"
+
+
+def _checks_text(passed: int, failed: int) -> str:
+    if not passed and not failed:
+        return ""
+    return f"; asset checks: {passed} passed, {failed} failed"
+
+
+def _outcome(
+    info: DagsterProjectInfo,
+    select: str,
+    events: _Events,
+    group: Any,
+    seconds: float,
+    *,
+    stopped: bool,
+) -> MaterializeResult:
+    """Tell the user what really happened, from the worker's events; raise on failure."""
+    kinds = events.by_kind
+    if "load_error" in kinds:
+        _show(kinds["load_error"]["message"])
         raise UserError(
-            "dagster asset materialize reported no run; rerun with --verbose to see its output."
+            f"The Dagster definitions of `{info.package}` failed to load; fix the error above "
+            "and rerun.",
+            details=kinds["load_error"].get("details"),
         )
-    assets = read_materializations(env["DAGSTER_HOME"], run_id)
+    if "no_match" in kinds:
+        raise UserError(kinds["no_match"]["message"])
+    result = kinds.get("result")
+    run_id = events.run_id
+    if result is None:
+        if stopped:
+            _report_stopped(events, seconds)
+        tail = "\n".join(line for line in group.tail if not line.startswith(EVENT_PREFIX))
+        _show("\n".join(tail.splitlines()[-30:]))
+        raise UserError(
+            "The materialize worker exited without a result; rerun with --verbose to see "
+            "its output."
+        )
+    assets = [MaterializedAsset(tuple(a["key"]), a.get("metadata") or {}) for a in result["assets"]]
+    passed = sum(1 for c in result.get("checks", []) if c["passed"])
+    failed = sum(1 for c in result.get("checks", []) if not c["passed"])
+    status = result["status"]
+    names = [a.name for a in assets]
     n = len(assets)
+    total = len(events.selected)
+    if status == "CANCELED":
+        console.error(
+            f"Canceled run {run_id[:8] if run_id else '?'} after {seconds:.1f} s"
+            f"{_canceled_text(names, total)}{_checks_text(passed, failed)}."
+        )
+        raise SystemExit(EXIT_INTERRUPTED)
+    if status != "SUCCESS":
+        _fail(info, events, run_id)
+    note = " The stop came after the run had finished." if stopped else ""
     console.success(
-        f"Materialized {n} asset{'s' if n != 1 else ''} in {seconds:.1f} s "
-        f"(run {run_id[:8]}; see it in `dbtscaffold dev`)."
+        f"Materialized {n} asset{'s' if n != 1 else ''} in {seconds:.1f} s"
+        f"{_checks_text(passed, failed)} (run {run_id[:8] if run_id else '?'}; see it in "
+        f"`dbtscaffold dev`).{note}"
     )
-    return MaterializeResult(run_id, assets, seconds, info)
+    return MaterializeResult(run_id or "", assets, seconds, info, passed, failed)
 
 
-def _fail(info: DagsterProjectInfo, select: str, progress: _Progress, output: str) -> None:
-    if progress.failures:
-        for _step, lines in progress.failures:
-            _show("\n".join(lines))
-        steps = ", ".join(f"`{s}`" for s, _ in progress.failures)
-        run = f" (run {progress.run_id[:8]})" if progress.run_id else ""
+def _report_stopped(events: _Events, seconds: float) -> None:
+    """A stop with no result from the worker: before the run, or the run stopped by force."""
+    run_id = events.run_id
+    if run_id is None:
+        console.error(
+            f"Stopped after {seconds:.1f} s, before the run started (while the definitions "
+            "loaded): nothing was built."
+        )
+    else:
+        built = f"built {_built_text(events.built)}" if events.built else "nothing was built"
+        console.error(
+            f"Stopped run {run_id[:8]} by force after {seconds:.1f} s: {built}; Dagster may "
+            "still show the run as started."
+        )
+    raise SystemExit(EXIT_INTERRUPTED)
+
+
+def _fail(info: DagsterProjectInfo, events: _Events, run_id: str | None) -> None:
+    run = f" (run {run_id[:8]})" if run_id else ""
+    if events.failures:
+        for _step, message in events.failures:
+            _show(message)
+        steps = ", ".join(f"`{s}`" for s, _ in events.failures)
         raise UserError(
             f"Materialization failed in step {steps}{run}; fix the error above and rerun "
             "`dbtscaffold materialize`."
         )
-    if progress.run_id is None:
-        text = _exception_text(output)
-        if any(name in text for name in SELECTION_ERRORS):
-            why = text.splitlines()[0].split(": ", 1)[-1].split(". ")[0].rstrip(".")
-            raise UserError(f"No asset matches --select `{select}` ({why}); check the selection.")
-        _show(text)
-        raise UserError(
-            f"The Dagster definitions of `{info.package}` failed to load; fix the error above "
-            "and rerun."
-        )
-    _show("\n".join(progress.run_failure) or _exception_text(output))
-    raise UserError(
-        f"Materialization failed (run {progress.run_id[:8]}); rerun with --verbose for the log."
-    )
-
-
-def read_materializations(dagster_home: str, run_id: str) -> list[MaterializedAsset]:
-    """The assets RUN_ID materialized, in order, with plain metadata values."""
-    from dagster import DagsterEventType, DagsterInstance
-
-    with DagsterInstance.from_config(dagster_home) as instance:
-        records = instance.get_records_for_run(
-            run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION
-        ).records
-        out: dict[tuple[str, ...], MaterializedAsset] = {}
-        for record in records:
-            event = record.event_log_entry.asset_materialization
-            if event is None:
-                continue
-            metadata = {k: getattr(v, "value", v) for k, v in event.metadata.items()}
-            key = tuple(event.asset_key.path)
-            out[key] = MaterializedAsset(key, metadata)
-    return list(out.values())
+    failure = events.by_kind.get("run_failure") or {}
+    _show(failure.get("error") or failure.get("message") or "")
+    raise UserError(f"Materialization failed{run}; rerun with --verbose for the log.")

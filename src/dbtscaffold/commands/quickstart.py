@@ -110,21 +110,25 @@ def run_quickstart(directory: Path) -> list[BuiltAsset]:
     dbt_dir = directory / EXAMPLE_NAME
     dagster_dir = directory / DAGSTER_NAME
 
-    _step(1, f"Write the example dbt project `{EXAMPLE_NAME}` (DuckDB, seeds, models, tests)")
-    _example_step(dbt_dir)
-    _step(2, f"Create the Dagster project `{DAGSTER_NAME}` for it (dbtscaffold init)")
-    _init_step(directory, dbt_dir, dagster_dir)
-    _step(3, f"Turn the seed `{SEED}` into an upstream Dagster asset (dbtscaffold convert-seed)")
-    run_convert_seed(
-        seeds=[SEED],
-        dbt_project_dir=dbt_dir,
-        dagster_project_dir=dagster_dir,
-        source_name=None,
-        delete_csv=False,
-        dry_run=False,
-    )
-    _step(4, "Materialize every asset through Dagster (dbtscaffold materialize)")
-    result = run_materialize(dagster_project_dir=dagster_dir, select="*")
+    # The table at the end is quickstart's result (stdout); what the steps print is progress.
+    with console.results_as_progress():
+        _step(1, f"Write the example dbt project `{EXAMPLE_NAME}` (DuckDB, seeds, models, tests)")
+        _example_step(dbt_dir)
+        _step(2, f"Create the Dagster project `{DAGSTER_NAME}` for it (dbtscaffold init)")
+        _init_step(directory, dbt_dir, dagster_dir)
+        _step(
+            3, f"Turn the seed `{SEED}` into an upstream Dagster asset (dbtscaffold convert-seed)"
+        )
+        run_convert_seed(
+            seeds=[SEED],
+            dbt_project_dir=dbt_dir,
+            dagster_project_dir=dagster_dir,
+            source_name=None,
+            delete_csv=False,
+            dry_run=False,
+        )
+        _step(4, "Materialize every asset through Dagster (dbtscaffold materialize)")
+        result = run_materialize(dagster_project_dir=dagster_dir, select="*")
     _step(5, "Read back what was built")
     built = describe_assets(dbt_dir, result.assets)
     console.table(

@@ -9,15 +9,32 @@ from dbtscaffold.dagster_project.locate import DagsterProjectInfo
 
 
 def run_undo(
-    *, dagster_project_dir: Path | None, dbt_project_dir: Path | None, force: bool
+    *,
+    dagster_project_dir: Path | None,
+    dbt_project_dir: Path | None,
+    force: bool,
+    dry_run: bool = False,
 ) -> None:
     """Restore the last change recorded in the Dagster project's .dbtscaffold/."""
     from dbtscaffold.changes.journal import state_lock
-    from dbtscaffold.changes.undo import undo_last
+    from dbtscaffold.changes.undo import plan_undo, undo_last
     from dbtscaffold.dagster_project.locate import resolve_dagster_project
     from dbtscaffold.runtime.parse import project_lock
 
     info = resolve_dagster_project(dagster_project_dir, dbt_project_dir)
+    if dry_run:  # read only: no lock taken, nothing written
+        planned = plan_undo(info.state_dir, force=force)
+        if planned is None:
+            console.success("Nothing to undo.")
+            return
+        command, plan = planned
+        console.print_diff(plan.diff())
+        n = len(plan.effective)
+        console.info(
+            f"Dry run: undoing `dbtscaffold {command}` would restore {n} "
+            f"file{'s' if n != 1 else ''}; nothing was written."
+        )
+        return
     # The dbt project's parse-on-load lock too: a load never parses a half-restored project.
     with state_lock(info.state_dir), project_lock(info.dbt_project_dir, _target_path(info)):
         result = undo_last(

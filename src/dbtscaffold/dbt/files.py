@@ -130,8 +130,10 @@ class ProjectFiles:
         where = ", ".join(f"`{self.rel(r)}/`" for r in self.seed_roots) or "the seed paths"
         if not names:
             return UserError(f"Seed `{name}` not found: there are no seeds (CSV files) in {where}.")
-        close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
-        hint = f" Did you mean `{close[0]}`?" if close else ""
+        # Case is ignored: `RAW_CUSTOMERS` means `raw_customers`.
+        lowered = {n.lower(): n for n in reversed(names)}
+        close = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)
+        hint = f" Did you mean `{lowered[close[0]]}`?" if close else ""
         listed = ", ".join(f"`{n}`" for n in names)
         return UserError(f"Seed `{name}` not found in {where} (seeds there: {listed}).{hint}")
 
