@@ -16,6 +16,20 @@ import typer
 
 from dbtscaffold import __version__, console
 from dbtscaffold.cli_group import Group
+from dbtscaffold.cli_options import (
+    DagsterDir,
+    DbtDir,
+    DryRun,
+    Force,
+    NoSchedule,
+    OutputDir,
+    Overwrite,
+    ProfilesDir,
+    ProjectName,
+    Schedule,
+    complete_keys,
+    complete_seeds,
+)
 from dbtscaffold.errors import UserError
 
 app = typer.Typer(
@@ -74,46 +88,6 @@ def _main(
         console.set_no_color()
 
 
-def _complete_seeds(ctx: typer.Context, incomplete: str) -> list[str]:
-    from dbtscaffold.commands.complete import seed_names
-
-    return seed_names(
-        incomplete, ctx.params.get("dbt_project_dir"), ctx.params.get("dagster_project_dir")
-    )
-
-
-def _complete_keys(ctx: typer.Context, incomplete: str) -> list[str]:
-    from dbtscaffold.commands.complete import asset_keys
-
-    return asset_keys(incomplete, ctx.params.get("dagster_project_dir"))
-
-
-# --- shared option types ----------------------------------------------------
-
-DbtDir = Annotated[
-    Path | None,
-    typer.Option(
-        "--dbt-project-dir",
-        metavar="DIR",
-        help="The dbt project (folder with dbt_project.yml). Default: the current folder.",
-        file_okay=True,
-        dir_okay=True,
-    ),
-]
-DagsterDir = Annotated[
-    Path | None,
-    typer.Option(
-        "--dagster-project-dir",
-        metavar="DIR",
-        help="The Dagster project made by `init`. Default: found from [tool.dbtscaffold] "
-        "in pyproject.toml here or above, two levels down, or beside the dbt project.",
-    ),
-]
-DryRun = Annotated[
-    bool, typer.Option("--dry-run", help="Show the changes as a diff; write nothing.")
-]
-
-
 # --- init -------------------------------------------------------------------
 
 
@@ -145,61 +119,6 @@ def _init(
             schedule=schedule,
             no_schedule=no_schedule,
         )
-
-
-ProjectName = Annotated[
-    str | None,
-    typer.Option(
-        "--project-name",
-        metavar="NAME",
-        help="Name of the Dagster project and its Python package. "
-        "Default: the dbt project's name + `_dagster`.",
-    ),
-]
-ProfilesDir = Annotated[
-    Path | None,
-    typer.Option(
-        "--profiles-dir",
-        metavar="DIR",
-        help="Folder holding profiles.yml. Default: dbt's order (DBT_PROFILES_DIR, the dbt "
-        "project, ~/.dbt).",
-    ),
-]
-OutputDir = Annotated[
-    Path | None,
-    typer.Option(
-        "--output-dir",
-        metavar="DIR",
-        help="Where to create the project folder. Default: the current folder.",
-    ),
-]
-Force = Annotated[
-    bool,
-    typer.Option(
-        "--force",
-        help="Rewrite the generated files of an existing project that are still as generated "
-        "(other files are kept; an edited generated file stops init).",
-    ),
-]
-Overwrite = Annotated[
-    bool,
-    typer.Option(
-        "--overwrite",
-        help="Like --force, and also replace generated files you edited (backed up for undo).",
-    ),
-]
-Schedule = Annotated[
-    Optional[str],
-    typer.Option(
-        "--schedule",
-        metavar="CRON",
-        help="Cron of the schedule that materializes every asset, turned on. "
-        "Default: '0 0 * * *', turned off.",
-    ),
-]
-NoSchedule = Annotated[
-    bool, typer.Option("--no-schedule", help="Leave the job and the schedule out.")
-]
 
 
 @app.command()
@@ -284,7 +203,7 @@ def convert_seed(
         typer.Argument(
             metavar="SEED",
             help="Seed names (CSV file names without .csv).",
-            autocompletion=_complete_seeds,
+            autocompletion=complete_seeds,
         ),
     ],
     dbt_project_dir: DbtDir = None,
@@ -421,7 +340,7 @@ def materialize(
             "`+customers`), or dbt-style names and globs (`stg_*`, `staging.stg_rates`, "
             "`staging/stg_rates`), comma-separated. A selection that matches nothing is an "
             "error.",
-            autocompletion=_complete_keys,
+            autocompletion=complete_keys,
         ),
     ] = "*",
 ) -> None:
@@ -453,7 +372,7 @@ def quickstart(
 def check(
     dagster_project_dir: DagsterDir = None,
     dbt_project_dir: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option(
             "--dbt-project-dir",
             help="The dbt project. Default: the current folder if it is one, else the one the "

@@ -104,3 +104,20 @@ def unified_diff(before: bytes | None, after: bytes | None, name: str) -> str:
             # Same fix as black's diff: say so rather than gluing lines together.
             out.append("\n\\ No newline at end of file\n")
     return "".join(out)
+
+
+def plan_from_texts(
+    originals: dict[Path, bytes | None],
+    texts: dict[Path, str],
+    roots: tuple[Path, ...],
+    deleted: frozenset[Path] = frozenset(),
+    description: str = "",
+) -> Plan:
+    """A plan with one FileChange per edited text (sorted by path); DELETED files go."""
+    plan = Plan(roots=roots, description=description)
+    for path in sorted(texts):
+        after = None if path in deleted else texts[path].encode("utf-8")
+        before = originals.get(path)
+        if after != before:
+            plan.add(FileChange(path, before, after))
+    return plan

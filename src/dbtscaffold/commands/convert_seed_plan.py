@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dbtscaffold.changes.plan import FileChange, Plan
+from dbtscaffold.changes.plan import FileChange, Plan, plan_from_texts
 from dbtscaffold.dagster_project.locate import DagsterProjectInfo
 from dbtscaffold.dbt import properties as dbt_yaml
 from dbtscaffold.dbt.files import ProjectFiles, SeedFile, csv_header, decode
@@ -23,7 +23,6 @@ from dbtscaffold.errors import UserError
 
 # Seed config that says where the table is: carried by the source's schema and identifier.
 _RELATION_KEYS = ("schema", "alias", "database")
-_SCHEMA_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 
 
 @dataclass
@@ -37,22 +36,6 @@ class ConvertResult:
     notes: list[str] = field(default_factory=list)  # what could not be carried over
     infos: list[str] = field(default_factory=list)  # choices worth knowing about
     csv_moves: list[tuple[Path, Path | None]] = field(default_factory=list)
-
-
-def plan_changes(
-    originals: dict[Path, bytes | None],
-    texts: dict[Path, str],
-    roots: tuple[Path, ...],
-    deleted: frozenset[Path] = frozenset(),
-) -> Plan:
-    """A plan with one FileChange per edited text (sorted by path); DELETED files go."""
-    plan = Plan(roots=roots, description="convert-seed")
-    for path in sorted(texts):
-        after = None if path in deleted else texts[path].encode("utf-8")
-        before = originals.get(path)
-        if after != before:
-            plan.add(FileChange(path, before, after))
-    return plan
 
 
 class _Planner:
@@ -294,29 +277,17 @@ class _Planner:
 
     def asset_state(self, seed: str) -> str | None:
         """ "ours" when seed_assets.py loads SEED, "other" when an asset elsewhere has its key."""
-        from dbtscaffold.dagster_project.seed_assets import AssetCodeError, find_asset
+        from dbtscaffold.dagster_project.seed_assets import asset_state
 
-        for path, text in (
+        modules = [
             (self.seed_assets_path, self.seed_assets_text),
             (self.assets_path, self.assets_text),
-        ):
-            try:
-                state = find_asset(text, [seed])
-            except AssetCodeError as e:
-                raise UserError(
-                    f"`{self.rel(path)}` is not valid Python (line {e.line}: {e}); "
-                    "fix it and retry."
-                ) from None
-            if state == "ours" and path == self.assets_path:
-                return "ours"  # a loader written into assets.py by an older dbtscaffold
-            if state is not None:
-                return state
-        return None
+        ]
+        return asset_state(modules, seed, self.rel)
 
     def relation(self, seed_file: SeedFile, entry: tuple[Path, Any] | None) -> Relation:
         """Where dbt builds the seed (its schema and alias config through dbt's naming)."""
-        from dbtscaffold.dbt.project import find_profiles
-        from dbtscaffold.dbt.relations import default_relation, naming_macros, parsed_relation
+        from dbtscaffold.dbt.relations import seed_relation
         from dbtscaffold.dbt.yaml_edit import YamlEditError
 
         yml = self.dbt.yml_path
@@ -330,60 +301,21 @@ class _Planner:
         if entry is not None and isinstance(entry[1], dict):
             own_yaml = entry[1].get("config")
             config.update(dbt_yaml.plain(own_yaml) if isinstance(own_yaml, dict) else {})
-        macros = naming_macros(
-            t.text for p, t in self.files.texts.items() if t.kind == "sql" and "macro" in t.text
-        )
-        if not macros:
-            try:
-                return default_relation(
-                    seed_file.name, config, self.target.schema_name(), self.target.database()
-                )
-            except LookupError:
-                pass  # Jinja only dbt can render
-        profiles_dir = find_profiles(self.dbt.dir).path.parent
-        return parsed_relation(self.dbt.dir, profiles_dir, self.dbt.name, seed_file.name)
+        macros = (t.text for t in self.files.texts.values() if t.kind == "sql")
+        return seed_relation(self.dbt, seed_file.name, config, macros, self.target)
 
     def location(
         self, found: tuple[Path, Any] | None, table: Any, seed: str, rel: Relation
     ) -> tuple[str, str]:
         """(schema, table name) the source reads: the relation dbt built the seed in."""
-        src = found[1] if found else {}
+        from dbtscaffold.dbt.relations import check_source_reads
+
         where = f"source `{self.source}` in `{self.rel(found[0])}`" if found else ""
-        built = f"{rel.schema}.{rel.identifier}"
-        database = self.target.database()
-        if rel.database and database and rel.database.lower() != database.lower():
-            raise UserError(
-                f"Seed `{seed}` is built in database `{rel.database}`, not in the target's "
-                f"`{database}`; convert-seed loads into the target's database only."
-            )
-        if src.get("database"):
-            raise UserError(
-                f"The {where} sets `database:`; convert-seed loads into the target's own "
-                "database only. Remove `database:` or pass another --source-name."
-            )
-        if found is not None:
-            schema = str(src.get("schema") or self.source)
-            if schema.lower() != rel.schema.lower():
-                raise UserError(
-                    f"Seed `{seed}` is built in `{built}`, but {where} reads schema `{schema}`; "
-                    "pass --source-name to declare it in another source (a new one reads "
-                    f"schema `{rel.schema}`)."
-                )
-            identifier = str((table or {}).get("identifier") or rel.identifier)
-            if identifier != rel.identifier:
-                raise UserError(
-                    f"Seed `{seed}` is built in `{built}`, but source table `{self.source}."
-                    f"{seed}` reads `{identifier}`; fix its `identifier:` or pass --source-name."
-                )
-        else:
+        check_source_reads(
+            rel, found[1] if found else None, table, seed, self.source, where, self.target
+        )
+        if found is None:
             self.new_source_schema = rel.schema
-        for name, what in ((rel.schema, "schema"), (rel.identifier, "table name")):
-            if not _SCHEMA_RE.match(name):
-                raise UserError(
-                    f"Seed `{seed}` is built in the {what} `{name}`, which is not a plain name; "
-                    "convert-seed writes plain names only (rename it in the target or the "
-                    "seed's config)."
-                )
         return rel.schema, rel.identifier
 
     def new_source_path(self) -> Path:
@@ -505,7 +437,7 @@ def plan_convert_seed(
     for seed in seeds:
         p.convert(seed)
     p.rewrite_refs(seeds)
-    plan = plan_changes(p.originals, p.texts, (dbt.dir, dagster.dir), p.empty_files())
+    plan = plan_from_texts(p.originals, p.texts, (dbt.dir, dagster.dir), p.empty_files())
     plan.extend(p.extra)
     plan.description = "convert-seed " + " ".join(seeds)
     p.result.plan = plan

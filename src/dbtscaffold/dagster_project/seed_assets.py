@@ -10,9 +10,12 @@ from __future__ import annotations
 import ast
 import keyword
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
+from dbtscaffold.errors import UserError
 from dbtscaffold.resources import templates_dir
 
 _NEWLINE_RE = re.compile(r"\r\n|\r|\n")
@@ -185,3 +188,23 @@ def defined_assets(text: str) -> list[tuple[str, list[str]]]:
                 if key is not None:
                     found.append((node.name, key))
     return found
+
+
+def asset_state(
+    modules: list[tuple[Path, str]], seed: str, shown: Callable[[Path], str]
+) -> Literal["ours", "other"] | None:
+    """Whether one of MODULES ((path, text), seed_assets.py first) defines the asset [SEED].
+
+    "ours": a loader we generated (in seed_assets.py, or in assets.py by an older
+    dbtscaffold); "other": an asset of the user's has that key; None: no asset has it.
+    """
+    for path, text in modules:
+        try:
+            state = find_asset(text, [seed])
+        except AssetCodeError as e:
+            raise UserError(
+                f"`{shown(path)}` is not valid Python (line {e.line}: {e}); fix it and retry."
+            ) from None
+        if state is not None:
+            return state
+    return None

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dbtscaffold.dbt.project import DbtProjectInfo
+from dbtscaffold.dbt.target import TargetInfo
 from dbtscaffold.errors import UserError
 
 _NAMING_MACRO_RE = re.compile(r"\{%-?\s*macro\s+(generate_(?:schema|alias|database)_name)\b")
@@ -97,3 +99,63 @@ def parsed_relation(project_dir: Path, profiles_dir: Path, project: str, seed: s
     if not isinstance(node, dict):
         raise UserError(f"dbt does not know seed `{seed}` (is it disabled?); enable it and retry.")
     return Relation(node.get("database"), str(node["schema"]), str(node.get("alias") or seed))
+
+
+_PLAIN_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
+
+
+def seed_relation(
+    dbt: DbtProjectInfo, seed: str, config: Mapping[str, Any], macro_texts: Iterable[str],
+    target: TargetInfo,
+) -> Relation:  # fmt: skip
+    """Where dbt builds SEED with CONFIG: dbt's default naming, or dbt itself when the
+    project's macros (MACRO_TEXTS) override it or a value is Jinja only dbt can render."""
+    from dbtscaffold.dbt.project import find_profiles
+
+    if not naming_macros(macro_texts):
+        try:
+            return default_relation(seed, config, target.schema_name(), target.database())
+        except LookupError:
+            pass
+    profiles_dir = find_profiles(dbt.dir).path.parent
+    return parsed_relation(dbt.dir, profiles_dir, dbt.name, seed)
+
+
+def check_source_reads(
+    rel: Relation, source: Any, table: Any, seed: str, source_name: str, where: str,
+    target: TargetInfo,
+) -> None:  # fmt: skip
+    """A UserError unless SOURCE (None: a new one) and TABLE can read REL, in plain names."""
+    built = f"{rel.schema}.{rel.identifier}"
+    database = target.database()
+    if rel.database and database and rel.database.lower() != database.lower():
+        raise UserError(
+            f"Seed `{seed}` is built in database `{rel.database}`, not in the target's "
+            f"`{database}`; convert-seed loads into the target's database only."
+        )
+    if source is not None and source.get("database"):
+        raise UserError(
+            f"The {where} sets `database:`; convert-seed loads into the target's own "
+            "database only. Remove `database:` or pass another --source-name."
+        )
+    if source is not None:
+        schema = str(source.get("schema") or source_name)
+        if schema.lower() != rel.schema.lower():
+            raise UserError(
+                f"Seed `{seed}` is built in `{built}`, but {where} reads schema `{schema}`; "
+                "pass --source-name to declare it in another source (a new one reads "
+                f"schema `{rel.schema}`)."
+            )
+        identifier = str((table or {}).get("identifier") or rel.identifier)
+        if identifier != rel.identifier:
+            raise UserError(
+                f"Seed `{seed}` is built in `{built}`, but source table `{source_name}."
+                f"{seed}` reads `{identifier}`; fix its `identifier:` or pass --source-name."
+            )
+    for name, what in ((rel.schema, "schema"), (rel.identifier, "table name")):
+        if not _PLAIN_RE.match(name):
+            raise UserError(
+                f"Seed `{seed}` is built in the {what} `{name}`, which is not a plain name; "
+                "convert-seed writes plain names only (rename it in the target or the "
+                "seed's config)."
+            )
