@@ -25,6 +25,7 @@ GENERATED = {
     "jaffle_shop_dagster/schedules.py",
     "jaffle_shop_dagster/seed_assets.py",
     "jaffle_shop_dagster/_dbtscaffold/__init__.py",
+    "jaffle_shop_dagster/_dbtscaffold/fingerprint.py",
     "jaffle_shop_dagster/_dbtscaffold/loaders.py",
     "jaffle_shop_dagster/_dbtscaffold/parse.py",
     "jaffle_shop_dagster/_dbtscaffold/profiles.py",
