@@ -10,7 +10,7 @@ import contextlib
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -91,7 +91,7 @@ def _complete_keys(ctx: typer.Context, incomplete: str) -> list[str]:
 # --- shared option types ----------------------------------------------------
 
 DbtDir = Annotated[
-    Path | None,
+    Optional[Path],
     typer.Option(
         "--dbt-project-dir",
         metavar="DIR",
@@ -101,7 +101,7 @@ DbtDir = Annotated[
     ),
 ]
 DagsterDir = Annotated[
-    Path | None,
+    Optional[Path],
     typer.Option(
         "--dagster-project-dir",
         metavar="DIR",
@@ -118,10 +118,10 @@ DryRun = Annotated[
 
 
 def _init(
-    project_name: str | None,
-    dbt_project_dir: Path | None,
-    profiles_dir: Path | None,
-    output_dir: Path | None,
+    project_name: Optional[str],
+    dbt_project_dir: Optional[Path],
+    profiles_dir: Optional[Path],
+    output_dir: Optional[Path],
     force: bool,
     dry_run: bool,
 ) -> None:
@@ -140,7 +140,7 @@ def _init(
 
 
 ProjectName = Annotated[
-    str | None,
+    Optional[str],
     typer.Option(
         "--project-name",
         metavar="NAME",
@@ -149,7 +149,7 @@ ProjectName = Annotated[
     ),
 ]
 ProfilesDir = Annotated[
-    Path | None,
+    Optional[Path],
     typer.Option(
         "--profiles-dir",
         metavar="DIR",
@@ -158,7 +158,7 @@ ProfilesDir = Annotated[
     ),
 ]
 OutputDir = Annotated[
-    Path | None,
+    Optional[Path],
     typer.Option(
         "--output-dir",
         metavar="DIR",
@@ -205,7 +205,7 @@ def project_scaffold(
 @app.command()
 def example(
     dest: Annotated[
-        Path | None,
+        Optional[Path],
         typer.Argument(
             metavar="DEST", help="Folder to write the example into. Default: ./jaffle_shop"
         ),
@@ -235,7 +235,7 @@ def convert_seed(
     dbt_project_dir: DbtDir = None,
     dagster_project_dir: DagsterDir = None,
     source_name: Annotated[
-        str | None,
+        Optional[str],
         typer.Option(
             "--source-name",
             metavar="NAME",
@@ -341,7 +341,7 @@ def materialize(
 @app.command()
 def quickstart(
     directory: Annotated[
-        Path | None,
+        Optional[Path],
         typer.Argument(metavar="DIR", help="Folder to work in. Default: ./dbtscaffold-quickstart"),
     ] = None,
 ) -> None:
