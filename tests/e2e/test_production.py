@@ -188,12 +188,14 @@ def shipped(tmp_path_factory) -> Shipped:
 
 
 def test_package_twice_is_safe_and_packs_only_what_dbt_needs(shipped):
+    # The files written are results (stdout); progress and next steps go to stderr.
     assert "create  jaffle_dagster/jaffle_dagster/dbt_project/dbt_project.yml" in (
-        shipped.first.stderr
+        shipped.first.stdout + shipped.first.stderr
     )
     assert "Built dist/jaffle_dagster-0.1.0-py3-none-any.whl" in shipped.first.stderr
     assert "is up to date" in shipped.second.stderr, shipped.second.stderr
-    assert "create " not in shipped.second.stderr and "update " not in shipped.second.stderr
+    second = shipped.second.stdout + shipped.second.stderr
+    assert "create " not in second and "update " not in second
     assert shipped.second_tree == shipped.first_tree  # the second run changed nothing
     names = wheel_names(shipped.wheel)
     assert names == shipped.first_wheel

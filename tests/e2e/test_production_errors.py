@@ -111,7 +111,7 @@ def test_package_when_the_dbt_project_is_gone(scaffolded, tmp_path):
 def test_deploy_writes_both_files_then_refuses_to_overwrite_without_force(scaffolded):
     _, project = scaffolded
     first = run_cli("deploy", "--port", "4123", cwd=project, check=0)
-    assert "create  jaffle_shop_dagster/deploy/dagster.yaml" in first.stderr
+    assert "create  jaffle_shop_dagster/deploy/dagster.yaml" in first.stdout + first.stderr
     assert "dagster code-server start -m jaffle_shop_dagster.definitions -h 127.0.0.1 -p 4123" in (
         first.stderr
     )

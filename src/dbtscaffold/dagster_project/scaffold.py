@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dbtscaffold import __version__
+from dbtscaffold.changes.files import check_confined
 from dbtscaffold.changes.plan import FileChange, Plan
 from dbtscaffold.dagster_project.locate import relpath
 from dbtscaffold.dagster_project.names import name_problem, to_identifier
@@ -248,10 +249,15 @@ def plan_init(
         del rendered[seed_assets]
     record_path = project_dir / RECORD
     record = _read_record(record_path)
+    # A write out of the project (a symbolic link) is refused before anything else.
+    for rel in rendered:
+        check_confined(project_dir / rel, (project_dir,))
+    explicit = {f"{name}/schedules.py"} if schedule is not None else set()
     edited = [
         rel
         for rel in sorted(rendered)
         if not rel.startswith(f"{name}/{RUNTIME_PACKAGE}/")  # ours, always refreshed
+        and rel not in explicit  # --schedule asks for a new schedules.py (undo keeps the old)
         and (project_dir / rel).is_file()
         and (data := (project_dir / rel).read_bytes()) != rendered[rel]
         and record.get(rel) != _sha256(data)
