@@ -23,7 +23,8 @@ import tomllib
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dbtscaffold.dagster_project.scaffold import py_str, toml_str
+from dbtscaffold.dagster_project.names import py_literal
+from dbtscaffold.dagster_project.scaffold import toml_str
 from dbtscaffold.dagster_project.seed_assets import LoaderSpec, add_loader_asset
 from tests.conftest import EXAMPLE, run_cli, run_tool
 from tests.reliability.conftest import DAGSTER, DBT, PACKAGE, copy_template
@@ -97,7 +98,7 @@ TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_siz
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(TEXT)
 def test_python_and_toml_literals_mean_exactly_the_text(value):
-    assert ast.literal_eval(py_str(value)) == value
+    assert ast.literal_eval(py_literal(value)) == value
     assert tomllib.loads(f"x = {toml_str(value)}\n")["x"] == value
 
 

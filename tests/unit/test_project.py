@@ -6,8 +6,8 @@ import pytest
 import tomllib
 
 from dbtscaffold.dagster_project.locate import relpath
-from dbtscaffold.dagster_project.names import name_problem, to_identifier
-from dbtscaffold.dagster_project.scaffold import py_str, toml_str, validate_project_name
+from dbtscaffold.dagster_project.names import name_problem, py_literal, to_identifier
+from dbtscaffold.dagster_project.scaffold import toml_str, validate_project_name
 from dbtscaffold.dbt import project as proj
 from dbtscaffold.errors import UserError
 
@@ -119,8 +119,8 @@ HOSTILE = [
 
 
 @pytest.mark.parametrize("value", HOSTILE)
-def test_py_str_round_trips(value):
-    assert ast.literal_eval(py_str(value)) == value
+def test_py_literal_round_trips(value):
+    assert ast.literal_eval(py_literal(value)) == value
 
 
 @pytest.mark.parametrize("value", HOSTILE)

@@ -96,3 +96,19 @@ def test_target_config_picks_dbt_target_then_the_default(tmp_path, monkeypatch, 
     assert profiles.target_config(tmp_path, tmp_path)["port"] == 5432
     with pytest.raises(ProfileError, match="target 'nope' not found"):
         profiles.target_config(tmp_path, tmp_path, "nope")
+
+
+def test_target_name_renders_the_profiles_target_as_dbt_picks_it(monkeypatch):
+    monkeypatch.delenv(profiles.TARGET_ENV, raising=False)
+    monkeypatch.delenv("T_WHICH", raising=False)
+    templated = "{{ env_var('T_WHICH', 'dev') }}"
+    assert profiles.target_name(templated) == "dev"
+    monkeypatch.setenv("T_WHICH", "prod")
+    assert profiles.target_name(templated) == "prod"
+    assert profiles.target_name(None) == "default"
+    monkeypatch.setenv(profiles.TARGET_ENV, "ci")
+    assert profiles.target_name(templated) == "ci"
+    assert profiles.target_name(templated, "given") == "given"
+    with pytest.raises(ProfileError):
+        monkeypatch.delenv(profiles.TARGET_ENV)
+        profiles.target_name("{{ env_var('T_UNSET') }}")

@@ -214,7 +214,7 @@ def check_profiles(ctx: Context) -> Finding:
 def check_target(ctx: Context) -> Finding:
     """The profile dbt_project.yml names exists, and the target in use is one of its targets."""
     from dbtscaffold.dbt.project import read_profile
-    from dbtscaffold.runtime.profiles import TARGET_ENV, ProfileError, render
+    from dbtscaffold.runtime.profiles import TARGET_ENV, ProfileError, target_name
 
     if ctx.dbt is None or ctx.profiles is None:
         return skipped("profiles.yml")
@@ -225,16 +225,15 @@ def check_target(ctx: Context) -> Finding:
     ctx.profile = profile
     from_env = os.environ.get(TARGET_ENV)
     try:
-        default = render(profile.default_target) if profile.default_target else None
+        name = target_name(profile.default_target)
     except ProfileError as e:
         return Finding(
             FAIL,
             f"`target:` of profile `{profile.name}` cannot be rendered: {e}",
             f"set {TARGET_ENV}, or fix `target:` of profile `{profile.name}` in profiles.yml",
         )
-    name = from_env or (str(default) if default else "default")
     why = f"{TARGET_ENV}={from_env}" if from_env else "the profile's `target:`"
-    if not from_env and not default:
+    if not from_env and not profile.default_target:
         why = "no `target:`, so `default`"
     targets = ", ".join(f"`{t}`" for t in profile.targets)
     if name not in profile.targets:

@@ -67,3 +67,15 @@ def to_identifier(text: str) -> str:
     if keyword.iskeyword(s):
         s += "_"
     return s
+
+
+def py_literal(value: object) -> str:
+    """A Python literal meaning exactly VALUE, strings double-quoted like the generated code."""
+    if isinstance(value, str):
+        r = repr(value)
+        if r.startswith("'") and '"' not in value:
+            r = '"' + r[1:-1].replace("\\'", "'") + '"'
+        return r
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{py_literal(k)}: {py_literal(v)}" for k, v in value.items()) + "}"
+    return repr(value)

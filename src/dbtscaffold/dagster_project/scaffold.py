@@ -13,7 +13,7 @@ from dbtscaffold import __version__
 from dbtscaffold.changes.files import check_confined
 from dbtscaffold.changes.plan import FileChange, Plan
 from dbtscaffold.dagster_project.locate import relpath
-from dbtscaffold.dagster_project.names import name_problem, to_identifier
+from dbtscaffold.dagster_project.names import name_problem, py_literal, to_identifier
 from dbtscaffold.dbt import project as proj
 from dbtscaffold.errors import UserError
 from dbtscaffold.resources import runtime_dir, templates_dir
@@ -67,14 +67,6 @@ def default_project_name(dbt: proj.DbtProjectInfo) -> str:
     return to_identifier(dbt.name) + "_dagster"
 
 
-def py_str(value: str) -> str:
-    """A Python string literal meaning exactly VALUE, double-quoted when it can be."""
-    r = repr(value)
-    if r.startswith("'") and '"' not in value:
-        r = '"' + r[1:-1].replace("\\'", "'") + '"'
-    return r
-
-
 def toml_str(value: str) -> str:
     """A TOML basic string meaning exactly VALUE."""
     # JSON string escapes are valid TOML escapes; ensure_ascii=False avoids \\ud83d-style
@@ -95,7 +87,7 @@ def _profiles_dir_args(loc: proj.ProfilesLocation, dbt_dir: Path, package_dir: P
     if pdir == (Path.home() / ".dbt").resolve():
         return 'DBT_PROJECT_DIR, Path.home() / ".dbt"'
     parts = relpath(pdir, package_dir).split("/")
-    return "DBT_PROJECT_DIR, HERE.joinpath(" + ", ".join(py_str(p) for p in parts) + ")"
+    return "DBT_PROJECT_DIR, HERE.joinpath(" + ", ".join(py_literal(p) for p in parts) + ")"
 
 
 def _doc_text(value: str) -> str:
@@ -131,11 +123,11 @@ def build_context(
         "dbt_assets_name": to_identifier(dbt.name) + "_dbt_assets",
         "dependencies_toml": [toml_str(d) for d in deps],
         "dbt_project_dir_toml": toml_str(relpath(dbt.dir, project_dir)),
-        "dbt_project_dir_parts_py": ", ".join(py_str(p) for p in rel_parts),
+        "dbt_project_dir_parts_py": ", ".join(py_literal(p) for p in rel_parts),
         "profiles_dir_args_py": _profiles_dir_args(profile.location, dbt.dir, package_dir),
-        "target_path_py": py_str(dbt.target_path) if dbt.target_path != "target" else "",
+        "target_path_py": py_literal(dbt.target_path) if dbt.target_path != "target" else "",
         "schedule": with_schedule,
-        "schedule_cron_py": py_str(schedule or DEFAULT_CRON),
+        "schedule_cron_py": py_literal(schedule or DEFAULT_CRON),
         "schedule_cron_md": (schedule or DEFAULT_CRON).replace("`", "'"),
         "schedule_status": "RUNNING" if schedule else "STOPPED",
         "duckdb_env": duckdb.env if duckdb and duckdb.env else "",

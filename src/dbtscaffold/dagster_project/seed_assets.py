@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from dbtscaffold.dagster_project.names import py_literal
 from dbtscaffold.errors import UserError
 from dbtscaffold.resources import templates_dir
 
@@ -114,18 +115,6 @@ def function_name(seed: str, taken: set[str]) -> str:
     return name
 
 
-def _py(value: object) -> str:
-    """A Python literal, double-quoted like the rest of the generated code."""
-    if isinstance(value, str):
-        r = repr(value)
-        if r.startswith("'") and '"' not in value:
-            r = '"' + r[1:-1].replace("\\'", "'") + '"'
-        return r
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{_py(k)}: {_py(v)}" for k, v in value.items()) + "}"
-    return repr(value)
-
-
 def _render(name: str, context: dict[str, object]) -> str:
     import jinja2
 
@@ -162,17 +151,19 @@ def add_loader_asset(text: str, spec: LoaderSpec, package: str) -> str:
     block = _render(
         "asset.py.jinja",
         {
-            "seed_py": _py(spec.seed),
-            "adapter_py": _py(spec.adapter),
-            "description_py": _py(desc),
+            "seed_py": py_literal(spec.seed),
+            "adapter_py": py_literal(spec.adapter),
+            "description_py": py_literal(desc),
             "function": func,
-            "csv_name_py": _py(f"{spec.seed}.csv"),
-            "schema_py": _py(spec.schema),
-            "table_py": _py(spec.table),
-            "column_types_py": _py(spec.column_types) if spec.column_types else "",
-            "delimiter_py": _py(spec.delimiter) if spec.delimiter != "," else "",
-            "quote_columns_py": _py(spec.quote_columns) if spec.quote_columns is not None else "",
-            "relation_py": _py(f"{spec.schema}.{spec.table}"),
+            "csv_name_py": py_literal(f"{spec.seed}.csv"),
+            "schema_py": py_literal(spec.schema),
+            "table_py": py_literal(spec.table),
+            "column_types_py": py_literal(spec.column_types) if spec.column_types else "",
+            "delimiter_py": py_literal(spec.delimiter) if spec.delimiter != "," else "",
+            "quote_columns_py": py_literal(spec.quote_columns)
+            if spec.quote_columns is not None
+            else "",
+            "relation_py": py_literal(f"{spec.schema}.{spec.table}"),
         },
     )
     return text.rstrip("\r\n") + nl + block.replace("\n", nl)

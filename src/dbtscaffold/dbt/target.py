@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from dbtscaffold.dbt.project import DbtProjectInfo, ProfileInfo
 from dbtscaffold.errors import UserError
+from dbtscaffold.runtime.profiles import TARGET_ENV, ProfileError, target_name
 
-TARGET_ENV = "DBT_TARGET"
 # Seed, source and schema names go into SQL, YAML and Python: plain identifiers only.
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -65,7 +64,12 @@ def read_target(dbt: DbtProjectInfo) -> TargetInfo:
     from dbtscaffold.dbt.project import find_profiles, read_profile
 
     profile = read_profile(find_profiles(dbt.dir), dbt.profile)
-    name = os.environ.get(TARGET_ENV) or profile.default_target or "default"
+    try:
+        name = target_name(profile.default_target)
+    except ProfileError as e:
+        raise UserError(
+            f"`target:` of profile `{profile.name}` cannot be rendered: {e}; set {TARGET_ENV} or fix it."
+        ) from None
     if name not in profile.targets:
         raise UserError(
             f"Target `{name}` not found in profile `{profile.name}` of `{profile.location.path}`; "

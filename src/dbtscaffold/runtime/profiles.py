@@ -170,6 +170,17 @@ def profile_name(project_dir: Path) -> str:
     return str(name)
 
 
+def target_name(default: object, target: str | None = None) -> str:
+    """The dbt target in use, picked as dbt picks it.
+
+    TARGET (dbt's `--target`), else DBT_TARGET, else the profile's rendered `target:` (DEFAULT),
+    else `default`. Raises ProfileError when `target:` cannot be rendered.
+    """
+    return str(
+        target or os.environ.get(TARGET_ENV) or (render(default) if default else "") or "default"
+    )
+
+
 def target_config(
     project_dir: Path, profiles_dir: Path, target: str | None = None
 ) -> dict[str, Any]:
@@ -183,7 +194,7 @@ def target_config(
     profile = profiles.get(name) if isinstance(profiles, Mapping) else None
     if not isinstance(profile, Mapping) or not isinstance(profile.get("outputs"), Mapping):
         raise ProfileError(f"profile {name!r} with `outputs:` not found in {path}")
-    chosen = target or os.environ.get(TARGET_ENV) or render(profile.get("target")) or "default"
+    chosen = target_name(profile.get("target"), target)
     outputs = profile["outputs"]
     if chosen not in outputs:
         raise ProfileError(f"target {chosen!r} not found in profile {name!r} of {path}")
