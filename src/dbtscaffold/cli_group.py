@@ -91,9 +91,9 @@ def _plain_value_class() -> Any:
                 return value
             if self.kind == "str" and isinstance(value, str):
                 return value
-            if self.kind == "list" and isinstance(value, list | tuple):
-                if all(isinstance(v, str) for v in value):
-                    return list(value)
+            is_seq = isinstance(value, list | tuple)
+            if self.kind == "list" and is_seq and all(isinstance(v, str) for v in value):
+                return list(value)
             if self.kind == "path" and isinstance(value, str) and value:
                 return coerce_cli_path(
                     Path(value), self.parameter_info, path_type=Path, param=param, ctx=ctx
