@@ -76,6 +76,22 @@ def _umask() -> int:
     return umask
 
 
+def _write_new(path: Path, data: bytes, mode: int) -> None:
+    """Create PATH (it must not exist) holding DATA, with MODE.
+
+    os.write and fchmod rather than open() and chmod: fewer system calls per file, and
+    a plan may stage a thousand of them.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
+
+
 def _missing_dirs(changes: list[FileChange]) -> list[Path]:
     """Folders the plan's new files need that do not exist yet, parents first."""
     missing: list[Path] = []
@@ -187,10 +203,7 @@ def apply_plan(
             hook()
             current = c.path
             mode = _mode_for(c, modes[c.path], umask)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                f.write(c.after)  # type: ignore[arg-type]
-            os.chmod(tmp, mode)
+            _write_new(tmp, c.after, mode)  # type: ignore[arg-type]
         # Every staged file is on disk before any of them replaces an original.
         os.sync()
         # 3. Swap the files in.
