@@ -70,7 +70,7 @@ def run_convert_seed(
     """Plan the conversion, then print its diff (dry run) or apply it as one change."""
     import time
 
-    from dbtscaffold.changes.journal import state_lock
+    from dbtscaffold.changes.journal import LOCK, first_state_lock, state_lock
     from dbtscaffold.commands.common import execute_plan
     from dbtscaffold.runtime.parse import project_lock
 
@@ -96,8 +96,10 @@ def run_convert_seed(
 
     done = ", ".join(f"`{s}`" for s in unique)
     with contextlib.ExitStack() as held:
-        # The usual case: the lock is free, and the project is read once, under it.
-        locked = not dry_run and _try_lock(held, dagster.state_dir)
+        # Found before anything is read (see first_state_lock). When the lock is free, the
+        # project is read once, under it; bad input then leaves no lock file behind either.
+        had_lock = (dagster.state_dir / LOCK).is_file()
+        locked = not dry_run and had_lock and _try_lock(held, dagster.state_dir)
         result = plan() if locked else _plan_unlocked(plan, dagster.state_dir)
         if result.plan.is_empty:
             console.success(f"Nothing to do: {done} already converted.")
@@ -107,7 +109,11 @@ def run_convert_seed(
             _summary(result, to_stdout=False)
             console.info("Dry run: nothing was written.")
             return result
-        if not locked:
+        # Read without the lock: if there was no lock file until now, no other command
+        # changed the project meanwhile and the plan stands; else read it again, locked.
+        if not locked and not (
+            not had_lock and held.enter_context(first_state_lock(dagster.state_dir))
+        ):
             held.enter_context(state_lock(dagster.state_dir))
             result = plan()  # again, now that no other dbtscaffold command can change the files
             if result.plan.is_empty:  # another run converted them while we waited
@@ -147,16 +153,13 @@ def run_convert_seed(
 
 
 def _try_lock(stack: contextlib.ExitStack, state_dir: Path) -> bool:
-    """Take the project's lock into STACK if it is free now; False if it is busy (or absent).
+    """Take the project's lock into STACK if it is free now; False if it is busy.
 
-    A busy lock, or a project without its `.dbtscaffold/` folder, takes the old way round
-    (`_plan_unlocked`, then the lock): bad input fails at once, without waiting or leaving
-    a folder behind.
+    A busy lock takes the way round (`_plan_unlocked`, then the lock): bad input fails at
+    once, without waiting.
     """
     from dbtscaffold.changes.journal import state_lock
 
-    if not state_dir.is_dir():
-        return False
     try:
         stack.enter_context(state_lock(state_dir, wait=0))
     except UserError:
