@@ -8,6 +8,9 @@ and whether the installed dbt-core wants `meta` under `config:`.
 
 from __future__ import annotations
 
+import os
+import re
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -386,12 +389,33 @@ def remove_project_seed_config(text: str, project: str, folders: tuple[str, ...]
     return doc.replace_key(data, "seeds", data["seeds"], doc.detect_indent())
 
 
-def dbt_accepts_meta_in_config() -> bool:
-    """True when the installed dbt-core wants `meta` under `config:` (1.10 and later)."""
+_VERSION_RE = re.compile(r"""^version\s*=\s*["']([^"']+)""", re.MULTILINE)
+
+
+def _dbt_core_version() -> str:
+    """The installed dbt-core's version ('' when there is none)."""
+    # dbt/__version__.py says it: importlib.metadata would import the email package and
+    # scan every installed distribution, ~0.05 s of each convert-seed.
+    for entry in sys.path:
+        try:
+            with open(os.path.join(entry or ".", "dbt", "__version__.py"), encoding="utf-8") as f:
+                m = _VERSION_RE.search(f.read())
+        except (OSError, ValueError):
+            continue
+        if m:
+            return m.group(1)
     from importlib import metadata
 
     try:
-        major, minor = (int(p) for p in metadata.version("dbt-core").split(".")[:2])
-    except (metadata.PackageNotFoundError, ValueError):
+        return metadata.version("dbt-core")
+    except metadata.PackageNotFoundError:
+        return ""
+
+
+def dbt_accepts_meta_in_config() -> bool:
+    """True when the installed dbt-core wants `meta` under `config:` (1.10 and later)."""
+    try:
+        major, minor = (int(p) for p in _dbt_core_version().split(".")[:2])
+    except ValueError:
         return True
     return (major, minor) >= (1, 10)
