@@ -125,8 +125,22 @@ def new_backup_dir(state_dir: Path) -> Path:
             n += 1
 
 
+def journal_text(journal: dict[str, object]) -> str:
+    """JOURNAL as JSON, one line per file entry.
+
+    Not `indent=`: with it, json encodes in Python rather than C, and a change of a
+    thousand files is written twice (pending, then applied).
+    """
+    files = journal.get("files")
+    if not isinstance(files, list) or not files:
+        return json.dumps(journal)
+    rest = json.dumps({k: v for k, v in journal.items() if k != "files"})
+    entries = ",\n  ".join(json.dumps(f) for f in files)
+    return (rest[:-1] + ", " if len(rest) > 2 else "{") + f'"files": [\n  {entries}\n]}}\n'
+
+
 def write_journal(backup_dir: Path, journal: dict[str, object]) -> None:
-    write_atomic(backup_dir / JOURNAL, json.dumps(journal, indent=2).encode())
+    write_atomic(backup_dir / JOURNAL, journal_text(journal).encode())
 
 
 def pending_journal(state_dir: Path) -> Path | None:

@@ -127,13 +127,15 @@ class _Planner(ProjectTexts):
                         )
 
     def seed_entry(self, seed: str) -> tuple[str, Any] | None:
-        from dbtscaffold.dbt.yaml_edit import Doc, YamlEditError
+        from dbtscaffold.dbt.yaml_edit import YamlEditError
 
         for path in self.yaml_paths():
             text = self.text(path) or ""
             if "seeds" in text and seed in text:
                 try:
-                    entry = dbt_yaml.find_seed_entry(Doc(text), seed)
+                    # The entry's comments are made relative to it (in the Doc), which is
+                    # what remove_seed_entry, its one other user, needs no more.
+                    entry = dbt_yaml.find_seed_entry(self.doc(path), seed)
                 except YamlEditError as e:
                     raise self.yaml_error(path, e) from None
                 if entry is not None:
@@ -184,7 +186,7 @@ class _Planner(ProjectTexts):
         moved = dbt_yaml.MovedProperties()
         if entry is not None:
             moved = dbt_yaml.split_seed_entry(entry[1])
-            self.edit_yaml(entry[0], dbt_yaml.remove_seed_entry, seed)
+            self.edit_yaml(entry[0], dbt_yaml.remove_seed_entry, seed, doc=True)
             self.emptied.add(entry[0])
         loader = self.project_config(seed_file, moved, inherited, own)
         for prop in (p for p in moved.dropped if p.removeprefix("config.") not in _RELATION_KEYS):
@@ -245,7 +247,7 @@ class _Planner(ProjectTexts):
 
         try:
             return dbt_yaml.project_seed_config(
-                self.text(self.yml) or "", self.dbt.name, seed_file.folders, seed_file.name
+                self.doc(self.yml), self.dbt.name, seed_file.folders, seed_file.name
             )
         except YamlEditError as e:
             raise self.yaml_error(self.yml, e) from None
@@ -295,6 +297,7 @@ class _Planner(ProjectTexts):
             self.dbt.name,
             seed_file.folders,
             seed_file.name,
+            doc=True,
         )
         loader: dict[str, Any] = {}
         for cfg in (inherited, own, moved.loader_config):

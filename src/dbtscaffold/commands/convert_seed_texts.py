@@ -34,6 +34,7 @@ class ProjectTexts:
         self.originals: dict[str, bytes | None] = {p: t.raw for p, t in self.files.texts.items()}
         self.kinds: dict[str, str] = {p: t.kind for p, t in self.files.texts.items()}
         self.texts: dict[str, str] = {}  # edited texts
+        self._docs: dict[str, Any] = {}  # parsed YAML of a path's current text (yaml_edit.Doc)
         self._roots = [(str(root), root.name) for root in (dbt.dir, dagster.dir)]
 
     def read(self, path: Path, what: str) -> str:
@@ -78,32 +79,50 @@ class ProjectTexts:
         yaml = (p for p, k in self.kinds.items() if k == "yaml" and p != self.yml)
         return sorted(yaml, key=path_order)
 
-    def load(self, path: str) -> Any:
-        from dbtscaffold.dbt.yaml_edit import YamlEditError, load
+    def doc(self, path: str) -> Any:
+        """PATH's current text parsed (a yaml_edit.Doc), parsed once while the text holds.
 
-        try:
-            return load(self.text(path) or "")
-        except YamlEditError as e:
-            raise self.yaml_error(path, e) from None
+        Round-trip parsing is the slow part of convert-seed's YAML work: a file that is
+        looked up, then edited, is parsed once. Readers share the Doc: find_seed_entry makes
+        the comment columns of the entry it returns relative to it, which only the removal
+        of that entry (the next edit) sees.
+        """
+        from dbtscaffold.dbt.yaml_edit import Doc, YamlEditError
+
+        text = self.text(path) or ""
+        doc = self._docs.get(path)
+        if doc is None or doc.text != text:
+            try:
+                doc = self._docs[path] = Doc(text)
+            except YamlEditError as e:
+                raise self.yaml_error(path, e) from None
+        return doc
+
+    def load(self, path: str) -> Any:
+        return self.doc(path).data
 
     def yaml_error(self, path: str, e: Exception) -> UserError:
         line = getattr(e, "line", None)
         where = f" (line {line})" if line else ""
         return UserError(f"`{self.rel(path)}` is not valid YAML{where}: {e}; fix it and retry.")
 
-    def edit_yaml(self, path: str, fn: Callable[..., str], *args: Any) -> None:
+    def edit_yaml(self, path: str, fn: Callable[..., str], *args: Any, doc: bool = False) -> None:
+        """PATH's text becomes FN(text, *ARGS); with DOC, FN gets (and may change) its Doc."""
         from dbtscaffold.dbt.yaml_edit import YamlEditError
 
         try:
-            self.texts[path] = fn(self.text(path) or "", *args)
+            given = self.doc(path) if doc else self.text(path) or ""
+            self._docs.pop(path, None)  # FN may change the Doc's data
+            self.texts[path] = fn(given, *args)
         except YamlEditError as e:
             raise self.yaml_error(path, e) from None
 
     def plan(self, deleted: frozenset[str]) -> Plan:
         """The plan that writes every edited text (DELETED files go), sorted by path."""
+        paths = {p: Path(p) for p in self.texts}
         return plan_from_texts(
-            {Path(p): self.originals.get(p) for p in self.texts},
-            {Path(p): t for p, t in self.texts.items()},
+            {paths[p]: self.originals.get(p) for p in self.texts},
+            {paths[p]: t for p, t in self.texts.items()},
             (self.dbt.dir, self.dagster.dir),
-            frozenset(Path(p) for p in deleted),
+            frozenset(paths[p] for p in deleted),
         )
