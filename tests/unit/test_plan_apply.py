@@ -155,3 +155,37 @@ def test_old_backups_are_pruned_and_undo_still_walks_back(tmp_path, monkeypatch)
         assert f.read_bytes() == expected
     assert undo_last(state) is None  # the older changes were pruned, as documented
     assert f.read_bytes() == b"2"
+
+
+def test_first_state_lock_creates_the_lock_file_locked(tmp_path):
+    from dbtscaffold.changes.journal import LOCK, first_state_lock, state_lock
+
+    state = tmp_path / ".dbtscaffold"
+    with first_state_lock(state) as created:
+        assert created and (state / LOCK).is_file()
+        assert sorted(p.name for p in state.iterdir()) == [LOCK]  # no temporary name left
+        with (
+            pytest.raises(UserError, match="Another dbtscaffold command"),
+            state_lock(state, wait=0),
+        ):
+            pass
+    # Once the file is there, it is not new: the usual lock applies.
+    with first_state_lock(state) as created:
+        assert not created
+        with state_lock(state, wait=0):
+            pass
+    assert sorted(p.name for p in state.iterdir()) == [LOCK]
+
+
+def test_apply_keeps_modes_and_reports_every_file(tmp_path):
+    a, b = tmp_path / "a.sh", tmp_path / "sub" / "b.txt"
+    a.write_bytes(b"old\n")
+    a.chmod(0o750)
+    plan = Plan(roots=(tmp_path,))
+    plan.add(FileChange(a, b"old\n", b"new\n"))
+    plan.add(FileChange(b, None, b"made\n"))
+    applied = apply_plan(plan, state_dir=tmp_path / ".dbtscaffold", command="test")
+    assert a.read_bytes() == b"new\n" and a.stat().st_mode & 0o777 == 0o750
+    assert b.read_bytes() == b"made\n"
+    assert [c.verb for c in applied.changes] == ["update", "create"]
+    assert not [p for p in tmp_path.rglob("*.tmp")]

@@ -35,17 +35,21 @@ def keep_count() -> int:
         return DEFAULT_KEEP
 
 
-@contextlib.contextmanager
-def state_lock(state_dir: Path, *, wait: float = 30.0) -> Iterator[None]:
-    """Hold an exclusive lock on STATE_DIR/lock (created if needed) for one command."""
-    import fcntl
-
+def _check_state_dir(state_dir: Path) -> None:
     # Backups and journals stay inside the project: never follow a link out of it.
     check_confined(state_dir / LOCK, (state_dir.parent,))
     if state_dir.is_symlink():
         raise UserError(
             f"Refusing to use `{state_dir}`: it is a symbolic link; replace it with a folder."
         )
+
+
+@contextlib.contextmanager
+def state_lock(state_dir: Path, *, wait: float = 30.0) -> Iterator[None]:
+    """Hold an exclusive lock on STATE_DIR/lock (created if needed) for one command."""
+    import fcntl
+
+    _check_state_dir(state_dir)
     try:
         state_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(state_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
@@ -69,6 +73,41 @@ def state_lock(state_dir: Path, *, wait: float = 30.0) -> Iterator[None]:
         os.close(fd)
 
 
+@contextlib.contextmanager
+def first_state_lock(state_dir: Path) -> Iterator[bool]:
+    """Create STATE_DIR/lock already locked and hold it (True); False if it exists.
+
+    Every command that changes a project takes its lock, creating the file first. So a
+    command that found no lock file, read the project, and then creates it here knows no
+    other command changed the project meanwhile (convert-seed then need not read it again).
+    The file is made under a temporary name, locked, and linked into place, so no other
+    command can take it between its creation and the lock.
+    """
+    import fcntl
+
+    _check_state_dir(state_dir)
+    tmp = state_dir / f".{LOCK}.{os.getpid()}-{time.monotonic_ns()}.tmp"
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+    except OSError as e:
+        raise os_error(e, "write", state_dir / LOCK) from e
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a new file: nobody else has it
+        try:
+            os.link(tmp, state_dir / LOCK)
+        except OSError:  # there already (or no hard links here): take the usual way
+            os.close(fd)
+            fd = -1
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        yield fd >= 0
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
 def new_backup_dir(state_dir: Path) -> Path:
     """A new, empty backup folder that sorts after every existing one."""
     base = state_dir / BACKUPS
@@ -86,8 +125,22 @@ def new_backup_dir(state_dir: Path) -> Path:
             n += 1
 
 
+def journal_text(journal: dict[str, object]) -> str:
+    """JOURNAL as JSON, one line per file entry.
+
+    Not `indent=`: with it, json encodes in Python rather than C, and a change of a
+    thousand files is written twice (pending, then applied).
+    """
+    files = journal.get("files")
+    if not isinstance(files, list) or not files:
+        return json.dumps(journal)
+    rest = json.dumps({k: v for k, v in journal.items() if k != "files"})
+    entries = ",\n  ".join(json.dumps(f) for f in files)
+    return (rest[:-1] + ", " if len(rest) > 2 else "{") + f'"files": [\n  {entries}\n]}}\n'
+
+
 def write_journal(backup_dir: Path, journal: dict[str, object]) -> None:
-    write_atomic(backup_dir / JOURNAL, json.dumps(journal, indent=2).encode())
+    write_atomic(backup_dir / JOURNAL, journal_text(journal).encode())
 
 
 def pending_journal(state_dir: Path) -> Path | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,11 +61,16 @@ class Plan:
         return not self.effective
 
     def display_path(self, path: Path) -> str:
+        """PATH relative to the parent of the first root it is in (as `relative_to`)."""
+        # Strings, not Path.relative_to: a plan's diff and report show a thousand paths.
+        p = str(path)
         for root in self.roots:
-            try:
-                return path.relative_to(root.parent).as_posix()
-            except ValueError:
-                continue
+            parent = str(root.parent)
+            prefix = parent if parent.endswith(os.sep) else parent + os.sep
+            if p.startswith(prefix):
+                return p[len(prefix) :].replace(os.sep, "/")
+            if p == parent:
+                return "."
         return path.as_posix()
 
     def diff(self) -> str:

@@ -27,12 +27,9 @@ def execute_plan(
         n = len(plan.effective)
         console.info(f"Dry run: {n} file{'s' if n != 1 else ''} would change; nothing was written.")
         return False
-    applied = apply_plan(
-        plan,
-        state_dir=state_dir,
-        command=command,
-        report=lambda verb, path: console.action(verb, plan.display_path(path)),
-    )
+    applied = apply_plan(plan, state_dir=state_dir, command=command)
+    # Reported once every file is in place, in one print (a plan may have 1,000 files).
+    console.actions([(c.verb, plan.display_path(c.path)) for c in applied.changes])
     if applied.pruned:
         from dbtscaffold.changes.journal import keep_count
 

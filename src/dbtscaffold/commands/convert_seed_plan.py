@@ -1,20 +1,23 @@
 """The planner behind `convert-seed`: both projects in, a Plan out; nothing is written.
 
-All edits of one run are made to in-memory copies of the files (seed by seed, then the
-ref rewrite over everything), and the plan is the difference from what is on disk.
+All edits of one run are made to in-memory copies of the files (convert_seed_texts.py:
+seed by seed, then the ref rewrite over everything), and the plan is the difference from
+what is on disk.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dbtscaffold.changes.plan import FileChange, Plan, plan_from_texts
+from dbtscaffold.changes.plan import FileChange, Plan
+from dbtscaffold.commands.convert_seed_texts import ProjectTexts
 from dbtscaffold.dagster_project.locate import DagsterProjectInfo
 from dbtscaffold.dbt import properties as dbt_yaml
-from dbtscaffold.dbt.files import ProjectFiles, SeedFile, csv_header, decode
+from dbtscaffold.dbt.files import SeedFile, csv_header
 from dbtscaffold.dbt.project import DbtProjectInfo
 from dbtscaffold.dbt.properties import dbt_accepts_meta_in_config
 from dbtscaffold.dbt.relations import Relation
@@ -38,42 +41,34 @@ class ConvertResult:
     csv_moves: list[tuple[Path, Path | None]] = field(default_factory=list)
 
 
-class _Planner:
+class _Planner(ProjectTexts):
     def __init__(
         self, dbt: DbtProjectInfo, dagster: DagsterProjectInfo, source: str, delete_csv: bool
     ) -> None:
         from dbtscaffold.runtime.loaders import SUPPORTED_ADAPTERS
 
-        self.dbt, self.dagster, self.source, self.delete_csv = dbt, dagster, source, delete_csv
-        self.files = ProjectFiles(dbt)
+        super().__init__(dbt, dagster)
+        self.source, self.delete_csv = source, delete_csv
         self.target = read_target(dbt)
         self.adapter = self.target.type
         if self.adapter not in SUPPORTED_ADAPTERS:
             raise UserError(unsupported_target_message(dbt, self.target.name, self.adapter))
         self.meta_in_config = dbt_accepts_meta_in_config()
-        self.originals: dict[Path, bytes | None] = {p: t.raw for p, t in self.files.texts.items()}
-        self.texts: dict[Path, str] = {}
-        self.kinds: dict[Path, str] = {p: t.kind for p, t in self.files.texts.items()}
         self.assets_path = dagster.package_dir / "assets.py"
         self.seed_assets_path = dagster.package_dir / "seed_assets.py"
         self.data_dir = dagster.dir / "data"
-        raw = self._read(self.assets_path, "the Dagster project's assets.py")
-        self.assets_text = decode(self.assets_path, raw)
+        self.assets_text = self.read(self.assets_path, "the Dagster project's assets.py")
         self.seed_assets_text = self._seed_assets(dagster)
         self.extra: list[FileChange] = []
-        self.emptied: set[Path] = set()  # seeds YAML files a seed entry left
+        self.emptied: set[str] = set()  # seeds YAML files a seed entry left
         self.new_source_schema: str | None = None
         self.result = ConvertResult(plan=None)  # type: ignore[arg-type]
 
-    # --- helpers ---------------------------------------------------------
-
     def _seed_assets(self, dagster: DagsterProjectInfo) -> str:
         """seed_assets.py as it is ('' if a project of an older dbtscaffold lacks it)."""
-        path = self.seed_assets_path
-        raw = path.read_bytes() if path.is_file() else None
-        self.originals[path] = raw
+        text = self.read_optional(self.seed_assets_path)
         definitions = dagster.package_dir / "definitions.py"
-        if raw is None and "seed_assets" not in (
+        if text is None and "seed_assets" not in (
             definitions.read_text(encoding="utf-8", errors="replace")
             if definitions.is_file()
             else ""
@@ -82,58 +77,11 @@ class _Planner:
                 f"`{self.rel(definitions)}` does not load `seed_assets`, where convert-seed "
                 "puts the loader assets; run `dbtscaffold init --force` to update the project."
             )
-        return decode(path, raw) if raw is not None else ""
-
-    @staticmethod
-    def _read(path: Path, what: str) -> bytes:
-        try:
-            return path.read_bytes()
-        except FileNotFoundError:
-            raise UserError(
-                f"{what} `{path}` is missing; run `dbtscaffold init --force`."
-            ) from None
-
-    def rel(self, path: Path) -> str:
-        for root in (self.dbt.dir, self.dagster.dir):
-            try:
-                return f"{root.name}/{path.relative_to(root).as_posix()}"
-            except ValueError:
-                continue
-        return str(path)
-
-    def text(self, path: Path) -> str | None:
-        if path in self.texts:
-            return self.texts[path]
-        tf = self.files.texts.get(path)
-        return tf.text if tf else None
-
-    def yaml_paths(self) -> list[Path]:
-        return sorted(p for p, k in self.kinds.items() if k == "yaml" and p != self.dbt.yml_path)
-
-    def load(self, path: Path) -> Any:
-        from dbtscaffold.dbt.yaml_edit import YamlEditError, load
-
-        try:
-            return load(self.text(path) or "")
-        except YamlEditError as e:
-            raise self.yaml_error(path, e) from None
-
-    def yaml_error(self, path: Path, e: Exception) -> UserError:
-        line = getattr(e, "line", None)
-        where = f" (line {line})" if line else ""
-        return UserError(f"`{self.rel(path)}` is not valid YAML{where}: {e}; fix it and retry.")
-
-    def edit_yaml(self, path: Path, fn: Any, *args: Any) -> None:
-        from dbtscaffold.dbt.yaml_edit import YamlEditError
-
-        try:
-            self.texts[path] = fn(self.text(path) or "", *args)
-        except YamlEditError as e:
-            raise self.yaml_error(path, e) from None
+        return text or ""
 
     # --- discovery -------------------------------------------------------
 
-    def find_source(self) -> tuple[Path, Any] | None:
+    def find_source(self) -> tuple[str, Any] | None:
         """The properties file declaring our source (enabled), and that source's mapping."""
         for path in self.yaml_paths():
             text = self.text(path) or ""
@@ -149,7 +97,10 @@ class _Planner:
         taken = f"Asset key `{seed}` is already used by"
         fix = "Dagster cannot load two assets with one key; rename one of them."
         for path, kind in self.kinds.items():
-            if kind in ("sql", "python") and self.files.in_models(path) and path.stem == seed:
+            if kind not in ("sql", "python"):
+                continue
+            name = path.rpartition(os.sep)[2]
+            if name.startswith(seed) and _stem(name) == seed and self.files.in_models(path):
                 raise UserError(f"{taken} the model `{self.rel(path)}`. {fix}")
         snap = re.compile(r"\{%-?\s*snapshot\s+" + re.escape(seed) + r"\s*-?%\}")
         for path, kind in self.kinds.items():
@@ -175,14 +126,16 @@ class _Planner:
                             f"{taken} `{node.get('name')}` in `{self.rel(path)}`. {fix}"
                         )
 
-    def seed_entry(self, seed: str) -> tuple[Path, Any] | None:
-        from dbtscaffold.dbt.yaml_edit import Doc, YamlEditError
+    def seed_entry(self, seed: str) -> tuple[str, Any] | None:
+        from dbtscaffold.dbt.yaml_edit import YamlEditError
 
         for path in self.yaml_paths():
             text = self.text(path) or ""
             if "seeds" in text and seed in text:
                 try:
-                    entry = dbt_yaml.find_seed_entry(Doc(text), seed)
+                    # The entry's comments are made relative to it (in the Doc), which is
+                    # what remove_seed_entry, its one other user, needs no more.
+                    entry = dbt_yaml.find_seed_entry(self.doc(path), seed)
                 except YamlEditError as e:
                     raise self.yaml_error(path, e) from None
                 if entry is not None:
@@ -225,14 +178,17 @@ class _Planner:
                 )
         self.check_key_free(seed)
         entry = self.seed_entry(seed)
-        schema, identifier = self.location(found, table, seed, self.relation(seed_file, entry))
+        # The seed's config in dbt_project.yml, read once for where and how it is loaded.
+        inherited, own = self.project_seed_config(seed_file)
+        rel = self.relation(seed_file, entry, {**inherited, **own})
+        schema, identifier = self.location(found, table, seed, rel)
 
         moved = dbt_yaml.MovedProperties()
         if entry is not None:
             moved = dbt_yaml.split_seed_entry(entry[1])
-            self.edit_yaml(entry[0], dbt_yaml.remove_seed_entry, seed)
+            self.edit_yaml(entry[0], dbt_yaml.remove_seed_entry, seed, doc=True)
             self.emptied.add(entry[0])
-        loader = self.project_config(seed_file, moved)
+        loader = self.project_config(seed_file, moved, inherited, own)
         for prop in (p for p in moved.dropped if p.removeprefix("config.") not in _RELATION_KEYS):
             self.result.notes.append(
                 f"`{prop}` of seed `{seed}` has no place on a source table and was dropped."
@@ -240,7 +196,7 @@ class _Planner:
         if identifier != seed and not any(k == "identifier" for k, _ in moved.keys):
             moved.keys.append(("identifier", identifier))  # the seed's alias
         new_table = dbt_yaml.new_table(seed, moved, meta_in_config=self.meta_in_config)
-        source_path = found[0] if found else self.new_source_path()
+        source_path = found[0] if found else str(self.new_source_path())
         self.kinds.setdefault(source_path, "yaml")
         self.originals.setdefault(source_path, None)
         self.edit_yaml(
@@ -271,7 +227,7 @@ class _Planner:
             self.seed_assets_text = add_loader_asset(
                 self.seed_assets_text, spec, self.dagster.package
             )
-            self.texts[self.seed_assets_path] = self.seed_assets_text
+            self.texts[str(self.seed_assets_path)] = self.seed_assets_text
         self.plan_csv(seed_file, csv_raw)
         self.result.converted.append(seed)
 
@@ -285,19 +241,24 @@ class _Planner:
         ]
         return asset_state(modules, seed, self.rel)
 
-    def relation(self, seed_file: SeedFile, entry: tuple[Path, Any] | None) -> Relation:
-        """Where dbt builds the seed (its schema and alias config through dbt's naming)."""
-        from dbtscaffold.dbt.relations import seed_relation
+    def project_seed_config(self, seed_file: SeedFile) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(inherited, own) config of the seed in dbt_project.yml (see properties.py)."""
         from dbtscaffold.dbt.yaml_edit import YamlEditError
 
-        yml = self.dbt.yml_path
         try:
-            inherited, own = dbt_yaml.project_seed_config(
-                self.text(yml) or "", self.dbt.name, seed_file.folders, seed_file.name
+            return dbt_yaml.project_seed_config(
+                self.doc(self.yml), self.dbt.name, seed_file.folders, seed_file.name
             )
         except YamlEditError as e:
-            raise self.yaml_error(yml, e) from None
-        config = {**inherited, **own}
+            raise self.yaml_error(self.yml, e) from None
+
+    def relation(
+        self, seed_file: SeedFile, entry: tuple[str, Any] | None, project: dict[str, Any]
+    ) -> Relation:
+        """Where dbt builds the seed (its schema and alias config through dbt's naming)."""
+        from dbtscaffold.dbt.relations import seed_relation
+
+        config = dict(project)
         if entry is not None and isinstance(entry[1], dict):
             own_yaml = entry[1].get("config")
             config.update(dbt_yaml.plain(own_yaml) if isinstance(own_yaml, dict) else {})
@@ -305,7 +266,7 @@ class _Planner:
         return seed_relation(self.dbt, seed_file.name, config, macros, self.target)
 
     def location(
-        self, found: tuple[Path, Any] | None, table: Any, seed: str, rel: Relation
+        self, found: tuple[str, Any] | None, table: Any, seed: str, rel: Relation
     ) -> tuple[str, str]:
         """(schema, table name) the source reads: the relation dbt built the seed in."""
         from dbtscaffold.dbt.relations import check_source_reads
@@ -323,22 +284,20 @@ class _Planner:
         return roots[0] / "sources.yml"
 
     def project_config(
-        self, seed_file: SeedFile, moved: dbt_yaml.MovedProperties
+        self,
+        seed_file: SeedFile,
+        moved: dbt_yaml.MovedProperties,
+        inherited: dict[str, Any],
+        own: dict[str, Any],
     ) -> dict[str, Any]:
         """Loader config from dbt_project.yml and the seed's YAML; drops the seed's own block."""
-        from dbtscaffold.dbt.yaml_edit import YamlEditError
-
-        yml = self.dbt.yml_path
-        text = self.text(yml) or ""
-        folders = seed_file.folders
-        try:
-            inherited, own = dbt_yaml.project_seed_config(
-                text, self.dbt.name, folders, seed_file.name
-            )
-        except YamlEditError as e:
-            raise self.yaml_error(yml, e) from None
         self.edit_yaml(
-            yml, dbt_yaml.remove_project_seed_config, self.dbt.name, folders, seed_file.name
+            self.yml,
+            dbt_yaml.remove_project_seed_config,
+            self.dbt.name,
+            seed_file.folders,
+            seed_file.name,
+            doc=True,
         )
         loader: dict[str, Any] = {}
         for cfg in (inherited, own, moved.loader_config):
@@ -397,7 +356,7 @@ class _Planner:
 
     # --- refs --------------------------------------------------------------
 
-    def empty_files(self) -> frozenset[Path]:
+    def empty_files(self) -> frozenset[str]:
         """The seeds' property files left with nothing but `version:` (they are deleted)."""
         out = set()
         for path in self.emptied:
@@ -410,7 +369,7 @@ class _Planner:
         from dbtscaffold.dbt.refs import RefSyntaxError, RefTarget, rewrite_refs_in
 
         targets = [RefTarget(seed, self.dbt.name, self.source) for seed in seeds]
-        texts = {p: t for p in sorted(self.kinds) if (t := self.text(p)) is not None}
+        texts = {p: t for p in self.kinds if (t := self.text(p)) is not None}
         try:
             rewritten = rewrite_refs_in(texts, self.kinds, targets)
         except RefSyntaxError as e:
@@ -421,7 +380,13 @@ class _Planner:
             ) from None
         for path, (text, n) in rewritten.items():
             self.texts[path] = text
-            self.result.refs[path] = n
+            self.result.refs[Path(path)] = n
+
+
+def _stem(name: str) -> str:
+    """NAME without its last suffix, as `Path.stem`."""
+    i = name.rfind(".")
+    return name[:i] if 0 < i < len(name) - 1 else name
 
 
 def plan_convert_seed(
@@ -437,7 +402,7 @@ def plan_convert_seed(
     for seed in seeds:
         p.convert(seed)
     p.rewrite_refs(seeds)
-    plan = plan_from_texts(p.originals, p.texts, (dbt.dir, dagster.dir), p.empty_files())
+    plan = p.plan(p.empty_files())
     plan.extend(p.extra)
     plan.description = "convert-seed " + " ".join(seeds)
     p.result.plan = plan

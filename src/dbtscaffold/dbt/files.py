@@ -1,8 +1,9 @@
 """Read-only view of a dbt project's files for convert-seed: seeds, text files, kinds.
 
-Every text file dbt reads from the project's resource paths is decoded as UTF-8 up
-front, so that a file dbtscaffold cannot read stops the command before anything is
-planned, with the file named.
+Every text file dbt reads from the project's resource paths is read once and decoded as
+UTF-8 up front, so that a file dbtscaffold cannot read stops the command before anything
+is planned, with the file named. Paths are plain strings here: a project has thousands of
+files, and building a `Path` for each costs more than reading it (see bench/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -32,17 +33,18 @@ class SeedFile:
 
 @dataclass(frozen=True)
 class TextFile:
-    path: Path
+    path: str
     kind: str  # "sql" (any Jinja file), "yaml" or "python"
     raw: bytes
     text: str
 
 
-def _walk(root: Path) -> list[Path]:
+def _walk(root: str) -> list[str]:
     # dbt follows symlinked folders, so refs behind them are rewritten too (apply refuses
     # the write if the link leads out of the project); a folder reached twice is read once.
-    out: list[Path] = []
+    out: list[str] = []
     seen: set[str] = set()
+    join = os.path.join
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
         real = os.path.realpath(dirpath)
         if real in seen:
@@ -50,7 +52,7 @@ def _walk(root: Path) -> list[Path]:
             continue
         seen.add(real)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in _SKIP_DIRS)
-        out.extend(Path(dirpath) / f for f in sorted(filenames) if not f.startswith("."))
+        out.extend(join(dirpath, f) for f in sorted(filenames) if not f.startswith("."))
     return out
 
 
@@ -69,6 +71,29 @@ def _unique_dirs(dbt: DbtProjectInfo, names: tuple[str, ...]) -> list[Path]:
     return [d for d in dirs if not any(o != d and d.is_relative_to(o) for o in dirs)]
 
 
+def read_bytes(path: str) -> bytes:
+    """The bytes of the file at PATH.
+
+    os.open and os.read make half the system calls of open() (no fstat, isatty or
+    lseek), which counts over thousands of small files.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        chunks = []
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def under(path: str, root: str) -> bool:
+    """True when PATH (a normalised absolute path) is ROOT or inside it, like is_relative_to."""
+    return path.startswith(root) and (
+        len(path) == len(root) or path[len(root)] == os.sep or root.endswith(os.sep)
+    )
+
+
 def decode(path: Path | str, raw: bytes) -> str:
     """RAW as UTF-8, or a UserError naming PATH."""
     try:
@@ -85,34 +110,44 @@ class ProjectFiles:
 
     def __init__(self, dbt: DbtProjectInfo) -> None:
         self.dbt = dbt
+        self.dir = str(dbt.dir)
         self.seed_roots = _unique_dirs(dbt, dbt.seed_paths)
         self.model_roots = _unique_dirs(dbt, dbt.model_paths)
         self.snapshot_roots = _unique_dirs(dbt, dbt.snapshot_paths)
+        self._model_dirs = [str(m) for m in self.model_roots]
         self.seeds: dict[str, list[SeedFile]] = {}
-        for root in self.seed_roots:
+        for root in map(str, self.seed_roots):
             for p in _walk(root):
-                if p.suffix.lower() == ".csv":
-                    rel = p.relative_to(root)
-                    self.seeds.setdefault(p.stem, []).append(SeedFile(p.stem, p, rel.parts[:-1]))
-        self.texts: dict[Path, TextFile] = {}
+                if p[-4:].lower() == ".csv":
+                    parts = p[len(root) + 1 :].split(os.sep)
+                    name = parts[-1][:-4]
+                    self.seeds.setdefault(name, []).append(
+                        SeedFile(name, Path(p), tuple(parts[:-1]))
+                    )
+        self.texts: dict[str, TextFile] = {}
         for root in _unique_dirs(dbt, dbt.source_paths()):
-            for p in _walk(root):
-                kind = TEXT_SUFFIXES.get(p.suffix.lower())
-                if kind == "python" and not any(p.is_relative_to(m) for m in self.model_roots):
+            for p in _walk(str(root)):
+                kind = TEXT_SUFFIXES.get(os.path.splitext(p)[1].lower())
+                if kind == "python" and not self.in_models(p):
                     continue
                 if kind is not None:
                     self._add(p, kind)
-        self._add(dbt.yml_path, "yaml")
+        self._add(str(dbt.yml_path), "yaml")
 
-    def _add(self, path: Path, kind: str) -> None:
-        raw = path.read_bytes()
-        self.texts[path] = TextFile(path, kind, raw, decode(self.shown(path), raw))
+    def _add(self, path: str, kind: str) -> None:
+        raw = read_bytes(path)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = decode(self.shown(path), raw)  # raises, naming the file
+        self.texts[path] = TextFile(path, kind, raw, text)
 
-    def in_models(self, path: Path) -> bool:
-        return any(path.is_relative_to(m) for m in self.model_roots)
+    def in_models(self, path: str) -> bool:
+        return any(under(path, m) for m in self._model_dirs)
 
     def yaml_files(self) -> list[TextFile]:
-        return [t for t in self.texts.values() if t.kind == "yaml" and t.path != self.dbt.yml_path]
+        yml = str(self.dbt.yml_path)
+        return [t for t in self.texts.values() if t.kind == "yaml" and t.path != yml]
 
     def find_seed(self, name: str) -> SeedFile | None:
         """The seed CSV called NAME, None if there is none; an error if there are two."""
@@ -137,13 +172,14 @@ class ProjectFiles:
         listed = ", ".join(f"`{n}`" for n in names)
         return UserError(f"Seed `{name}` not found in {where} (seeds there: {listed}).{hint}")
 
-    def rel(self, path: Path) -> str:
-        try:
-            return path.relative_to(self.dbt.dir).as_posix()
-        except ValueError:
-            return str(path)
+    def rel(self, path: Path | str) -> str:
+        p = str(path)
+        if not under(p, self.dir):
+            return p
+        prefix = self.dir if self.dir.endswith(os.sep) else self.dir + os.sep
+        return p[len(prefix) :].replace(os.sep, "/") or "."
 
-    def shown(self, path: Path) -> str:
+    def shown(self, path: Path | str) -> str:
         """PATH as messages show it: `<dbt project folder>/<path in it>`."""
         rel = self.rel(path)
         return rel if rel == str(path) else f"{self.dbt.dir.name}/{rel}"

@@ -8,6 +8,9 @@ and whether the installed dbt-core wants `meta` under `config:`.
 
 from __future__ import annotations
 
+import os
+import re
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -307,14 +310,19 @@ def _splice_source_table(text: str, source: str, table: Any, schema: str | None)
     return doc.replace_seq_item(tables, t_idx, existing, indent)
 
 
-def remove_seed_entry(text: str, seed: str) -> str:
+def _doc(text: str | Doc) -> Doc:
+    """TEXT parsed, or the Doc given (already parsed; the edit may change its data)."""
+    return text if isinstance(text, Doc) else Doc(text)
+
+
+def remove_seed_entry(text: str | Doc, seed: str) -> str:
     """TEXT without SEED's entry under `seeds:` (and without `seeds:` once it is empty)."""
-    doc = Doc(text)
+    doc = _doc(text)
     data = doc.data
     seeds = data.get("seeds") if isinstance(data, dict) else None
     idx = _named(seeds, seed)
     if seeds is None or idx is None:
-        return text
+        return doc.text
     if len(seeds) == 1 and is_block_map(data):
         return doc.delete_key(data, "seeds")
     if is_block_seq(seeds):
@@ -343,10 +351,10 @@ def _config_items(node: Any) -> dict[str, Any]:
 
 
 def project_seed_config(
-    text: str, project: str, folders: tuple[str, ...], seed: str
+    text: str | Doc, project: str, folders: tuple[str, ...], seed: str
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(config inherited by SEED from `seeds:` levels above it, config on SEED's own key)."""
-    data = Doc(text).data
+    data = _doc(text).data
     inherited: dict[str, Any] = {}
     node = data.get("seeds") if isinstance(data, dict) else None
     for part in (project, *folders):
@@ -361,17 +369,19 @@ def project_seed_config(
     return inherited, _config_items(leaf) if isinstance(leaf, dict) else {}
 
 
-def remove_project_seed_config(text: str, project: str, folders: tuple[str, ...], seed: str) -> str:
+def remove_project_seed_config(
+    text: str | Doc, project: str, folders: tuple[str, ...], seed: str
+) -> str:
     """dbt_project.yml without SEED's own block under `seeds:` (and the parents it empties)."""
-    doc = Doc(text)
+    doc = _doc(text)
     data = doc.data
     if not isinstance(data, dict) or not isinstance(data.get("seeds"), dict):
-        return text
+        return doc.text
     chain: list[tuple[Any, str]] = [(data, "seeds")]
     node = data["seeds"]
     for part in (project, *folders, seed):
         if not isinstance(node, dict) or part not in node:
-            return text
+            return doc.text
         chain.append((node, part))
         node = node[part]
     # Remove the highest key whose mapping would be left empty by removing the seed.
@@ -386,12 +396,33 @@ def remove_project_seed_config(text: str, project: str, folders: tuple[str, ...]
     return doc.replace_key(data, "seeds", data["seeds"], doc.detect_indent())
 
 
-def dbt_accepts_meta_in_config() -> bool:
-    """True when the installed dbt-core wants `meta` under `config:` (1.10 and later)."""
+_VERSION_RE = re.compile(r"""^version\s*=\s*["']([^"']+)""", re.MULTILINE)
+
+
+def _dbt_core_version() -> str:
+    """The installed dbt-core's version ('' when there is none)."""
+    # dbt/__version__.py says it: importlib.metadata would import the email package and
+    # scan every installed distribution, ~0.05 s of each convert-seed.
+    for entry in sys.path:
+        try:
+            with open(os.path.join(entry or ".", "dbt", "__version__.py"), encoding="utf-8") as f:
+                m = _VERSION_RE.search(f.read())
+        except (OSError, ValueError):
+            continue
+        if m:
+            return m.group(1)
     from importlib import metadata
 
     try:
-        major, minor = (int(p) for p in metadata.version("dbt-core").split(".")[:2])
-    except (metadata.PackageNotFoundError, ValueError):
+        return metadata.version("dbt-core")
+    except metadata.PackageNotFoundError:
+        return ""
+
+
+def dbt_accepts_meta_in_config() -> bool:
+    """True when the installed dbt-core wants `meta` under `config:` (1.10 and later)."""
+    try:
+        major, minor = (int(p) for p in _dbt_core_version().split(".")[:2])
+    except ValueError:
         return True
     return (major, minor) >= (1, 10)

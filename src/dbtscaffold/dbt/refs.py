@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 _NEWLINE_RE = re.compile(r"\r\n|\r|\n")
 # A bare `ref(` in YAML text (e.g. `to: ref('x')`), not part of a longer name or attribute.
@@ -45,8 +45,8 @@ class RefTarget:
         return f"source({quote}{self.source}{quote}, {quote}{self.seed}{quote})"
 
 
-@dataclass(frozen=True)
-class _Tok:
+class _Tok(NamedTuple):
+    # A tuple, not a dataclass: a project's refs are tens of thousands of tokens.
     start: int
     end: int
     type: str
@@ -171,7 +171,14 @@ def _apply(text: str, lines: _Lines | None, spans: list[tuple[int, int, str]]) -
 
 
 def _normalise(text: str) -> str:
+    if "\r" not in text:
+        return text  # already as Jinja's lexer has it
     return "\n".join(_NEWLINE_RE.split(text))
+
+
+def _lines(text: str) -> _Lines | None:
+    """The offset map of TEXT, None when offsets need no mapping (no `\r` in it)."""
+    return _Lines(text) if "\r" in text else None
 
 
 def rewrite_jinja_refs(text: str, target: RefTarget) -> tuple[str, int]:
@@ -186,7 +193,7 @@ def rewrite_jinja_refs(text: str, target: RefTarget) -> tuple[str, int]:
     spans = _expression_spans(list(_tokens(norm)), target)
     if not spans:
         return text, 0
-    return _apply(text, _Lines(text), spans), len(spans)
+    return _apply(text, _lines(text), spans), len(spans)
 
 
 def _mask_yaml_comments(norm: str) -> str:
@@ -207,7 +214,7 @@ def _mask_yaml_comments(norm: str) -> str:
             block_indent = None
         quote = ""
         cut = len(line)
-        for i, ch in enumerate(line):
+        for i, ch in enumerate(line if "#" in line else ""):
             if quote:
                 if ch == quote:
                     quote = ""
@@ -253,7 +260,7 @@ def rewrite_yaml_refs(text: str, target: RefTarget) -> tuple[str, int]:
             spans.extend(found[:1])
     if not spans:
         return text, 0
-    return _apply(text, _Lines(text), spans), len(spans)
+    return _apply(text, _lines(text), spans), len(spans)
 
 
 def rewrite_python_refs(text: str, target: RefTarget) -> tuple[str, int]:
