@@ -136,3 +136,47 @@ def test_a_source_on_another_schema_is_one_clear_line_and_no_change(tmp_path):
     [line] = [x for x in proc.stderr.splitlines() if x.strip()]
     assert "main_landing.raw_customers" in line and "--source-name" in line
     assert tree_hash(tmp_path, ignore=()) == before
+
+
+def test_schema_option_moves_the_data_says_so_and_undo_restores(tmp_path):
+    from tests.conftest import tree_hash
+
+    dbt_dir = _project(tmp_path, "    +schema: raw\n")
+    ignore = (".dbtscaffold", "target", "logs", "__pycache__")
+    before = tree_hash(dbt_dir, ignore=ignore)
+    warning = (
+        "warning: --schema moves the data of seed `raw_customers`: its source and loader use "
+        "`landing.raw_customers`, not `main_raw.raw_customers` where dbt built it; "
+        "`main_raw.raw_customers` remains with its old rows (drop it when nothing reads it)."
+    )
+    args = ("convert-seed", "raw_customers", "--schema", "landing")
+    dry = run_cli(*args, "--dry-run", cwd=dbt_dir, check=0)
+    assert warning in dry.stderr.splitlines(), dry.stderr
+    assert "+    schema: landing\n" in dry.stdout
+    assert '+        schema="landing",\n' in dry.stdout
+    assert tree_hash(dbt_dir, ignore=ignore) == before
+
+    proc = run_cli(*args, cwd=dbt_dir, check=0)
+    assert warning in proc.stderr.splitlines(), proc.stderr
+    assert _source(dbt_dir)["schema"] == "landing"
+    db = tmp_path / "fresh.duckdb"
+    _load(dbt_dir, db, "raw_customers")
+    assert "landing.raw_customers" in _tables(db)
+    run_tool("dbt", "parse", "--profiles-dir", ".", cwd=dbt_dir)
+
+    run_cli("undo", cwd=dbt_dir, check=0)
+    assert tree_hash(dbt_dir, ignore=ignore) == before
+
+
+def test_a_bad_schema_option_is_one_line_and_no_change(tmp_path):
+    from tests.conftest import tree_hash
+
+    dbt_dir = _project(tmp_path)
+    before = tree_hash(tmp_path, ignore=())
+    proc = run_cli("convert-seed", "raw_customers", "--schema", "my-schema", cwd=dbt_dir)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert [x for x in proc.stderr.splitlines() if x.strip()] == [
+        "error: Schema `my-schema` is not a plain name (letters, digits and underscores, not "
+        "starting with a digit)."
+    ]
+    assert tree_hash(tmp_path, ignore=()) == before

@@ -35,16 +35,19 @@ class ConvertResult:
     already: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what could not be carried over
     infos: list[str] = field(default_factory=list)  # choices worth knowing about
+    warnings: list[str] = field(default_factory=list)  # shown by --dry-run too (data moves)
     csv_moves: list[tuple[Path, Path | None]] = field(default_factory=list)
 
 
 class _Planner:
     def __init__(
-        self, dbt: DbtProjectInfo, dagster: DagsterProjectInfo, source: str, delete_csv: bool
-    ) -> None:
+        self, dbt: DbtProjectInfo, dagster: DagsterProjectInfo, source: str, delete_csv: bool,
+        schema: str | None = None,
+    ) -> None:  # fmt: skip
         from dbtscaffold.runtime.loaders import SUPPORTED_ADAPTERS
 
         self.dbt, self.dagster, self.source, self.delete_csv = dbt, dagster, source, delete_csv
+        self.schema = schema  # --schema: where to load instead of the seed's relation
         self.files = ProjectFiles(dbt)
         self.target = read_target(dbt)
         self.adapter = self.target.type
@@ -308,8 +311,9 @@ class _Planner:
         self, found: tuple[Path, Any] | None, table: Any, seed: str, rel: Relation
     ) -> tuple[str, str]:
         """(schema, table name) the source reads: the relation dbt built the seed in."""
-        from dbtscaffold.dbt.relations import check_source_reads
+        from dbtscaffold.dbt.relations import check_source_reads, moved_relation
 
+        rel = moved_relation(rel, self.schema, seed, self.result.warnings)
         where = f"source `{self.source}` in `{self.rel(found[0])}`" if found else ""
         check_source_reads(
             rel, found[1] if found else None, table, seed, self.source, where, self.target
@@ -431,9 +435,10 @@ def plan_convert_seed(
     *,
     source_name: str,
     delete_csv: bool = False,
+    schema: str | None = None,
 ) -> ConvertResult:
     """Plan converting SEEDS of DBT into source SOURCE_NAME loaded by DAGSTER's assets."""
-    p = _Planner(dbt, dagster, source_name, delete_csv)
+    p = _Planner(dbt, dagster, source_name, delete_csv, schema)
     for seed in seeds:
         p.convert(seed)
     p.rewrite_refs(seeds)
