@@ -20,12 +20,13 @@ PROJECT = "fid"
 # Not here: the hostile CSV of tests/reliability/test_injection.py, whose quoted column names
 # `dbt seed` itself cannot create (dbt does not escape the quotes inside a quoted name).
 # What agate and the adapters make of odd values: mixed-case names, decimals, booleans,
-# timestamps, dates, empty cells, the text `null`, a quoted delimiter, a leading zero.
+# timestamps, dates, empty cells, the text `null`, a quoted delimiter, a leading zero, and a
+# non-ASCII capital (PostgreSQL folds only A-Z in an unquoted name).
 MIXED = (
-    "Code_Id,Label,Price,Is_Active,Created_At,Day,Note,Zip\n"
-    '1,Alpha,1.50,true,2024-01-02 03:04:05,2024-01-02,null,"01234"\n'
-    '2,"Beta, quoted",,false,2024-02-03 04:05:06,2024-02-03,,02345\n'
-    "3,Gamma,12.25,,2024-03-04 05:06:07,,plain,10000\n"
+    "Code_Id,Label,Price,Is_Active,Created_At,Day,Note,Zip,Ärger\n"
+    '1,Alpha,1.50,true,2024-01-02 03:04:05,2024-01-02,null,"01234",ja\n'
+    '2,"Beta, quoted",,false,2024-02-03 04:05:06,2024-02-03,,02345,nein\n'
+    "3,Gamma,12.25,,2024-03-04 05:06:07,,plain,10000,\n"
 )
 
 
@@ -116,7 +117,7 @@ def write_project(dbt_dir: Path) -> list[str]:
             if variant == "qt":
                 project_seeds.append(f"    {name}:\n      +quote_columns: true\n")
             if config:
-                yaml_entries.append(f"  - name: {name}\n    config: {_flow(config)}\n")
+                yaml_entries.append(f"  - name: {name}\n    config: {_q(config)}\n")
     (dbt_dir / "dbt_project.yml").write_text(
         f"name: {PROJECT}\nprofile: {PROJECT}\nconfig-version: 2\n\n"
         f"seeds:\n  {PROJECT}:\n    unquoted:\n      +quote_columns: false\n"
@@ -134,12 +135,6 @@ def _q(value: object) -> str:
     import json
 
     return json.dumps(value)  # JSON is YAML: quotes, backslashes and newlines stay exact
-
-
-def _flow(config: dict[str, object]) -> str:
-    import json
-
-    return json.dumps(config)
 
 
 # The postgres target reads the variables of tests/e2e/postgres_server.py's pg_database.

@@ -129,3 +129,4 @@ def test_postgres_tables_equal_dbt_seed_column_for_column(tmp_path, pg_database)
     assert [c[1] for c in want["mixed__d"][0]][:2] == ["Code_Id", "Label"]
     assert [c[1] for c in want["mixed__qf"][0]][:2] == ["code_id", "label"]
     assert [c[1] for c in want["mixed__sx"][0]][:2] == ["code_id", "label"]
+    assert want["mixed__qf"][0][-1][1] == "Ärger"

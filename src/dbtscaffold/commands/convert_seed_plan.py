@@ -17,7 +17,8 @@ from dbtscaffold.dbt import properties as dbt_yaml
 from dbtscaffold.dbt.files import ProjectFiles, SeedFile, csv_header, decode
 from dbtscaffold.dbt.project import DbtProjectInfo
 from dbtscaffold.dbt.properties import dbt_accepts_meta_in_config
-from dbtscaffold.dbt.relations import Relation
+from dbtscaffold.dbt.relations import Relation, check_source_reads, moved_relation, seed_relation
+from dbtscaffold.dbt.source_match import converted_table, extend_other_table, ref_target
 from dbtscaffold.dbt.target import read_target, unsupported_target_message
 from dbtscaffold.errors import UserError
 
@@ -48,6 +49,7 @@ class _Planner:
 
         self.dbt, self.dagster, self.source, self.delete_csv = dbt, dagster, source, delete_csv
         self.schema = schema  # --schema: where to load instead of the seed's relation
+        self.ref_targets: dict[str, Any] = {}  # seed -> RefTarget, when not source(SRC, seed)
         self.files = ProjectFiles(dbt)
         self.target = read_target(dbt)
         self.adapter = self.target.type
@@ -205,11 +207,7 @@ class _Planner:
             table = found[1]["tables"][idx] if idx is not None else None
         asset_state = self.asset_state(seed)
         if seed_file is None:
-            if (
-                table is not None
-                and dbt_yaml.asset_key_of(table) == [seed]
-                and asset_state == "ours"
-            ):
+            if asset_state == "ours" and converted_table(self, seed) is not None:
                 self.result.already.append(seed)
                 return
             raise self.files.unknown_seed(seed)
@@ -228,7 +226,10 @@ class _Planner:
                 )
         self.check_key_free(seed)
         entry = self.seed_entry(seed)
-        schema, identifier = self.location(found, table, seed, self.relation(seed_file, entry))
+        rel, source, name = self.relation(seed_file, entry), self.source, seed
+        if table is None and (other := extend_other_table(self, seed, rel)) is not None:
+            found, table, source, name = other
+        schema, identifier = self.location(found, table, seed, rel, source)
 
         moved = dbt_yaml.MovedProperties()
         if entry is not None:
@@ -240,14 +241,15 @@ class _Planner:
             self.result.notes.append(
                 f"`{prop}` of seed `{seed}` has no place on a source table and was dropped."
             )
-        if identifier != seed and not any(k == "identifier" for k, _ in moved.keys):
+        if identifier != name and not any(k == "identifier" for k, _ in moved.keys):
             moved.keys.append(("identifier", identifier))  # the seed's alias
         new_table = dbt_yaml.new_table(seed, moved, meta_in_config=self.meta_in_config)
+        new_table["name"] = name  # a table named otherwise that reads the relation: extended
         source_path = found[0] if found else self.new_source_path()
         self.kinds.setdefault(source_path, "yaml")
         self.originals.setdefault(source_path, None)
         self.edit_yaml(
-            source_path, dbt_yaml.add_source_table, self.source, new_table, self.new_source_schema
+            source_path, dbt_yaml.add_source_table, source, new_table, self.new_source_schema
         )
 
         csv_raw = seed_file.path.read_bytes()
@@ -290,7 +292,6 @@ class _Planner:
 
     def relation(self, seed_file: SeedFile, entry: tuple[Path, Any] | None) -> Relation:
         """Where dbt builds the seed (its schema and alias config through dbt's naming)."""
-        from dbtscaffold.dbt.relations import seed_relation
         from dbtscaffold.dbt.yaml_edit import YamlEditError
 
         yml = self.dbt.yml_path
@@ -305,18 +306,16 @@ class _Planner:
             own_yaml = entry[1].get("config")
             config.update(dbt_yaml.plain(own_yaml) if isinstance(own_yaml, dict) else {})
         macros = (t.text for t in self.files.texts.values() if t.kind == "sql")
-        return seed_relation(self.dbt, seed_file.name, config, macros, self.target)
+        rel = seed_relation(self.dbt, seed_file.name, config, macros, self.target)
+        return moved_relation(rel, self.schema, seed_file.name, self.result.warnings)
 
     def location(
-        self, found: tuple[Path, Any] | None, table: Any, seed: str, rel: Relation
+        self, found: tuple[Path, Any] | None, table: Any, seed: str, rel: Relation, source: str
     ) -> tuple[str, str]:
         """(schema, table name) the source reads: the relation dbt built the seed in."""
-        from dbtscaffold.dbt.relations import check_source_reads, moved_relation
-
-        rel = moved_relation(rel, self.schema, seed, self.result.warnings)
-        where = f"source `{self.source}` in `{self.rel(found[0])}`" if found else ""
+        where = f"source `{source}` in `{self.rel(found[0])}`" if found else ""
         check_source_reads(
-            rel, found[1] if found else None, table, seed, self.source, where, self.target
+            rel, found[1] if found else None, table, seed, source, where, self.target
         )
         if found is None:
             self.new_source_schema = rel.schema
@@ -411,9 +410,9 @@ class _Planner:
         return frozenset(out)
 
     def rewrite_refs(self, seeds: list[str]) -> None:
-        from dbtscaffold.dbt.refs import RefSyntaxError, RefTarget, rewrite_refs_in
+        from dbtscaffold.dbt.refs import RefSyntaxError, rewrite_refs_in
 
-        targets = [RefTarget(seed, self.dbt.name, self.source) for seed in seeds]
+        targets = [ref_target(self, seed) for seed in seeds]
         texts = {p: t for p in sorted(self.kinds) if (t := self.text(p)) is not None}
         try:
             rewritten = rewrite_refs_in(texts, self.kinds, targets)

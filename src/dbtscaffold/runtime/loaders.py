@@ -162,6 +162,9 @@ def postgres_connection(config: Mapping[str, Any]):  # -> psycopg2 connection
     return con
 
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
 def _pg_columns(cur, schema: str, table: str) -> list[tuple[str, str]]:
     cur.execute(
         "select attname, format_type(atttypid, atttypmod) from pg_attribute "
@@ -202,7 +205,8 @@ def _load_csv_postgres(
 
     names, types, rows = read_csv_like_dbt_seed(csv_path, column_types, delimiter, "postgres")
     if quote_columns is False:
-        names = [n.lower() for n in names]  # what PostgreSQL makes of an unquoted name
+        # What PostgreSQL makes of an unquoted name: A-Z folded, other letters kept as they are.
+        names = [n.translate(_ASCII_LOWER) for n in names]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     for row in rows:
