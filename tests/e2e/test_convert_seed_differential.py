@@ -4,7 +4,8 @@ Each example is a small dbt project: random seeds (names, columns, rows, in the 
 or a subfolder), seed configs (`+schema`, `+alias`, `column_types`, `quote_columns`,
 `delimiter`, in dbt_project.yml per seed or per folder, or in the seed's YAML `config:`),
 seed data tests, and models, a singular test and model YAML tests that ref the seeds in every
-form (see REF_FORMS). `convert-seed` (the CLI, in a subprocess) converts every seed; then
+form (see REF_FORMS). `convert-seed` (the CLI, in a subprocess) converts every seed (one run
+per schema the seeds are built in, as one source reads one schema); then
 `dbt parse` (dbt's Python API, in this process) must succeed, and the manifest's graph must
 equal the old one with each seed node replaced by its source: the same nodes, each depending
 on the same things, the same tests on the same columns, and each source on the relation the
@@ -236,14 +237,7 @@ def write_case(case: Case, dbt_dir: Path) -> None:
         (dbt_dir / "tests" / "no_rows.sql").write_text(f"select * from {ref} where 1 = 0\n")
 
 
-PROFILES = f"""\
-{PROJECT}:
-  target: dev
-  outputs:
-    dev:
-      type: duckdb
-      path: proj.duckdb
-"""
+PROFILES = f"{PROJECT}:\n  target: dev\n  outputs:\n    dev: {{type: duckdb, path: proj.duckdb}}\n"
 
 
 # --- the comparison ---------------------------------------------------------------------------
@@ -283,10 +277,19 @@ def check_case(case: Case, dbt_dir: Path) -> None:
     seeds_before = {n: before.nodes[f"seed.{PROJECT}.{n}"] for n in names}
     files_before = tree_hash(dbt_dir, ignore=IGNORE)
 
-    run_cli("convert-seed", *names, cwd=dbt_dir, check=0)
+    # One source reads one schema: the seeds of each schema go into a source of their own
+    # (the first into the default, the project's name), one change each.
+    groups: dict[str, list[str]] = {}
+    for name, seed in seeds_before.items():
+        groups.setdefault(seed.schema, []).append(name)
+    mapping = {}
+    for i, (schema, group) in enumerate(groups.items()):
+        source = PROJECT if i == 0 else f"{PROJECT}_{schema}"
+        option = ["--source-name", source] if i else []
+        run_cli("convert-seed", *group, *option, cwd=dbt_dir, check=0)
+        mapping.update({f"seed.{PROJECT}.{n}": f"source.{PROJECT}.{source}.{n}" for n in group})
     after = parse(dbt_dir)
     assert not [u for u in after.nodes if u.startswith("seed.")]
-    mapping = {f"seed.{PROJECT}.{n}": f"source.{PROJECT}.{PROJECT}.{n}" for n in names}
     for name, seed in seeds_before.items():
         source = after.sources[mapping[f"seed.{PROJECT}.{name}"]]
         # The source reads the relation the seed was built in.
@@ -298,14 +301,17 @@ def check_case(case: Case, dbt_dir: Path) -> None:
         }
     assert graph(after, {}) == graph(before, mapping)
 
-    run_cli("undo", cwd=dbt_dir, check=0)
+    for _ in groups:
+        run_cli("undo", cwd=dbt_dir, check=0)
     assert tree_hash(dbt_dir, ignore=IGNORE) == files_before
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory) -> Path:
-    """A dbt project holding only dbt_project.yml and profiles.yml, and its Dagster project."""
-    root = tmp_path_factory.mktemp("diff-template") / PROJECT
+@pytest.fixture
+def template(tmp_path) -> Path:
+    """A dbt project holding only dbt_project.yml and profiles.yml, and its Dagster project
+    (made once for all the examples: hypothesis runs them inside one call of the test)."""
+    root = tmp_path / "template" / PROJECT
+    root.parent.mkdir()
     root.mkdir()
     (root / "dbt_project.yml").write_text(
         f"name: {PROJECT}\nprofile: {PROJECT}\nconfig-version: 2\n"
@@ -320,7 +326,11 @@ _settings = settings(
     deadline=None,
     derandomize=not os.environ.get("DBTSCAFFOLD_DIFF_RANDOM"),
     database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,  # `template` is meant to be shared by all examples
+    ],
 )
 
 
