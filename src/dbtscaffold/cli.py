@@ -223,6 +223,14 @@ def convert_seed(
             help="Delete the CSV instead of moving it to the Dagster project's data/.",
         ),
     ] = False,
+    schema: Annotated[
+        str | None,
+        typer.Option(
+            "--schema",
+            metavar="SCHEMA",
+            help="Load into this schema instead of the seed's (the old table stays).",
+        ),
+    ] = None,
     dry_run: DryRun = False,
 ) -> None:
     """Turn dbt seeds into sources loaded by upstream Dagster assets."""
@@ -235,6 +243,7 @@ def convert_seed(
             dagster_project_dir=dagster_project_dir,
             source_name=source_name,
             delete_csv=delete_csv,
+            schema=schema,
             dry_run=dry_run,
         )
 

@@ -136,3 +136,122 @@ def test_a_source_on_another_schema_is_one_clear_line_and_no_change(tmp_path):
     [line] = [x for x in proc.stderr.splitlines() if x.strip()]
     assert "main_landing.raw_customers" in line and "--source-name" in line
     assert tree_hash(tmp_path, ignore=()) == before
+
+
+def test_schema_option_moves_the_data_says_so_and_undo_restores(tmp_path):
+    from tests.conftest import tree_hash
+
+    dbt_dir = _project(tmp_path, "    +schema: raw\n")
+    ignore = (".dbtscaffold", "target", "logs", "__pycache__")
+    before = tree_hash(dbt_dir, ignore=ignore)
+    warning = (
+        "warning: --schema moves the data of seed `raw_customers`: its source and loader use "
+        "`landing.raw_customers`, not `main_raw.raw_customers` where dbt built it; "
+        "`main_raw.raw_customers` remains with its old rows (drop it when nothing reads it)."
+    )
+    args = ("convert-seed", "raw_customers", "--schema", "landing")
+    dry = run_cli(*args, "--dry-run", cwd=dbt_dir, check=0)
+    assert warning in dry.stderr.splitlines(), dry.stderr
+    assert "+    schema: landing\n" in dry.stdout
+    assert '+        schema="landing",\n' in dry.stdout
+    assert tree_hash(dbt_dir, ignore=ignore) == before
+
+    proc = run_cli(*args, cwd=dbt_dir, check=0)
+    assert warning in proc.stderr.splitlines(), proc.stderr
+    assert _source(dbt_dir)["schema"] == "landing"
+    db = tmp_path / "fresh.duckdb"
+    _load(dbt_dir, db, "raw_customers")
+    assert "landing.raw_customers" in _tables(db)
+    run_tool("dbt", "parse", "--profiles-dir", ".", cwd=dbt_dir)
+
+    run_cli("undo", cwd=dbt_dir, check=0)
+    assert tree_hash(dbt_dir, ignore=ignore) == before
+
+
+def test_a_bad_schema_option_is_one_line_and_no_change(tmp_path):
+    from tests.conftest import tree_hash
+
+    dbt_dir = _project(tmp_path)
+    before = tree_hash(tmp_path, ignore=())
+    proc = run_cli("convert-seed", "raw_customers", "--schema", "my-schema", cwd=dbt_dir)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert [x for x in proc.stderr.splitlines() if x.strip()] == [
+        "error: Schema `my-schema` is not a plain name (letters, digits and underscores, not "
+        "starting with a digit)."
+    ]
+    assert tree_hash(tmp_path, ignore=()) == before
+
+
+ASSET_KEYS = (
+    "import json; from dagster import AssetKey; from jaffle_dagster.definitions import defs; "
+    "g = defs.resolve_asset_graph(); "
+    "up = lambda k: sorted(p.to_user_string() for p in g.get(AssetKey(k)).parent_keys); "
+    "print(json.dumps([sorted(k.to_user_string() for k in g.get_all_asset_keys()), "
+    "sorted(f'{k.asset_key.to_user_string()}:{k.name}' for k in g.asset_check_keys), "
+    "up('crm_count'), up('stg_customers')]))"
+)
+
+
+def test_a_source_table_named_otherwise_on_the_seeds_relation_is_extended(tmp_path):
+    import json
+
+    from tests.conftest import tree_hash
+
+    dbt_dir = _project(tmp_path)
+    sources = dbt_dir / "models" / "sources.yml"
+    sources.write_text(
+        "version: 2\n\nsources:\n  - name: crm  # the CRM export\n    schema: main\n"
+        "    tables:\n      - name: customers\n        identifier: raw_customers\n"
+        "        description: As exported.\n        columns:\n          - name: first_name\n"
+        "            data_tests: [not_null]\n"
+    )
+    crm_model = "select count(*) as n from {{ source('crm', 'customers') }}\n"
+    (dbt_dir / "models" / "crm_count.sql").write_text(crm_model)
+    before = tree_hash(dbt_dir, ignore=(".dbtscaffold", "target", "logs", "__pycache__"))
+    env = dict(os.environ, DAGSTER_DBT_PARSE_PROJECT_ON_LOAD="1")
+
+    def keys_and_checks():
+        proc = subprocess.run(
+            [sys.executable, "-c", ASSET_KEYS], cwd=dbt_dir / PACKAGE, env=env,
+            capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-4000:]
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+
+    keys_before, checks_before, *parents = keys_and_checks()
+    assert parents[1] == ["raw_customers"] and parents[0] != parents[1]  # two assets, one table
+
+    proc = run_cli("convert-seed", "raw_customers", cwd=dbt_dir, check=0)
+    assert "Source table `crm.customers` already reads the table of seed `raw_customers`" in (
+        proc.stderr
+    )
+    data = yaml.safe_load(sources.read_text())
+    [source] = data["sources"]  # no second source for the seed
+    [table] = source["tables"]
+    assert table["name"] == "customers" and table["identifier"] == "raw_customers"
+    assert table["description"] == "As exported."  # the table's own, kept
+    assert table["config"]["meta"]["dagster"]["asset_key"] == ["raw_customers"]
+    assert [c["name"] for c in table["columns"]] == ["first_name", "id", "last_name"]
+    assert "# the CRM export" in sources.read_text()
+    stg = (dbt_dir / "models" / "staging" / "stg_customers.sql").read_text()
+    assert "{{ source('crm', 'customers') }}" in stg
+    assert "{# based on {{ ref('raw_customers') }}" in stg  # a Jinja comment is left alone
+
+    keys_after, checks_after, *parents = keys_and_checks()
+    assert parents == [["raw_customers"], ["raw_customers"]]  # one relation, one asset
+    assert keys_after == keys_before  # the seed's asset is now the loader
+    assert len(checks_after) == len(checks_before)
+    assert {c for c in checks_after if c.startswith("raw_customers:")} == {
+        "raw_customers:source_not_null_crm_customers_first_name",
+        "raw_customers:source_not_null_crm_customers_id",
+        "raw_customers:source_unique_crm_customers_id",
+    }
+    db = tmp_path / "fresh.duckdb"
+    run_cli("materialize", cwd=dbt_dir / PACKAGE, env={"JAFFLE_SHOP_DUCKDB_PATH": str(db)},
+            check=0, timeout=900)  # fmt: skip
+    assert {"main.raw_customers", "main.crm_count"} <= _tables(db)
+
+    again = run_cli("convert-seed", "raw_customers", cwd=dbt_dir, check=0)
+    assert "Nothing to do" in again.stderr
+    run_cli("undo", cwd=dbt_dir, check=0)
+    assert tree_hash(dbt_dir, ignore=(".dbtscaffold", "target", "logs", "__pycache__")) == before

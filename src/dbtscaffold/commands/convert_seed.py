@@ -66,6 +66,7 @@ def run_convert_seed(
     source_name: str | None,
     delete_csv: bool,
     dry_run: bool,
+    schema: str | None = None,
 ) -> ConvertResult:
     """Plan the conversion, then print its diff (dry run) or apply it as one change."""
     import time
@@ -79,6 +80,8 @@ def run_convert_seed(
         check_name(seed, "Seed name")
     if source_name is not None:
         check_name(source_name, "Source name")
+    if schema is not None:
+        check_name(schema, "Schema")
     dbt, dagster = resolve_projects(dbt_project_dir, dagster_project_dir)
     if source_name is None and not NAME_RE.match(dbt.name):
         # The default source name goes into source('...') calls and YAML like any other.
@@ -91,8 +94,9 @@ def run_convert_seed(
 
     def plan() -> ConvertResult:
         return plan_convert_seed(
-            dbt, dagster, unique, source_name=source_name or dbt.name, delete_csv=delete_csv
-        )
+            dbt, dagster, unique, source_name=source_name or dbt.name, delete_csv=delete_csv,
+            schema=schema,
+        )  # fmt: skip
 
     done = ", ".join(f"`{s}`" for s in unique)
     with contextlib.ExitStack() as held:
@@ -107,6 +111,8 @@ def run_convert_seed(
         if dry_run:
             console.print_diff(dry_run_diff(result))
             _summary(result, to_stdout=False)
+            for warning in result.warnings:
+                console.warn(warning)
             console.info("Dry run: nothing was written.")
             return result
         # Read without the lock: if there was no lock file until now, no other command
@@ -130,7 +136,7 @@ def run_convert_seed(
     _summary(result, to_stdout=True)
     for info in result.infos:
         console.info(info)
-    for note in result.notes:
+    for note in (*result.warnings, *result.notes):
         console.warn(note)
     elapsed = time.perf_counter() - started
     names = ", ".join(f"`{s}`" for s in result.converted)

@@ -20,7 +20,8 @@ from dbtscaffold.dbt import properties as dbt_yaml
 from dbtscaffold.dbt.files import SeedFile, csv_header
 from dbtscaffold.dbt.project import DbtProjectInfo
 from dbtscaffold.dbt.properties import dbt_accepts_meta_in_config
-from dbtscaffold.dbt.relations import Relation
+from dbtscaffold.dbt.relations import Relation, check_source_reads, moved_relation, seed_relation
+from dbtscaffold.dbt.source_match import converted_table, extend_other_table, ref_target
 from dbtscaffold.dbt.target import read_target, unsupported_target_message
 from dbtscaffold.errors import UserError
 
@@ -38,17 +39,21 @@ class ConvertResult:
     already: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what could not be carried over
     infos: list[str] = field(default_factory=list)  # choices worth knowing about
+    warnings: list[str] = field(default_factory=list)  # shown by --dry-run too (data moves)
     csv_moves: list[tuple[Path, Path | None]] = field(default_factory=list)
 
 
 class _Planner(ProjectTexts):
     def __init__(
-        self, dbt: DbtProjectInfo, dagster: DagsterProjectInfo, source: str, delete_csv: bool
-    ) -> None:
+        self, dbt: DbtProjectInfo, dagster: DagsterProjectInfo, source: str, delete_csv: bool,
+        schema: str | None = None,
+    ) -> None:  # fmt: skip
         from dbtscaffold.runtime.loaders import SUPPORTED_ADAPTERS
 
         super().__init__(dbt, dagster)
         self.source, self.delete_csv = source, delete_csv
+        self.schema = schema  # --schema: where to load instead of the seed's relation
+        self.ref_targets: dict[str, Any] = {}  # seed -> RefTarget, when not source(SRC, seed)
         self.target = read_target(dbt)
         self.adapter = self.target.type
         if self.adapter not in SUPPORTED_ADAPTERS:
@@ -155,11 +160,7 @@ class _Planner(ProjectTexts):
             table = found[1]["tables"][idx] if idx is not None else None
         asset_state = self.asset_state(seed)
         if seed_file is None:
-            if (
-                table is not None
-                and dbt_yaml.asset_key_of(table) == [seed]
-                and asset_state == "ours"
-            ):
+            if asset_state == "ours" and converted_table(self, seed) is not None:
                 self.result.already.append(seed)
                 return
             raise self.files.unknown_seed(seed)
@@ -181,7 +182,10 @@ class _Planner(ProjectTexts):
         # The seed's config in dbt_project.yml, read once for where and how it is loaded.
         inherited, own = self.project_seed_config(seed_file)
         rel = self.relation(seed_file, entry, {**inherited, **own})
-        schema, identifier = self.location(found, table, seed, rel)
+        source, name = self.source, seed
+        if table is None and (other := extend_other_table(self, seed, rel)) is not None:
+            found, table, source, name = other
+        schema, identifier = self.location(found, table, seed, rel, source)
 
         moved = dbt_yaml.MovedProperties()
         if entry is not None:
@@ -193,14 +197,15 @@ class _Planner(ProjectTexts):
             self.result.notes.append(
                 f"`{prop}` of seed `{seed}` has no place on a source table and was dropped."
             )
-        if identifier != seed and not any(k == "identifier" for k, _ in moved.keys):
+        if identifier != name and not any(k == "identifier" for k, _ in moved.keys):
             moved.keys.append(("identifier", identifier))  # the seed's alias
         new_table = dbt_yaml.new_table(seed, moved, meta_in_config=self.meta_in_config)
+        new_table["name"] = name  # a table named otherwise that reads the relation: extended
         source_path = found[0] if found else str(self.new_source_path())
         self.kinds.setdefault(source_path, "yaml")
         self.originals.setdefault(source_path, None)
         self.edit_yaml(
-            source_path, dbt_yaml.add_source_table, self.source, new_table, self.new_source_schema
+            source_path, dbt_yaml.add_source_table, source, new_table, self.new_source_schema
         )
 
         csv_raw = seed_file.path.read_bytes()
@@ -256,24 +261,21 @@ class _Planner(ProjectTexts):
         self, seed_file: SeedFile, entry: tuple[str, Any] | None, project: dict[str, Any]
     ) -> Relation:
         """Where dbt builds the seed (its schema and alias config through dbt's naming)."""
-        from dbtscaffold.dbt.relations import seed_relation
-
         config = dict(project)
         if entry is not None and isinstance(entry[1], dict):
             own_yaml = entry[1].get("config")
             config.update(dbt_yaml.plain(own_yaml) if isinstance(own_yaml, dict) else {})
         macros = (t.text for t in self.files.texts.values() if t.kind == "sql")
-        return seed_relation(self.dbt, seed_file.name, config, macros, self.target)
+        rel = seed_relation(self.dbt, seed_file.name, config, macros, self.target)
+        return moved_relation(rel, self.schema, seed_file.name, self.result.warnings)
 
     def location(
-        self, found: tuple[str, Any] | None, table: Any, seed: str, rel: Relation
+        self, found: tuple[str, Any] | None, table: Any, seed: str, rel: Relation, source: str
     ) -> tuple[str, str]:
         """(schema, table name) the source reads: the relation dbt built the seed in."""
-        from dbtscaffold.dbt.relations import check_source_reads
-
-        where = f"source `{self.source}` in `{self.rel(found[0])}`" if found else ""
+        where = f"source `{source}` in `{self.rel(found[0])}`" if found else ""
         check_source_reads(
-            rel, found[1] if found else None, table, seed, self.source, where, self.target
+            rel, found[1] if found else None, table, seed, source, where, self.target
         )
         if found is None:
             self.new_source_schema = rel.schema
@@ -366,9 +368,9 @@ class _Planner(ProjectTexts):
         return frozenset(out)
 
     def rewrite_refs(self, seeds: list[str]) -> None:
-        from dbtscaffold.dbt.refs import RefSyntaxError, RefTarget, rewrite_refs_in
+        from dbtscaffold.dbt.refs import RefSyntaxError, rewrite_refs_in
 
-        targets = [RefTarget(seed, self.dbt.name, self.source) for seed in seeds]
+        targets = [ref_target(self, seed) for seed in seeds]
         texts = {p: t for p in self.kinds if (t := self.text(p)) is not None}
         try:
             rewritten = rewrite_refs_in(texts, self.kinds, targets)
@@ -396,9 +398,10 @@ def plan_convert_seed(
     *,
     source_name: str,
     delete_csv: bool = False,
+    schema: str | None = None,
 ) -> ConvertResult:
     """Plan converting SEEDS of DBT into source SOURCE_NAME loaded by DAGSTER's assets."""
-    p = _Planner(dbt, dagster, source_name, delete_csv)
+    p = _Planner(dbt, dagster, source_name, delete_csv, schema)
     for seed in seeds:
         p.convert(seed)
     p.rewrite_refs(seeds)

@@ -121,6 +121,19 @@ def seed_relation(
     return parsed_relation(dbt.dir, profiles_dir, dbt.name, seed)
 
 
+def moved_relation(rel: Relation, schema: str | None, seed: str, warnings: list[str]) -> Relation:
+    """REL in SCHEMA (convert-seed --schema; None: REL), with a warning on what that means."""
+    if schema is None or schema == rel.schema:
+        return rel
+    old, new = f"{rel.schema}.{rel.identifier}", f"{schema}.{rel.identifier}"
+    warnings.append(
+        f"--schema moves the data of seed `{seed}`: its source and loader use `{new}`, not "
+        f"`{old}` where dbt built it; `{old}` remains with its old rows (drop it when nothing "
+        "reads it)."
+    )
+    return Relation(rel.database, schema, rel.identifier)
+
+
 def check_source_reads(
     rel: Relation, source: Any, table: Any, seed: str, source_name: str, where: str,
     target: TargetInfo,

@@ -42,6 +42,10 @@ def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
 def read_csv_like_dbt_seed(
     csv_path: Path, column_types: Mapping[str, str], delimiter: str, adapter_type: str
 ) -> tuple[list[str], list[str], Any]:
@@ -81,7 +85,7 @@ def _load_csv_duckdb(
     # DuckDB keeps the case of a name, quoted or not, and matches names case-insensitively:
     # quoting changes nothing here.
     del quote_columns
-    names, types, rows = read_csv_like_dbt_seed(csv_path, column_types, delimiter, "duckdb")
+    names, types, _ = read_csv_like_dbt_seed(csv_path, column_types, delimiter, "duckdb")
     # dagster-duckdb's resource retries while another process holds the file's lock.
     from dagster_duckdb import DuckDBResource
 
@@ -97,9 +101,12 @@ def _load_csv_duckdb(
         try:
             con.execute(f"create schema if not exists {qualified_schema}")
             con.execute(f"create or replace table {relation} ({columns})")
-            if rows:
-                marks = ", ".join("?" for _ in names)
-                con.executemany(f"insert into {relation} values ({marks})", [list(r) for r in rows])
+            # The rows as dbt-duckdb's seed loads them (its default `fast` path): DuckDB's
+            # own CSV reader into the agate-typed table, so `null` stays text, as in dbt.
+            con.execute(
+                f"copy {relation} from {_literal(str(csv_path))} "
+                f"(format csv, header true, delimiter {_literal(delimiter)})"
+            )
             count = con.execute(f"select count(*) from {relation}").fetchall()[0][0]
             con.execute("commit")
         except BaseException:
@@ -155,6 +162,9 @@ def postgres_connection(config: Mapping[str, Any]):  # -> psycopg2 connection
     return con
 
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
 def _pg_columns(cur, schema: str, table: str) -> list[tuple[str, str]]:
     cur.execute(
         "select attname, format_type(atttypid, atttypmod) from pg_attribute "
@@ -195,7 +205,8 @@ def _load_csv_postgres(
 
     names, types, rows = read_csv_like_dbt_seed(csv_path, column_types, delimiter, "postgres")
     if quote_columns is False:
-        names = [n.lower() for n in names]  # what PostgreSQL makes of an unquoted name
+        # What PostgreSQL makes of an unquoted name: A-Z folded, other letters kept as they are.
+        names = [n.translate(_ASCII_LOWER) for n in names]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     for row in rows:

@@ -1,0 +1,128 @@
+"""A source table that already reads a seed's relation under another name (issue 13).
+
+When a project declares, say, `crm.customers` with `schema: main` and `identifier:
+raw_customers`, dagster-dbt makes it an asset of its own, and a second source table for the
+converted seed would give that one relation two assets. convert-seed extends that table
+instead: it gets the seed's asset key and properties, and refs to the seed become
+`source('crm', 'customers')`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from dbtscaffold.dbt import properties as dbt_yaml
+from dbtscaffold.dbt.refs import RefTarget
+from dbtscaffold.dbt.relations import Relation
+from dbtscaffold.errors import UserError
+
+
+@dataclass(frozen=True)
+class DeclaredTable:
+    """A source table in a properties file: where, under which names, and its mappings."""
+
+    path: str
+    source: str
+    table: str
+    source_map: Any
+    table_map: Any
+
+
+def _plain(value: Any) -> str | None:
+    """VALUE when it is a plain name (a Jinja value is one only dbt can resolve: None)."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    return None if "{" in text else text
+
+
+def _tables(files: Iterable[tuple[str, Any]]) -> Iterable[DeclaredTable]:
+    for path, data in files:
+        for src in dbt_yaml.declared_sources(data):
+            if dbt_yaml.is_disabled(src):
+                continue
+            for table in src.get("tables") or []:
+                named = isinstance(table, dict) and table.get("name") is not None
+                if named and not dbt_yaml.is_disabled(table):
+                    yield DeclaredTable(path, str(src["name"]), str(table["name"]), src, table)
+
+
+def table_on_relation(
+    files: Iterable[tuple[str, Any]], rel: Relation, database: str | None
+) -> DeclaredTable | None:
+    """The first enabled source table of FILES ((path, parsed YAML)) that reads REL, in
+    plain names as dbt resolves them (schema: the source's name; identifier: the table's)."""
+    want_db = (rel.database or database or "").lower()
+    for t in _tables(files):
+        schema = _plain(t.source_map.get("schema") or t.source)
+        identifier = _plain(t.table_map.get("identifier") or t.table)
+        db = _plain(t.source_map.get("database"))
+        if schema is None or identifier is None or (db and db.lower() != want_db):
+            continue
+        if (schema.lower(), identifier.lower()) == (rel.schema.lower(), rel.identifier.lower()):
+            return t
+    return None
+
+
+def table_with_key(files: Iterable[tuple[str, Any]], seed: str) -> DeclaredTable | None:
+    """The enabled source table of FILES whose asset key is [SEED] (a converted seed)."""
+    for t in _tables(files):
+        if dbt_yaml.asset_key_of(t.table_map) == [seed]:
+            return t
+    return None
+
+
+def check_extendable(found: DeclaredTable, seed: str, shown: str) -> None:
+    """A UserError if FOUND already has an asset key other than [SEED]."""
+    key = dbt_yaml.asset_key_of(found.table_map)
+    if key is not None and key != [seed]:
+        raise UserError(
+            f"Source table `{found.source}.{found.table}` in `{shown}` reads the table of seed "
+            f"`{seed}` and already has the asset key `{key}`; remove its "
+            "`meta.dagster.asset_key` (one relation, one asset) and retry."
+        )
+
+
+def source_files(planner: Any) -> Iterable[tuple[str, Any]]:
+    """(path, parsed YAML) of the convert-seed PLANNER's property files that declare sources."""
+    for path in planner.yaml_paths():
+        if "sources" in (planner.text(path) or ""):
+            yield path, planner.load(path)
+
+
+def ref_target(planner: Any, seed: str) -> RefTarget:
+    """What the PLANNER rewrites refs to SEED into: its source table, else source(SRC, SEED)."""
+    return planner.ref_targets.get(seed) or RefTarget(seed, planner.dbt.name, planner.source)
+
+
+def converted_table(planner: Any, seed: str) -> DeclaredTable | None:
+    """The source table of the convert-seed PLANNER's project with asset key [SEED]."""
+    return table_with_key(source_files(planner), seed)
+
+
+def extend_other_table(planner: Any, seed: str, rel: Relation) -> tuple[Any, ...] | None:
+    """(found, table, source name, table name) the PLANNER extends for SEED built in REL, its
+    refs retargeted to that table; None when no other source table reads REL."""
+    found = table_on_relation(source_files(planner), rel, planner.target.database())
+    if found is None:
+        return None
+    check_extendable(found, seed, planner.rel(found.path))
+    planner.ref_targets[seed] = SourceTableRef(seed, planner.dbt.name, found.source, found.table)
+    planner.result.infos.append(
+        f"Source table `{found.source}.{found.table}` already reads the table of seed `{seed}`: "
+        f"it gets the asset key `{seed}` and the seed's properties, and refs to the seed become "
+        f"source('{found.source}', '{found.table}')."
+    )
+    return (found.path, found.source_map), found.table_map, found.source, found.table
+
+
+@dataclass(frozen=True)
+class SourceTableRef(RefTarget):
+    """Refs to SEED that become `source(SOURCE, TABLE)`, a table named unlike the seed."""
+
+    table: str = ""
+
+    def replacement(self, quote: str) -> str:
+        return f"source({quote}{self.source}{quote}, {quote}{self.table}{quote})"
