@@ -8,7 +8,6 @@ and marked "applied" after the last. A run killed in between leaves a pending jo
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import shutil
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 from dbtscaffold.changes.files import (
     check_confined,
     check_writable,
+    fault_hook,
     fsync_dir,
     os_error,
     read_bytes_or_none,
@@ -35,33 +35,12 @@ from dbtscaffold.changes.journal import (
 from dbtscaffold.changes.plan import FileChange, Plan
 from dbtscaffold.errors import UserError
 
-# Fault injection for the crash-safety tests: sleep this long before each file
-# operation, or fail after this many.  Read only from the environment.
-_DELAY_ENV = "DBTSCAFFOLD_TEST_APPLY_DELAY"
-_FAIL_ENV = "DBTSCAFFOLD_TEST_FAIL_AFTER"
-
 
 @dataclass(frozen=True)
 class Applied:
     changes: list[FileChange]
     backup_dir: Path | None
     pruned: int = 0  # old backups deleted (see journal.prune_backups)
-
-
-def _fault_hook() -> Callable[[], None]:
-    delay = float(os.environ.get(_DELAY_ENV, "0") or 0)
-    fail_after = os.environ.get(_FAIL_ENV)
-    count = [0]
-
-    def hook() -> None:
-        if delay:
-            time.sleep(delay)
-        if fail_after is not None:
-            count[0] += 1
-            if count[0] > int(fail_after):
-                raise OSError(errno.EIO, "injected failure (DBTSCAFFOLD_TEST_FAIL_AFTER)")
-
-    return hook
 
 
 def _mode_for(change: FileChange) -> int:
@@ -117,7 +96,7 @@ def apply_plan(
     if not changes:
         return Applied([], None)
 
-    hook = _fault_hook()
+    hook = fault_hook()
     token = f"{os.getpid()}-{time.monotonic_ns()}"
     tmps = [
         (c, None if c.after is None else c.path.parent / f".{c.path.name}.dbtscaffold-{token}.tmp")

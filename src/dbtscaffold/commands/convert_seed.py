@@ -68,9 +68,8 @@ def run_convert_seed(
     """Plan the conversion, then print its diff (dry run) or apply it as one change."""
     import time
 
-    from dbtscaffold.changes.journal import LOCK, state_lock
-    from dbtscaffold.commands.common import execute_plan
-    from dbtscaffold.runtime.parse import project_lock
+    from dbtscaffold.changes.journal import LOCK
+    from dbtscaffold.commands.common import dbt_project_locked, execute_plan, state_locked
 
     started = time.perf_counter()
     for seed in seeds:
@@ -100,7 +99,7 @@ def run_convert_seed(
         # between listing and reading it): once it is done, read again, under the lock.
         if not (dagster.state_dir / LOCK).exists():
             raise
-        with state_lock(dagster.state_dir):
+        with state_locked(dagster.state_dir):
             result = plan()
     done = ", ".join(f"`{s}`" for s in unique)
     if result.plan.is_empty:
@@ -111,13 +110,13 @@ def run_convert_seed(
         _summary(result, to_stdout=False)
         console.info("Dry run: nothing was written.")
         return result
-    with state_lock(dagster.state_dir):
+    with state_locked(dagster.state_dir):
         result = plan()  # again, now that no other dbtscaffold command can change the files
         if result.plan.is_empty:  # another run converted them while we waited
             console.success(f"Nothing to do: {done} already converted.")
             return result
         # Definitions that load meanwhile see the project before or after, never between.
-        with project_lock(dbt.dir, dbt.target_path):
+        with dbt_project_locked(dbt.dir, dbt.target_path):
             execute_plan(
                 result.plan,
                 dry_run=False,
