@@ -48,9 +48,24 @@ def _project_env(info: DagsterProjectInfo, **extra: str) -> dict[str, str]:
     )
 
 
+# Runs the project's constants.py; on an error, its first line after a marker (the last
+# line of a traceback can be anything, e.g. logging's own error report on a full disk).
+_PREPARE = """
+import sys, traceback
+try:
+    import {package}.constants as c
+except Exception as e:
+    traceback.print_exc()
+    first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    sys.exit("{marker}" + first)
+print(c.DBT_MANIFEST_PATH)
+"""
+_MARKER = "dbtscaffold-prepare-error: "
+
+
 def prepare_manifest(info: DagsterProjectInfo) -> Path:
     """Run the project's constants.py with parse on load; return the manifest it prepared."""
-    code = f"import {info.package}.constants as c; print(c.DBT_MANIFEST_PATH)"
+    code = _PREPARE.format(package=info.package, marker=_MARKER)
     try:
         result = proc.run(
             [sys.executable, "-c", code],
@@ -59,11 +74,16 @@ def prepare_manifest(info: DagsterProjectInfo) -> Path:
         )
     except proc.ProcessError as e:
         lines = (e.stderr or e.stdout).strip().splitlines()
-        raise UserError(
-            f"Could not prepare the dbt manifest ({lines[-1] if lines else f'exit {e.returncode}'}); "
-            f"fix it (`dbt parse` in `{info.dbt_project_dir}` shows why) and retry.",
-            details=str(e),
-        ) from e
+        marked = [line[len(_MARKER) :] for line in lines if line.startswith(_MARKER)]
+        why = marked[-1] if marked else lines[-1] if lines else f"exit {e.returncode}"
+        if "try again" in why:  # it says what to do already
+            message = f"Could not prepare the dbt manifest: {why}"
+        else:
+            message = (
+                f"Could not prepare the dbt manifest ({why}); fix it (`dbt parse` in "
+                f"`{info.dbt_project_dir}` shows why) and retry."
+            )
+        raise UserError(message, details=str(e)) from e
     manifest = Path(result.stdout.strip().splitlines()[-1])
     if not manifest.is_file():
         raise UserError(

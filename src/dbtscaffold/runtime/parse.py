@@ -91,6 +91,10 @@ def _write_atomic(path: Path, data: bytes | None = None, src: Path | None = None
         raise
 
 
+# What dbt's output says when its files could not be written for want of room.
+_DISK_FULL = ("No space left on device", "File too large", "Disk quota exceeded")
+
+
 class ManifestWriteError(OSError):
     """The parsed manifest could not be put in place (a full disk); the old one is kept."""
 
@@ -113,14 +117,24 @@ def _run_dbt(args: list[str], project_dir: Path, profiles_dir: Path) -> None:
         cmd, cwd=project_dir, env=env, capture_output=True, text=True, errors="replace", check=False
     )
     if proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
+        output = proc.stdout + proc.stderr
+        tail = "\n".join(output.strip().splitlines()[-25:])
+        for reason in _DISK_FULL:
+            if reason in output:
+                raise DbtError(
+                    f"`dbt {args[0]}` could not write its output for {project_dir} ({reason}); "
+                    f"free some space and try again.\n{tail}"
+                )
         raise DbtError(f"`dbt {args[0]}` failed in {project_dir} (exit {proc.returncode}):\n{tail}")
 
 
 def run_dbt_parse(project_dir: Path, profiles_dir: Path, state_dir: Path) -> Path:
     """Run `dbt parse` (partial parsing on) writing into STATE_DIR; return its manifest."""
-    _run_dbt(["parse", "--target-path", str(state_dir)], project_dir, profiles_dir)
     manifest = state_dir / "manifest.json"
+    # The last parse's manifest must not pass for this one's if dbt fails to write it.
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(manifest)
+    _run_dbt(["parse", "--target-path", str(state_dir)], project_dir, profiles_dir)
     if not manifest.is_file():
         raise DbtError(f"`dbt parse` wrote no manifest in {state_dir}")
     return manifest
@@ -193,7 +207,7 @@ def _parse(
     except OSError as e:
         raise ManifestWriteError(
             f"Could not write the dbt manifest `{manifest}` ({e.strerror or e}); free some "
-            "space (or make the folder writable), then load the definitions again."
+            "space (or make the folder writable) and try again."
         ) from e
     # Changes made through dbtscaffold wait for the lock we hold; an editor does not. If
     # the files changed while dbt read them, the manifest may mix both: serve it to this
