@@ -138,7 +138,7 @@ def test_package_on_a_full_disk_is_one_line_and_changes_nothing(template, disk):
         print(f"{step}: {line}")
         assert any(reason in line for reason in FULL), line
         assert line.startswith("error: Could not"), line
-        assert "free some space" in line, line
+        assert "free some space" in line.lower(), line
         assert snapshot(root, state=True) == before, step
         assert not _temp_files(root), _temp_files(root)
         manifest = root / DBT / "target" / "manifest.json"
@@ -155,8 +155,9 @@ def test_parse_on_load_on_a_full_disk_keeps_the_last_manifest(template, disk):
     last = (target / "manifest.json").read_bytes()
     model = root / DBT / "models" / "marts" / "customers.sql"
     failures = 0
-    # Free pages: none; enough for some of dbt's output; enough for dbt, not our copy.
-    for i, pages in enumerate((0, 200, 330)):
+    # Free pages: none (dbt cannot write); fewer than the manifest's 160 or so (dbt rewrites
+    # its own files in place, the manifest goes in through a temp copy beside the old one).
+    for i, pages in enumerate((0, 50, 120)):
         model.write_text(model.read_text() + f"\n-- full disk {i}\n")
         disk.fill(pages)
         try:
@@ -166,6 +167,7 @@ def test_parse_on_load_on_a_full_disk_keeps_the_last_manifest(template, disk):
         now = (target / "manifest.json").read_bytes()
         assert not _temp_files(target), _temp_files(target)
         if load.returncode == 0:
+            print(f"{pages} pages free: loaded")
             json.loads(now)
             last = now
             continue

@@ -26,6 +26,7 @@ from dbtscaffold.changes.files import (
     write_atomic,
 )
 from dbtscaffold.changes.journal import (
+    BACKUPS,
     JOURNAL,
     new_backup_dir,
     pending_journal,
@@ -105,6 +106,7 @@ def apply_plan(
     planned_dirs = _missing_dirs(changes)
     created_dirs: list[Path] = []
     backup_dir: Path | None = None
+    made_backups = False
     done: list[FileChange] = []
     journal: dict[str, object] = {}
     current: Path | None = None  # the file being written, for the error message
@@ -112,6 +114,7 @@ def apply_plan(
         # 1. Back up what is there now, and journal everything we are about to do,
         #    before touching the project.
         if state_dir is not None:
+            made_backups = not (state_dir / BACKUPS).is_dir()
             backup_dir = new_backup_dir(state_dir)
             (backup_dir / "files").mkdir()
             entries = []
@@ -191,6 +194,9 @@ def apply_plan(
             ) from e
         if backup_dir is not None:
             shutil.rmtree(backup_dir, ignore_errors=True)
+            if made_backups:  # a first change that failed leaves no empty backups/ either
+                with contextlib.suppress(OSError):
+                    backup_dir.parent.rmdir()
         if isinstance(e, OSError):
             raise os_error(e, "write", current) from e
         raise

@@ -121,4 +121,8 @@ def os_error(e: OSError, what: str, path: Path | None = None) -> UserError:
     reason = e.strerror or str(e)
     name = path if path is not None else e.filename
     where = f" `{name}`" if name else ""
+    if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return UserError(
+            f"Could not {what}{where}: {reason}; nothing was changed. Free some space and retry."
+        )
     return UserError(f"Could not {what}{where}: {reason}; nothing was changed.")
