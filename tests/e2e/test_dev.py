@@ -368,15 +368,20 @@ mutation($name: String!) { reloadRepositoryLocation(repositoryLocationName: $nam
 """
 
 
-def reload_location(port: int, name: str) -> set[str]:
-    """Reload the code location NAME as the UI's button does; the asset keys it has then."""
+def reload_entry(port: int, name: str) -> dict:
+    """Reload the code location NAME as the UI's button does; what the mutation answers."""
     req = urllib.request.Request(
         f"http://127.0.0.1:{port}/graphql",
         data=json.dumps({"query": RELOAD, "variables": {"name": name}}).encode(),
         headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(req, timeout=300) as r:
-        done = json.load(r)["data"]["reloadRepositoryLocation"]
+        return json.load(r)["data"]["reloadRepositoryLocation"]
+
+
+def reload_location(port: int, name: str) -> set[str]:
+    """Reload the code location NAME as the UI's button does; the asset keys it has then."""
+    done = reload_entry(port, name)
     assert done["__typename"] == "WorkspaceLocationEntry", done
     nodes = graphql(port, ASSETS_QUERY)["data"]["assetNodes"]
     return {"/".join(n["assetKey"]["path"]) for n in nodes}

@@ -450,3 +450,61 @@ def test_a_load_during_convert_seed_sees_the_project_before_or_after_never_betwe
     assert "raw_customers" in loaded["keys"]
     manifest = project.manifest()
     assert "source.jaffle_shop.jaffle_shop.raw_customers" in manifest["sources"]
+
+
+# A definitions module that pauses between the manifest (imported with `assets`) and the
+# modules imported after it (seed_assets.py, through `definitions`): where a change that
+# lands in between would give a load the old manifest with the new loader asset.
+SLOW_DEFINITIONS = """
+import os, time
+from pathlib import Path
+
+from jaffle_shop_dagster import assets  # the manifest is prepared (or reused) here
+
+Path(os.environ["E2E_FLAG"]).write_text("manifest ready")
+time.sleep(float(os.environ["E2E_PAUSE"]))
+from jaffle_shop_dagster.definitions import defs  # seed_assets.py is read here
+"""
+SLOW_DRIVER = r"""
+import importlib, json, sys
+defs = importlib.import_module(sys.argv[1] + ".slow_definitions").defs
+ops = {k.to_user_string(): a.op.name for a in defs.assets for k in a.keys}
+print(json.dumps(ops))
+"""
+
+
+@pytest.mark.parametrize("change", ["convert-seed", "undo"])
+def test_a_change_waits_for_a_load_that_has_its_manifest_to_finish_importing(tmp_path, change):
+    project = _make_project(tmp_path)
+    run = [str(CLI), "convert-seed", "raw_customers"]
+    env = _env(project.home)
+    if change == "undo":
+        subprocess.run(run, cwd=project.dbt_dir, env=env, check=True, capture_output=True)
+        run = [str(CLI), "undo"]
+    project.load()  # parsed: the manifest matches the project as it is now
+    (project.dagster_dir / PACKAGE / "slow_definitions.py").write_text(SLOW_DEFINITIONS)
+    flag = tmp_path / "flag"
+    load = subprocess.Popen(
+        [sys.executable, "-c", SLOW_DRIVER, PACKAGE],
+        cwd=project.dagster_dir,
+        env=_env(project.home, E2E_FLAG=str(flag), E2E_PAUSE="4"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 300
+    while not flag.exists():
+        assert load.poll() is None, load.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    # The load has its manifest and is about to read seed_assets.py: the change must wait.
+    done = subprocess.run(run, cwd=project.dbt_dir, env=env, capture_output=True, text=True)
+    out, err = load.communicate(timeout=300)
+    assert load.returncode == 0, err[-3000:]
+    assert done.returncode == 0, done.stderr
+    ops = json.loads(out.strip().splitlines()[-1])
+    # The graph as it was before the change, whole: the seed made by the dbt op.
+    if change == "convert-seed":
+        assert ops["raw_customers"] == ops["stg_customers"], ops
+    else:
+        assert ops["raw_customers"] != ops["stg_customers"], ops

@@ -1,4 +1,5 @@
-"""No data lost under faults: convert-seed killed with SIGKILL at random moments, and run twice at once.
+"""No data lost under faults: convert-seed and undo killed with SIGKILL at random moments,
+and convert-seed run twice at once.
 
 Each trial copies the scaffolded example, runs `dbtscaffold convert-seed raw_customers`
 in a subprocess with DBTSCAFFOLD_TEST_APPLY_DELAY (a sleep before each file operation of
@@ -13,6 +14,12 @@ them, SIGKILLs it after a random delay, and then requires one of:
 Every trial then ends as before (undoing an applied change too) and converts again
 cleanly, which proves nothing was left that blocks or skews the next run. The random
 seeds are fixed, so a failing trial can be replayed.
+
+The undo trials convert cleanly, then SIGKILL `dbtscaffold undo` (the same delay before
+each of its file operations) and require: a journal still "applied" (killed before undo
+began) leaves the converted tree; one that says "undoing" (killed mid-restore) is put
+right by running `undo` again; either way the tree ends exactly as before the conversion,
+with no temp file left.
 """
 
 from __future__ import annotations
@@ -209,3 +216,91 @@ def test_two_seeds_converted_at_once_both_land(template, expected, both_orders, 
     for _ in range(2):
         run_cli("undo", cwd=root / DAGSTER, check=0)
     assert snapshot(root) == expected["before"], _diff(snapshot(root), expected["before"])
+
+
+# --- undo killed ----------------------------------------------------------------------
+
+UNDO_OPS = 8  # file operations of undoing this conversion (7 restores and 1 delete)
+UNDO_TRIALS_PER_GROUP = 5
+UNDO_GROUPS = {
+    # kill at a random moment after undo starts: before it reads the journal, during, after
+    "from-start": [0, 1],
+    # kill at a random moment after the journal says "undoing": nearly always mid-restore
+    "during-undo": [2, 3],
+}
+
+
+def _start_undo(root: Path, *, delay: float, log: Path) -> subprocess.Popen:
+    env = dict(os.environ, DBTSCAFFOLD_TEST_APPLY_DELAY=str(delay))
+    with open(log, "wb") as out:
+        return subprocess.Popen(
+            [str(CLI), "undo"],
+            cwd=root / DAGSTER,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def _wait_for_status(root: Path, proc: subprocess.Popen, status: str, timeout=120) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if status in journals(root / DAGSTER).values():
+            return True
+        if proc.poll() is not None:
+            return False
+        time.sleep(0.005)
+    raise AssertionError(f"undo never marked its journal {status!r}")
+
+
+def _undo_trial(root: Path, rng: random.Random, mode: str, expected, log: Path) -> str:
+    run_cli("convert-seed", "raw_customers", "--dbt-project-dir", root / DBT, check=0)
+    assert snapshot(root) == expected["after"]
+    proc = _start_undo(root, delay=DELAY, log=log)
+    try:
+        if mode == "from-start":
+            time.sleep(rng.uniform(0.05, 3.0))
+        else:
+            _wait_for_status(root, proc, "undoing")
+            time.sleep(rng.uniform(0, (UNDO_OPS + 1) * DELAY))
+    finally:
+        _kill(proc)
+    dagster = root / DAGSTER
+    [status] = journals(dagster).values()
+    now = snapshot(root)
+    outcome = {"applied": "not started", "undoing": "killed mid-undo", "undone": "done"}[status]
+    if status == "applied":
+        assert now == expected["after"], _diff(now, expected["after"])
+    if status == "undone":
+        assert now == expected["before"], _diff(now, expected["before"])
+    if status != "undone":
+        # The documented recovery: run undo again.
+        again = run_cli("undo", cwd=dagster)
+        assert again.returncode == 0, again.stderr
+        assert "Traceback" not in again.stderr
+    assert snapshot(root) == expected["before"], _diff(snapshot(root), expected["before"])
+    assert list(journals(dagster).values()) == ["undone"]
+    return outcome
+
+
+@pytest.mark.parametrize(
+    ("mode", "group"),
+    [(mode, g) for mode, groups in UNDO_GROUPS.items() for g in groups],
+    ids=[f"{mode}-{g}" for mode, groups in UNDO_GROUPS.items() for g in groups],
+)
+def test_sigkill_during_undo_then_undo_again_restores_every_byte(
+    mode, group, template, expected, tmp_path
+):
+    outcomes = []
+    for i in range(UNDO_TRIALS_PER_GROUP):
+        seed = 5000 + 1000 * group + i
+        root = copy_template(template, tmp_path / f"trial{i}")
+        log = tmp_path / f"trial{i}.log"
+        outcomes.append(_undo_trial(root, random.Random(seed), mode, expected, log))
+        print(f"undo trial seed={seed} mode={mode}: {outcomes[-1]}")
+    counts = {k: outcomes.count(k) for k in ("not started", "killed mid-undo", "done")}
+    print(f"undo {mode} group {group}: {counts}")
+    if mode == "during-undo":
+        # The kills must really land inside the restore, or this test proves nothing.
+        assert counts["killed mid-undo"] >= UNDO_TRIALS_PER_GROUP // 2, counts

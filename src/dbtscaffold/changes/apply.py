@@ -8,7 +8,6 @@ and marked "applied" after the last. A run killed in between leaves a pending jo
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import shutil
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 
 from dbtscaffold.changes.files import (
     WriteChecks,
+    fault_hook,
     fsync_dir,
     os_error,
     read_bytes_or_none,
@@ -25,6 +25,7 @@ from dbtscaffold.changes.files import (
     write_atomic,
 )
 from dbtscaffold.changes.journal import (
+    BACKUPS,
     JOURNAL,
     new_backup_dir,
     pending_journal,
@@ -34,33 +35,12 @@ from dbtscaffold.changes.journal import (
 from dbtscaffold.changes.plan import FileChange, Plan
 from dbtscaffold.errors import UserError
 
-# Fault injection for the crash-safety tests: sleep this long before each file
-# operation, or fail after this many.  Read only from the environment.
-_DELAY_ENV = "DBTSCAFFOLD_TEST_APPLY_DELAY"
-_FAIL_ENV = "DBTSCAFFOLD_TEST_FAIL_AFTER"
-
 
 @dataclass(frozen=True)
 class Applied:
     changes: list[FileChange]
     backup_dir: Path | None
     pruned: int = 0  # old backups deleted (see journal.prune_backups)
-
-
-def _fault_hook() -> Callable[[], None]:
-    delay = float(os.environ.get(_DELAY_ENV, "0") or 0)
-    fail_after = os.environ.get(_FAIL_ENV)
-    count = [0]
-
-    def hook() -> None:
-        if delay:
-            time.sleep(delay)
-        if fail_after is not None:
-            count[0] += 1
-            if count[0] > int(fail_after):
-                raise OSError(errno.EIO, "injected failure (DBTSCAFFOLD_TEST_FAIL_AFTER)")
-
-    return hook
 
 
 def _mode_for(change: FileChange, mode: int | None, umask: int) -> int:
@@ -139,7 +119,7 @@ def apply_plan(
     if not changes:
         return Applied([], None)
 
-    hook = _fault_hook()
+    hook = fault_hook()
     token = f"{os.getpid()}-{time.monotonic_ns()}"
     tmps = [
         (c, None if c.after is None else c.path.parent / f".{c.path.name}.dbtscaffold-{token}.tmp")
@@ -148,6 +128,7 @@ def apply_plan(
     planned_dirs = _missing_dirs(changes)
     created_dirs: list[Path] = []
     backup_dir: Path | None = None
+    made_backups = False
     done: list[FileChange] = []
     journal: dict[str, object] = {}
     current: Path | None = None  # the file being written, for the error message
@@ -155,6 +136,7 @@ def apply_plan(
         # 1. Back up what is there now, and journal everything we are about to do,
         #    before touching the project.
         if state_dir is not None:
+            made_backups = not (state_dir / BACKUPS).is_dir()
             backup_dir = new_backup_dir(state_dir)
             (backup_dir / "files").mkdir()
             entries = []
@@ -232,6 +214,9 @@ def apply_plan(
             ) from e
         if backup_dir is not None:
             shutil.rmtree(backup_dir, ignore_errors=True)
+            if made_backups:  # a first change that failed leaves no empty backups/ either
+                with contextlib.suppress(OSError):
+                    backup_dir.parent.rmdir()
         if isinstance(e, OSError):
             raise os_error(e, "write", current) from e
         raise

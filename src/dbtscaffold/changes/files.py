@@ -3,13 +3,39 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import stat
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from dbtscaffold.errors import UserError
+
+# Fault injection for the crash-safety tests, inert unless these are set: sleep this long
+# before each file operation of an apply or an undo (so a test's SIGKILL can land between
+# any two), or fail after this many.  Read only from the environment.
+DELAY_ENV = "DBTSCAFFOLD_TEST_APPLY_DELAY"
+FAIL_ENV = "DBTSCAFFOLD_TEST_FAIL_AFTER"
+
+
+def fault_hook() -> Callable[[], None]:
+    """What to call before each file operation: nothing unless a test set DELAY_ENV/FAIL_ENV."""
+    delay = float(os.environ.get(DELAY_ENV, "0") or 0)
+    fail_after = os.environ.get(FAIL_ENV)
+    count = [0]
+
+    def hook() -> None:
+        if delay:
+            time.sleep(delay)
+        if fail_after is not None:
+            count[0] += 1
+            if count[0] > int(fail_after):
+                raise OSError(errno.EIO, f"injected failure ({FAIL_ENV})")
+
+    return hook
 
 
 def sha256(data: bytes | None) -> str | None:
@@ -98,9 +124,17 @@ def fsync_dir(d: Path) -> None:
             os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes, *, mode: int | None = None) -> None:
-    """Write DATA to PATH through a temp file in the same folder and os.replace."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+def write_atomic(
+    path: Path, data: bytes, *, mode: int | None = None, tmp: Path | None = None
+) -> None:
+    """Write DATA to PATH through a temp file in the same folder (TMP, else a fresh name)."""
+    if tmp is None:
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        tmp = Path(tmp_name)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)  # left by a run that was killed
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -119,4 +153,8 @@ def os_error(e: OSError, what: str, path: Path | None = None) -> UserError:
     reason = e.strerror or str(e)
     name = path if path is not None else e.filename
     where = f" `{name}`" if name else ""
+    if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return UserError(
+            f"Could not {what}{where}: {reason}; nothing was changed. Free some space and retry."
+        )
     return UserError(f"Could not {what}{where}: {reason}; nothing was changed.")

@@ -35,6 +35,17 @@ def keep_count() -> int:
         return DEFAULT_KEEP
 
 
+class StateLockBusy(UserError):
+    """STATE_DIR/lock stayed held by another process for the whole wait."""
+
+    def __init__(self, lock: Path) -> None:
+        self.lock = lock
+        super().__init__(
+            f"Another dbtscaffold command is changing this project (lock `{lock}`); "
+            "wait for it to finish and retry."
+        )
+
+
 def _check_state_dir(state_dir: Path) -> None:
     # Backups and journals stay inside the project: never follow a link out of it.
     check_confined(state_dir / LOCK, (state_dir.parent,))
@@ -46,7 +57,10 @@ def _check_state_dir(state_dir: Path) -> None:
 
 @contextlib.contextmanager
 def state_lock(state_dir: Path, *, wait: float = 30.0) -> Iterator[None]:
-    """Hold an exclusive lock on STATE_DIR/lock (created if needed) for one command."""
+    """Hold an exclusive lock on STATE_DIR/lock (created if needed) for one command.
+
+    Gives up with StateLockBusy after WAIT seconds.
+    """
     import fcntl
 
     _check_state_dir(state_dir)
@@ -63,10 +77,7 @@ def state_lock(state_dir: Path, *, wait: float = 30.0) -> Iterator[None]:
                 break
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    raise UserError(
-                        f"Another dbtscaffold command is changing this project (lock `{state_dir / LOCK}`); "
-                        "wait for it to finish and retry."
-                    ) from None
+                    raise StateLockBusy(state_dir / LOCK) from None
                 time.sleep(0.1)
         yield
     finally:

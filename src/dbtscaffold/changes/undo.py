@@ -12,6 +12,7 @@ from typing import Any
 from dbtscaffold.changes.files import (
     check_confined,
     check_writable,
+    fault_hook,
     read_bytes_or_none,
     sha256,
     write_atomic,
@@ -97,27 +98,36 @@ def undo_last(
     return UndoResult(str(journal["command"]), restored, backup_dir)
 
 
+def undo_tmp(path: Path) -> Path:
+    """The temp file undo restores PATH through: one name, so a killed undo leaves no stray."""
+    return path.parent / f".{path.name}.dbtscaffold-undo.tmp"
+
+
 def _restore(
     backup_dir: Path,
     files: list[Any],
     restored: list[tuple[str, Path]],
     report: Callable[[str, Path], None] | None,
 ) -> None:
+    hook = fault_hook()
     for e in files:
-        if e.get("tmp"):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(e["tmp"])
+        for tmp in (e.get("tmp"), undo_tmp(Path(e["path"]))):
+            if tmp:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
     for e in reversed(files):
         path = Path(e["path"])
         if e["backup"] is None:
             if path.exists() or path.is_symlink():
+                hook()
                 os.unlink(path)
                 restored.append(("delete", path))
         else:
             data = (backup_dir / e["backup"]).read_bytes()
             if read_bytes_or_none(path) != data:
+                hook()
                 path.parent.mkdir(parents=True, exist_ok=True)
-                write_atomic(path, data, mode=e.get("mode"))
+                write_atomic(path, data, mode=e.get("mode"), tmp=undo_tmp(path))
                 restored.append(("restore", path))
         if report and restored and restored[-1][1] == path:
             report(*restored[-1])

@@ -71,9 +71,8 @@ def run_convert_seed(
     """Plan the conversion, then print its diff (dry run) or apply it as one change."""
     import time
 
-    from dbtscaffold.changes.journal import LOCK, first_state_lock, state_lock
-    from dbtscaffold.commands.common import execute_plan
-    from dbtscaffold.runtime.parse import project_lock
+    from dbtscaffold.changes.journal import LOCK, first_state_lock
+    from dbtscaffold.commands.common import dbt_project_locked, execute_plan, state_locked
 
     started = time.perf_counter()
     for seed in seeds:
@@ -120,13 +119,13 @@ def run_convert_seed(
         if not locked and not (
             not had_lock and held.enter_context(first_state_lock(dagster.state_dir))
         ):
-            held.enter_context(state_lock(dagster.state_dir))
+            held.enter_context(state_locked(dagster.state_dir))
             result = plan()  # again, now that no other dbtscaffold command can change the files
             if result.plan.is_empty:  # another run converted them while we waited
                 console.success(f"Nothing to do: {done} already converted.")
                 return result
         # Definitions that load meanwhile see the project before or after, never between.
-        with project_lock(dbt.dir, dbt.target_path):
+        with dbt_project_locked(dbt.dir, dbt.target_path):
             execute_plan(
                 result.plan,
                 dry_run=False,
@@ -175,7 +174,8 @@ def _try_lock(stack: contextlib.ExitStack, state_dir: Path) -> bool:
 
 def _plan_unlocked(plan: Callable[[], ConvertResult], state_dir: Path) -> ConvertResult:
     """PLAN() without the lock: bad input fails here and leaves nothing behind."""
-    from dbtscaffold.changes.journal import LOCK, state_lock
+    from dbtscaffold.changes.journal import LOCK
+    from dbtscaffold.commands.common import state_locked
 
     try:
         return plan()
@@ -184,7 +184,7 @@ def _plan_unlocked(plan: Callable[[], ConvertResult], state_dir: Path) -> Conver
         # between listing and reading it): once it is done, read again, under the lock.
         if not (state_dir / LOCK).exists():
             raise
-        with state_lock(state_dir):
+        with state_locked(state_dir):
             return plan()
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from dbtscaffold import console
-from dbtscaffold.commands.common import execute_plan
+from dbtscaffold.commands.common import dbt_project_locked, execute_plan, state_locked
 
 
 def run_init(
@@ -49,13 +50,19 @@ def run_init(
     }[result.profile.location.how]
     existed = result.project_dir.exists()
     state_dir = result.project_dir / ".dbtscaffold" if existed else None
-    changed = execute_plan(
-        result.plan,
-        dry_run=dry_run,
-        state_dir=state_dir,
-        command="init",
-        nothing_to_do=f"Nothing to do: {result.project_dir} is already up to date.",
-    )
+    with contextlib.ExitStack() as locks:
+        if state_dir is not None and not dry_run and not result.plan.is_empty:
+            # --force / --overwrite rewrite code that definitions loads import: one command
+            # at a time, and no load of this project while the files change.
+            locks.enter_context(state_locked(state_dir))
+            locks.enter_context(dbt_project_locked(result.dbt.dir, result.dbt.target_path))
+        changed = execute_plan(
+            result.plan,
+            dry_run=dry_run,
+            state_dir=state_dir,
+            command="init",
+            nothing_to_do=f"Nothing to do: {result.project_dir} is already up to date.",
+        )
     # After the plan ran, so that a failed init prints its one error line and nothing else.
     console.info(f"Using profiles.yml {how}: {result.profile.location.path}")
     if changed:

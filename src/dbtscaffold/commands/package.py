@@ -14,6 +14,7 @@ before copying, so it can be run again and again.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -47,9 +48,24 @@ def _project_env(info: DagsterProjectInfo, **extra: str) -> dict[str, str]:
     )
 
 
+# Runs the project's constants.py; on an error, its first line after a marker (the last
+# line of a traceback can be anything, e.g. logging's own error report on a full disk).
+_PREPARE = """
+import sys, traceback
+try:
+    import {package}.constants as c
+except Exception as e:
+    traceback.print_exc()
+    first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    sys.exit("{marker}" + first)
+print(c.DBT_MANIFEST_PATH)
+"""
+_MARKER = "dbtscaffold-prepare-error: "
+
+
 def prepare_manifest(info: DagsterProjectInfo) -> Path:
     """Run the project's constants.py with parse on load; return the manifest it prepared."""
-    code = f"import {info.package}.constants as c; print(c.DBT_MANIFEST_PATH)"
+    code = _PREPARE.format(package=info.package, marker=_MARKER)
     try:
         result = proc.run(
             [sys.executable, "-c", code],
@@ -58,11 +74,16 @@ def prepare_manifest(info: DagsterProjectInfo) -> Path:
         )
     except proc.ProcessError as e:
         lines = (e.stderr or e.stdout).strip().splitlines()
-        raise UserError(
-            f"Could not prepare the dbt manifest ({lines[-1] if lines else f'exit {e.returncode}'}); "
-            f"fix it (`dbt parse` in `{info.dbt_project_dir}` shows why) and retry.",
-            details=str(e),
-        ) from e
+        marked = [line[len(_MARKER) :] for line in lines if line.startswith(_MARKER)]
+        why = marked[-1] if marked else lines[-1] if lines else f"exit {e.returncode}"
+        if "try again" in why:  # it says what to do already
+            message = f"Could not prepare the dbt manifest: {why}"
+        else:
+            message = (
+                f"Could not prepare the dbt manifest ({why}); fix it (`dbt parse` in "
+                f"`{info.dbt_project_dir}` shows why) and retry."
+            )
+        raise UserError(message, details=str(e)) from e
     manifest = Path(result.stdout.strip().splitlines()[-1])
     if not manifest.is_file():
         raise UserError(
@@ -139,8 +160,14 @@ def build_wheel(info: DagsterProjectInfo, dbt: DbtProjectInfo) -> Path:
         built = wheels[0]
         _check_wheel(built, info, dbt)
         dist = info.dir / "dist"
-        dist.mkdir(exist_ok=True)
-        write_atomic(dist / built.name, built.read_bytes())
+        try:
+            dist.mkdir(exist_ok=True)
+            write_atomic(dist / built.name, built.read_bytes())
+        except OSError as e:
+            raise UserError(
+                f"Could not write the wheel `{dist / built.name}`: {e.strerror or e}; free some "
+                "space (or make `dist/` writable) and run `dbtscaffold package` again."
+            ) from e
     return dist / built.name
 
 
@@ -186,8 +213,7 @@ def _deploy_notes(dbt: DbtProjectInfo) -> None:
 
 def run_package(*, dagster_project_dir: Path | None, dry_run: bool) -> Path | None:
     """Prepare, copy and build; return the wheel (None for a dry run)."""
-    from dbtscaffold.changes.journal import state_lock
-    from dbtscaffold.commands.common import execute_plan
+    from dbtscaffold.commands.common import dbt_project_locked, execute_plan, state_locked
     from dbtscaffold.dagster_project.locate import relpath, resolve_dagster_project
     from dbtscaffold.dagster_project.package import plan_package
     from dbtscaffold.dbt.project import read_dbt_project
@@ -199,10 +225,19 @@ def run_package(*, dagster_project_dir: Path | None, dry_run: bool) -> Path | No
             "names is missing; package where the dbt project is."
         )
     dbt = read_dbt_project(info.dbt_project_dir)
-    with console.status("Preparing the dbt manifest"):
-        manifest = prepare_manifest(info)
-    with state_lock(info.state_dir):
+    with contextlib.ExitStack() as locks:
+        if not dry_run:
+            # No other dbtscaffold change (convert-seed, undo) between the manifest and the
+            # copy of the files it was parsed from.
+            locks.enter_context(state_locked(info.state_dir))
+        with console.status("Preparing the dbt manifest"):
+            manifest = prepare_manifest(info)
         result = plan_package(info, dbt, manifest)
+        copy_target = result.copy_dir / dbt.target_path
+        if not dry_run and copy_target.is_dir():
+            # A load of the packaged copy (parse on load on) never sees it half updated.
+            # A first copy has no target folder, so nothing can load it yet.
+            locks.enter_context(dbt_project_locked(result.copy_dir, dbt.target_path))
         execute_plan(
             result.plan,
             dry_run=dry_run,

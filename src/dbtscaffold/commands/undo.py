@@ -16,10 +16,9 @@ def run_undo(
     dry_run: bool = False,
 ) -> None:
     """Restore the last change recorded in the Dagster project's .dbtscaffold/."""
-    from dbtscaffold.changes.journal import state_lock
     from dbtscaffold.changes.undo import plan_undo, undo_last
+    from dbtscaffold.commands.common import dbt_project_locked, state_locked
     from dbtscaffold.dagster_project.locate import resolve_dagster_project
-    from dbtscaffold.runtime.parse import project_lock
 
     info = resolve_dagster_project(dagster_project_dir, dbt_project_dir)
     if dry_run:  # read only: no lock taken, nothing written
@@ -36,7 +35,7 @@ def run_undo(
         )
         return
     # The dbt project's parse-on-load lock too: a load never parses a half-restored project.
-    with state_lock(info.state_dir), project_lock(info.dbt_project_dir, _target_path(info)):
+    with state_locked(info.state_dir), dbt_project_locked(info.dbt_project_dir, _target_path(info)):
         result = undo_last(
             info.state_dir,
             force=force,

@@ -17,19 +17,18 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .fingerprint import dbt_command, fingerprint
+from .locks import hold_for_load, parse_run_lock, release_after_import
 from .profiles import ProfileError, profile_name, read_yaml
 
 PARSE_ON_LOAD_ENV = "DAGSTER_DBT_PARSE_PROJECT_ON_LOAD"
 DEV_CLI_ENV = "DAGSTER_IS_DEV_CLI"
 FINGERPRINT_FILE = "dbtscaffold_fingerprint.json"
 STATE_DIR = "dbtscaffold_parse"
-LOCK_FILE = ".dbtscaffold_parse.lock"
 
 
 def parse_on_load_enabled() -> bool:
@@ -43,53 +42,6 @@ def parse_on_load_enabled() -> bool:
     if value is None or not value.strip():
         return bool(os.environ.get(DEV_CLI_ENV))
     return value.strip().lower() in ("1", "true", "yes", "on")
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-    try:
-        if os.name == "nt":
-            import msvcrt
-
-            while True:
-                try:
-                    msvcrt.locking(fd, msvcrt.LK_LOCK, 1)  # retries for ~10 s itself
-                    break
-                except OSError:
-                    continue
-            try:
-                yield
-            finally:
-                os.lseek(fd, 0, os.SEEK_SET)
-                msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
-        else:
-            import fcntl
-
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
-
-
-@contextlib.contextmanager
-def project_lock(project_dir: Path, target_path: Path | str = "target") -> Iterator[None]:
-    """Hold the parse-on-load lock of a dbt project while its files change.
-
-    A load that parses takes the same lock (see `_prepare`), so it never parses a project
-    halfway through a change, and the fingerprint it records is taken after the change.
-    A project that was never parsed has no target/ folder: nothing is created for it.
-    """
-    target = Path(project_dir) / target_path
-    if not target.is_dir():
-        yield
-        return
-    with _locked(target / LOCK_FILE):
-        yield
 
 
 def _read_record(target_path: Path) -> dict[str, object]:
@@ -139,6 +91,14 @@ def _write_atomic(path: Path, data: bytes | None = None, src: Path | None = None
         raise
 
 
+# What dbt's output says when its files could not be written for want of room.
+_DISK_FULL = ("No space left on device", "File too large", "Disk quota exceeded")
+
+
+class ManifestWriteError(OSError):
+    """The parsed manifest could not be put in place (a full disk); the old one is kept."""
+
+
 class DbtError(RuntimeError):
     """dbt exited with an error; the message ends with the tail of its output."""
 
@@ -157,14 +117,24 @@ def _run_dbt(args: list[str], project_dir: Path, profiles_dir: Path) -> None:
         cmd, cwd=project_dir, env=env, capture_output=True, text=True, errors="replace", check=False
     )
     if proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
+        output = proc.stdout + proc.stderr
+        tail = "\n".join(output.strip().splitlines()[-25:])
+        for reason in _DISK_FULL:
+            if reason in output:
+                raise DbtError(
+                    f"`dbt {args[0]}` could not write its output for {project_dir} ({reason}); "
+                    f"free some space and try again.\n{tail}"
+                )
         raise DbtError(f"`dbt {args[0]}` failed in {project_dir} (exit {proc.returncode}):\n{tail}")
 
 
 def run_dbt_parse(project_dir: Path, profiles_dir: Path, state_dir: Path) -> Path:
     """Run `dbt parse` (partial parsing on) writing into STATE_DIR; return its manifest."""
-    _run_dbt(["parse", "--target-path", str(state_dir)], project_dir, profiles_dir)
     manifest = state_dir / "manifest.json"
+    # The last parse's manifest must not pass for this one's if dbt fails to write it.
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(manifest)
+    _run_dbt(["parse", "--target-path", str(state_dir)], project_dir, profiles_dir)
     if not manifest.is_file():
         raise DbtError(f"`dbt parse` wrote no manifest in {state_dir}")
     return manifest
@@ -182,45 +152,76 @@ def _prepare(
     if not target_path.is_absolute():
         target_path = project_dir / target_path
     manifest = target_path / "manifest.json"
-    if _is_current(target_path, fingerprint(project_dir, profiles_dir, target_path, packages)):
-        return manifest
-    with _locked(target_path / LOCK_FILE):
-        # Another process may have parsed while we waited for the lock. The fingerprint
-        # is taken before the parse and recorded with it: an edit made during the parse
-        # changes the next fingerprint, so it is never served a stale manifest.
+    # Shared with other loads, exclusive of changes (see locks.py): from the fingerprint
+    # to the end of the import of the definitions, this load sees the project as it was
+    # before a change or after it, never halfway.
+    release = hold_for_load(target_path)
+    try:
+        if not _is_current(
+            target_path, fingerprint(project_dir, profiles_dir, target_path, packages)
+        ):
+            with parse_run_lock(target_path):
+                # Another load may have parsed while we waited.
+                current = fingerprint(project_dir, profiles_dir, target_path, packages)
+                if not _is_current(target_path, current):
+                    _parse(project_dir, profiles_dir, target_path, packages, current)
+    except BaseException:
+        release()
+        raise
+    release_after_import(release)
+    return manifest
+
+
+def _parse(
+    project_dir: Path,
+    profiles_dir: Path,
+    target_path: Path,
+    packages: tuple[str, ...],
+    current: str,
+) -> None:
+    """Parse into TARGET_PATH/manifest.json, recorded with CURRENT if nothing changed meanwhile."""
+    manifest = target_path / "manifest.json"
+    state_dir = target_path / STATE_DIR
+    if _read_record(target_path).get("project_dir") != str(project_dir):
+        # Seeds carry an absolute root_path that partial parsing would keep after the
+        # project moved (see dagster-io/dagster#33471): parse from scratch.
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(state_dir / "partial_parse.msgpack")
+    started = time.time()
+    try:
+        parsed = run_dbt_parse(project_dir, profiles_dir, state_dir)
+    except DbtError as e:
+        # Packages declared but not installed: install them and parse again, as
+        # dagster-dbt's DbtProject.prepare_if_dev() does.
+        if 'Run "dbt deps"' not in str(e):
+            raise
+        _run_dbt(["deps"], project_dir, profiles_dir)
         current = fingerprint(project_dir, profiles_dir, target_path, packages)
-        if _is_current(target_path, current):
-            return manifest
-        state_dir = target_path / STATE_DIR
-        if _read_record(target_path).get("project_dir") != str(project_dir):
-            # Seeds carry an absolute root_path that partial parsing would keep after the
-            # project moved (see dagster-io/dagster#33471): parse from scratch.
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(state_dir / "partial_parse.msgpack")
-        started = time.time()
-        try:
-            parsed = run_dbt_parse(project_dir, profiles_dir, state_dir)
-        except DbtError as e:
-            # Packages declared but not installed: install them and parse again, as
-            # dagster-dbt's DbtProject.prepare_if_dev() does.
-            if 'Run "dbt deps"' not in str(e):
-                raise
-            _run_dbt(["deps"], project_dir, profiles_dir)
-            current = fingerprint(project_dir, profiles_dir, target_path, packages)
-            parsed = run_dbt_parse(project_dir, profiles_dir, state_dir)
-        # No record while the manifest is replaced: a crash in between leaves none, so
-        # the next load parses again instead of trusting a record of another manifest.
+        parsed = run_dbt_parse(project_dir, profiles_dir, state_dir)
+    # No record while the manifest is replaced: a crash in between leaves none, so the
+    # next load parses again instead of trusting a record of another manifest.
+    try:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(target_path / FINGERPRINT_FILE)
         _write_atomic(manifest, src=parsed)
-        record = {
-            "fingerprint": current,
-            "manifest": _file_id(manifest),
-            "project_dir": str(project_dir),
-            "parsed_at": started,
-        }
+    except OSError as e:
+        raise ManifestWriteError(
+            f"Could not write the dbt manifest `{manifest}` ({e.strerror or e}); free some "
+            "space (or make the folder writable) and try again."
+        ) from e
+    # Changes made through dbtscaffold wait for the lock we hold; an editor does not. If
+    # the files changed while dbt read them, the manifest may mix both: serve it to this
+    # load, but record nothing, so the next load parses again.
+    if fingerprint(project_dir, profiles_dir, target_path, packages) != current:
+        return
+    record = {
+        "fingerprint": current,
+        "manifest": _file_id(manifest),
+        "project_dir": str(project_dir),
+        "parsed_at": started,
+    }
+    with contextlib.suppress(OSError):  # without a record, the next load parses again
         _write_atomic(target_path / FINGERPRINT_FILE, json.dumps(record).encode())
-    return manifest
 
 
 @dataclass(frozen=True)
