@@ -177,8 +177,9 @@ class TreeSampler(threading.Thread):
                     key = (p.pid, p.create_time())
                     rss = p.memory_info().rss / 1024**2
                     t = p.cpu_times()
-                    if key not in self.kind:
-                        self.kind[key] = kind_of(p.cmdline())
+                    # Read every time: a child sampled between fork and exec still shows
+                    # its parent's command line.
+                    self.kind[key] = kind_of(p.cmdline())
             except psutil.Error:
                 continue
             total += rss
