@@ -305,3 +305,21 @@ def copy_project(src: Path, dest: Path) -> Path:
         shutil.rmtree(dest)
     shutil.copytree(src, dest, symlinks=True, ignore=shutil.ignore_patterns(".generated"))
     return dest
+
+
+def init_ours(dbt_dir: Path, output_dir: Path, name: str, home: Path) -> Path:
+    """`dbtscaffold init` of DBT_DIR into OUTPUT_DIR/NAME; returns that Dagster project."""
+    run(
+        [
+            tool("dbtscaffold"),
+            "init",
+            "--dbt-project-dir",
+            str(dbt_dir),
+            "--output-dir",
+            str(output_dir),
+            "--project-name",
+            name,
+        ],
+        env=base_env(home),
+    )
+    return output_dir / name

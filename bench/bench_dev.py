@@ -1,6 +1,7 @@
 """Time to a ready UI: `dbtscaffold dev` against `dagster dev` on the dagster-dbt scaffold.
 
     python bench/bench_dev.py [--repeats 3] [--sizes example]
+    python bench/bench_dev.py --sizes 10000 --repeats 1 --section 10000
 
 Both start on a free loopback port, in a session of their own. "Ready" is the same test
 for both: the webserver's GraphQL endpoint lists every asset of the project (the dbt
@@ -10,6 +11,12 @@ models and seeds) with the code location loaded. Two starts are measured:
     `DbtProject.prepare_if_dev()`, runs `dbt parse` again).
 After each start the whole process group gets SIGINT (what Ctrl-C sends), then SIGKILL if
 anything is left after 20 s; the shutdown is not timed.
+Memory and CPU: from the start until ready, a thread samples the whole process tree with
+psutil every 0.2 s (the command, webserver, daemon, code server, and the dbt the code
+server runs) and keeps each process's largest resident set; the table gives the peak of
+each kind of process and the largest sum over the tree at one sample. CPU time is the sum
+of each process's last sampled user + system time (a lower bound: a process that exits
+between samples loses its last 0.2 s). Sampling can miss a peak shorter than 0.2 s.
 Bar (DESIGN.md): `dbtscaffold dev` ready no slower than the anchor.
 """
 
@@ -18,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import shutil
 import signal
@@ -25,6 +33,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -40,6 +49,7 @@ from _common import (
     fresh_dir,
     generate,
     header,
+    init_ours,
     ratio,
     run,
     table,
@@ -115,6 +125,85 @@ def stop(proc: subprocess.Popen) -> None:
             p.kill()  # psutil refuses a pid that now belongs to another process
 
 
+# (kind, substrings of the command line), first match wins.
+KINDS = (
+    ("webserver", ("dagster_webserver", "dagster-webserver")),
+    ("daemon", ("dagster._daemon", "dagster-daemon")),
+    ("code server", ("api grpc", "code-server", "grpc")),
+    (
+        "dbt",
+        ("/dbt ", "dbt.cli", "-m dbt"),
+    ),  # before dbtscaffold: --target-path .../dbtscaffold_parse
+    ("dbtscaffold dev", ("dbtscaffold",)),
+    ("dagster dev", (" dev",)),
+)
+
+
+def kind_of(cmdline: list[str]) -> str:
+    line = " ".join(cmdline) + " "
+    for kind, needles in KINDS:
+        if any(n in line for n in needles):
+            return kind
+    return "other"
+
+
+class TreeSampler(threading.Thread):
+    """Peak RSS per process and last CPU time of every process of the tree under ROOT."""
+
+    def __init__(self, root: int, interval: float = 0.2):
+        super().__init__(daemon=True)
+        self.root, self.interval = root, interval
+        self.done = threading.Event()
+        self.peak: dict[tuple[int, float], float] = {}  # (pid, created) -> MB
+        self.cpu: dict[tuple[int, float], float] = {}
+        self.kind: dict[tuple[int, float], str] = {}
+        self.tree_peak = 0.0
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            self.sample()
+            self.done.wait(self.interval)
+
+    def sample(self) -> None:
+        try:
+            root = psutil.Process(self.root)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return
+        total = 0.0
+        for p in procs:
+            try:
+                with p.oneshot():
+                    key = (p.pid, p.create_time())
+                    rss = p.memory_info().rss / 1024**2
+                    t = p.cpu_times()
+                    # Read every time: a child sampled between fork and exec still shows
+                    # its parent's command line.
+                    self.kind[key] = kind_of(p.cmdline())
+            except psutil.Error:
+                continue
+            total += rss
+            self.peak[key] = max(self.peak.get(key, 0.0), rss)
+            self.cpu[key] = t.user + t.system
+        self.tree_peak = max(self.tree_peak, total)
+
+    def stop(self) -> dict:
+        self.done.set()
+        self.join()
+        by_kind: dict[str, float] = {}
+        count: dict[str, int] = {}
+        for key, mb in self.peak.items():
+            k = self.kind[key]
+            by_kind[k] = max(by_kind.get(k, 0.0), mb)
+            count[k] = count.get(k, 0) + 1
+        return {
+            "peak": by_kind,
+            "count": count,
+            "tree": self.tree_peak,
+            "cpu": sum(self.cpu.values()),
+        }
+
+
 def time_to_ready(
     cmd: list[str],
     cwd: Path,
@@ -122,8 +211,10 @@ def time_to_ready(
     port: int,
     expected: int,
     log: Path,
-    timeout: float = 1200,
-) -> float:
+    timeout: float = 3600,
+) -> tuple[float, int, dict]:
+    """Seconds until GraphQL lists EXPECTED assets (any, once loaded, when EXPECTED is 0),
+    the number it listed, and the tree's memory and CPU until then."""
     with open(log, "wb") as out:
         start = time.perf_counter()
         proc = subprocess.Popen(
@@ -135,38 +226,31 @@ def time_to_ready(
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
+        sampler = TreeSampler(proc.pid)
+        sampler.start()
         try:
             while True:
                 if proc.poll() is not None:
                     raise RuntimeError(f"{cmd[0]} exited {proc.returncode}; see {log}")
-                if count_assets(port) >= expected:
-                    return time.perf_counter() - start
+                listed = count_assets(port)
+                if listed >= max(expected, 1):
+                    seconds = time.perf_counter() - start
+                    return seconds, listed, sampler.stop()
                 if time.perf_counter() - start > timeout:
                     raise RuntimeError(f"{cmd[0]} not ready after {timeout} s; see {log}")
                 time.sleep(0.1)
         finally:
+            sampler.done.set()
             stop(proc)
 
 
-def bench_size(size: str, repeats: int) -> dict[str, dict[str, list[float]]]:
+def bench_size(size: str, repeats: int) -> dict[str, dict[str, list]]:
     work = fresh_dir(f"dev_{size}")
     home = work / "home"
     source = EXAMPLE if size == "example" else generate(f"synth_{size}", int(size))
 
     ours_dbt = copy_project(source, work / "ours" / "dbt")
-    run(
-        [
-            tool("dbtscaffold"),
-            "init",
-            "--dbt-project-dir",
-            str(ours_dbt),
-            "--output-dir",
-            str(work / "ours"),
-            "--project-name",
-            "ours_dagster",
-        ],
-        env=base_env(home),
-    )
+    init_ours(ours_dbt, work / "ours", "ours_dagster", home)
     anchor_dbt = copy_project(source, work / "anchor" / "dbt")
     run(
         [
@@ -182,48 +266,44 @@ def bench_size(size: str, repeats: int) -> dict[str, dict[str, list[float]]]:
         cwd=work / "anchor",
         env=base_env(home),
     )
-    expected = json.loads(
-        run(
-            [
-                tool("python"),
-                "-c",
-                (
-                    "import json,sys; m=json.load(open(sys.argv[1]));"
-                    "print(sum(1 for n in m['nodes'].values() if n['resource_type'] in "
-                    "('model','seed','snapshot')))"
-                ),
-                str(_manifest_for_count(ours_dbt, home)),
-            ],
-            env=base_env(home),
-        ).stdout
-    )
 
-    # Each with its own default DAGSTER_HOME: ours keeps one in the project, `dagster dev`
-    # makes a temporary one.
-    env = base_env(home)
-    env.pop("DAGSTER_HOME")
+    # Each with a DAGSTER_HOME of its own, whose dagster.yaml raises the code server's
+    # start-up timeout from 180 s: a cold start of 5,000+ models on a busy 2-core machine
+    # takes longer, and the UI would show a load error for either variant (dbtscaffold dev
+    # gives up after 900 s of its own; that is reported as a failed start).
+    def env_for(name: str) -> dict[str, str]:
+        dagster_home = home / f"dagster_{name}"
+        dagster_home.mkdir(parents=True, exist_ok=True)
+        (dagster_home / "dagster.yaml").write_text(
+            f"code_servers:\n  local_startup_timeout: {STARTUP_TIMEOUT}\n", encoding="utf-8"
+        )
+        return base_env(home, DAGSTER_HOME=str(dagster_home))
 
-    def ours(port: int, label: str) -> float:
+    # How many assets the UI must list: what the first start (ours, cold) lists once its
+    # code location has loaded, checked against the manifest it parsed.
+    expected = 0
+
+    def ours(port: int, label: str) -> tuple[float, int, dict]:
         return time_to_ready(
             [tool("dbtscaffold"), "dev", "--port", str(port)],
             work / "ours" / "ours_dagster",
-            env,
+            env_for("ours"),
             port,
             expected,
             work / f"ours_{label}.log",
         )
 
-    def anchor(port: int, label: str) -> float:
+    def anchor(port: int, label: str) -> tuple[float, int, dict]:
         return time_to_ready(
             [tool("dagster"), "dev", "-p", str(port), "-h", "127.0.0.1"],
             work / "anchor" / "anchor_dagster",
-            env,
+            env_for("anchor"),
             port,
             expected,
             work / f"anchor_{label}.log",
         )
 
-    times: dict[str, dict[str, list[float]]] = {
+    times: dict[str, dict[str, list]] = {
         "dbtscaffold dev": {"cold": [], "warm": []},
         "dagster dev (dagster-dbt scaffold)": {"cold": [], "warm": []},
     }
@@ -233,29 +313,51 @@ def bench_size(size: str, repeats: int) -> dict[str, dict[str, list[float]]]:
             ("dagster dev (dagster-dbt scaffold)", anchor, anchor_dbt),
         ):
             shutil.rmtree(dbt_dir / "target", ignore_errors=True)
-            cold = fn(free_port(), f"cold_{i}")
-            warm = fn(free_port(), f"warm_{i}")
-            times[label]["cold"].append(cold)
-            times[label]["warm"].append(warm)
-            print(f"  {size:>7} {label:<36} cold {cold:6.2f} s, warm {warm:6.2f} s", flush=True)
+            for kind in ("cold", "warm"):
+                began = time.perf_counter()
+                try:
+                    seconds, listed, tree = fn(free_port(), f"{kind}_{i}")
+                except RuntimeError as e:
+                    failed = f"failed after {time.perf_counter() - began:.0f} s: {e}"
+                    print(f"  {size:>7} {label:<36} {kind} {failed}", flush=True)
+                    times[label][kind].append((math.inf, {"peak": {}, "tree": 0.0, "cpu": 0.0}))
+                    continue
+                if not expected:
+                    expected = _check_count(listed, ours_dbt / "target" / "manifest.json")
+                times[label][kind].append((seconds, tree))
+                peaks = ", ".join(f"{k} {mb:.0f}" for k, mb in sorted(tree["peak"].items()))
+                print(
+                    f"  {size:>7} {label:<36} {kind} {seconds:6.2f} s, {listed} assets, "
+                    f"CPU {tree['cpu']:.1f} s, tree {tree['tree']:.0f} MB ({peaks}; "
+                    f"{tree['count']})",
+                    flush=True,
+                )
     return times
 
 
-def _manifest_for_count(dbt_dir: Path, home: Path) -> Path:
-    """Parse a scratch copy once to learn how many assets the UI should list."""
-    scratch = copy_project(dbt_dir, dbt_dir.parent.parent / "count_dbt")
-    run(
-        [tool("dbt"), "parse", "--project-dir", str(scratch), "--profiles-dir", str(scratch)],
-        cwd=scratch,
-        env=base_env(home),
-    )
-    return scratch / "target" / "manifest.json"
+def _check_count(listed: int, manifest: Path) -> int:
+    """LISTED, after checking it is every model, seed and snapshot of MANIFEST."""
+    nodes = json.loads(manifest.read_text(encoding="utf-8"))["nodes"].values()
+    want = sum(1 for n in nodes if n["resource_type"] in ("model", "seed", "snapshot"))
+    if listed != want:
+        raise RuntimeError(f"the UI listed {listed} assets; the manifest has {want}")
+    return listed
+
+
+STARTUP_TIMEOUT = 3600
+# The columns of the memory table: the kinds of KINDS, then the sum over the tree.
+MEM_KINDS = (*(kind for kind, _ in KINDS), "other", "tree")
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="example")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument(
+        "--section",
+        default="",
+        help="write RESULTS.md section `bench_dev_<SECTION>` instead of `bench_dev`",
+    )
     ap.add_argument("--no-write", action="store_true", help="do not update bench/RESULTS.md")
     args = ap.parse_args(argv)
 
@@ -263,35 +365,77 @@ def main(argv: list[str] | None = None) -> int:
     lines += [
         (
             f"{args.repeats} cold and {args.repeats} warm starts of each, interleaved; seconds "
-            "from the command's start until GraphQL lists every asset (median, min-max)."
+            "from the command's start until GraphQL lists every asset (median, min-max), and "
+            "the CPU time (user + system) of the whole process tree until then, sampled."
         ),
         "",
     ]
-    rows, checks = [], []
+    rows, mem_rows, checks = [], [], []
     for size in [s.strip() for s in args.sizes.split(",") if s.strip()]:
         times = bench_size(size, args.repeats)
-        ours, anchor = times["dbtscaffold dev"], times["dagster dev (dagster-dbt scaffold)"]
         for kind in ("cold", "warm"):
-            o, a = statistics.median(ours[kind]), statistics.median(anchor[kind])
+            med, cpu = {}, {}
+            for label, samples in times.items():
+                secs = [t for t, _ in samples[kind]]
+                med[label] = statistics.median(secs)
+                cpu[label] = statistics.median(tree["cpu"] for _, tree in samples[kind])
+                med[label, "cell"] = f"{fmt_s(med[label])} ({min(secs):.1f}-{max(secs):.1f})"
+                peak: dict[str, float] = {}
+                for _, tree in samples[kind]:
+                    for k, mb in [*tree["peak"].items(), ("tree", tree["tree"])]:
+                        peak[k] = max(peak.get(k, 0.0), mb)
+                mem_rows.append(
+                    [
+                        size,
+                        kind,
+                        label,
+                        *(f"{peak[k]:.0f}" if k in peak else "-" for k in MEM_KINDS),
+                    ]
+                )
+            o, a = med["dbtscaffold dev"], med["dagster dev (dagster-dbt scaffold)"]
+            oc, ac = cpu["dbtscaffold dev"], cpu["dagster dev (dagster-dbt scaffold)"]
             rows.append(
                 [
                     size,
                     kind,
-                    f"{fmt_s(o)} ({min(ours[kind]):.1f}-{max(ours[kind]):.1f})",
-                    f"{fmt_s(a)} ({min(anchor[kind]):.1f}-{max(anchor[kind]):.1f})",
-                    ratio(a, o),
+                    med["dbtscaffold dev", "cell"],
+                    fmt_s(oc),
+                    med["dagster dev (dagster-dbt scaffold)", "cell"],
+                    fmt_s(ac),
+                    f"{ratio(a, o)} / {ratio(ac, oc)}",
                 ]
             )
             checks.append((size, kind, o, a))
     lines += table(
-        ["project", "start", "dbtscaffold dev s", "dagster dev (scaffold) s", "ratio"], rows
+        [
+            "project",
+            "start",
+            "dbtscaffold dev s",
+            "CPU s",
+            "dagster dev (scaffold) s",
+            "CPU s",
+            "ratio (wall / CPU)",
+        ],
+        rows,
     )
+    lines += [
+        "",
+        (
+            "Peak resident memory (MB) of each kind of process until ready, psutil sampling "
+            "the whole tree every 0.2 s (the largest process of each kind; `tree`: the "
+            "largest sum over the tree at one sample):"
+        ),
+        "",
+        *table(["project", "start", "variant", *MEM_KINDS], mem_rows),
+    ]
     lines += ["", "Bar: ready no slower than the anchor:", ""]
     for size, kind, o, a in checks:
         lines.append(f"- {size}, {kind}: {o:.2f} s against {a:.2f} s: {bar(o <= a)}")
     print("\n".join(lines))
     if not args.no_write:
-        write_section("bench_dev", "dev: time to a ready UI", lines)
+        key = f"bench_dev_{args.section}" if args.section else "bench_dev"
+        title = "dev: time to a ready UI"
+        write_section(key, f"{title}: {args.sizes} models" if args.section else title, lines)
     return 0
 
 
