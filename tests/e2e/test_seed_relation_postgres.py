@@ -1,6 +1,7 @@
 """On PostgreSQL too, convert-seed keeps the relation `dbt seed` built: a folder `+schema`
 through the project's own `generate_schema_name`, a seed `+alias`; after the conversion the
-loader rebuilds exactly those tables (names, column types, rows) and materialize succeeds."""
+loader rebuilds exactly those tables (names, column types, rows) and materialize succeeds.
+A source that already read one of those tables under other names is extended, not doubled."""
 
 from __future__ import annotations
 
@@ -47,6 +48,14 @@ def test_schema_alias_and_custom_naming_keep_their_relation_on_postgres(tmp_path
         yml.read_text() + "    +schema: raw\n    raw_customers:\n      +alias: customers_export\n"
     )
     (dbt_dir / "macros" / "naming.sql").write_text(CUSTOM_SCHEMA)
+    # Another job's source on the seed's table, read by a model of its own.
+    (dbt_dir / "models" / "legacy.yml").write_text(
+        "version: 2\n\nsources:\n  - name: legacy\n    schema: raw\n    tables:\n"
+        "      - name: orders_feed\n        identifier: raw_orders\n"
+    )
+    (dbt_dir / "models" / "legacy_orders.sql").write_text(
+        "select count(*) as n from {{ source('legacy', 'orders_feed') }}\n"
+    )
     run_cli("init", "--project-name", "jaffle_dagster", cwd=dbt_dir, env=PG, check=0)
 
     run_tool("dbt", "seed", "--profiles-dir", ".", cwd=dbt_dir, env=PG)
@@ -61,9 +70,12 @@ def test_schema_alias_and_custom_naming_keep_their_relation_on_postgres(tmp_path
     assert "dropped" not in proc.stderr
     [source] = yaml.safe_load((dbt_dir / "models" / "sources.yml").read_text())["sources"]
     assert source["schema"] == "raw"
-    tables = {t["name"]: t for t in source["tables"]}
-    assert tables["raw_customers"]["identifier"] == "customers_export"
-    assert "identifier" not in tables["raw_orders"]
+    [table] = source["tables"]
+    assert (table["name"], table["identifier"]) == ("raw_customers", "customers_export")
+    [legacy] = yaml.safe_load((dbt_dir / "models" / "legacy.yml").read_text())["sources"]
+    [feed] = legacy["tables"]
+    assert feed["name"] == "orders_feed"
+    assert feed["config"]["meta"]["dagster"]["asset_key"] == ["raw_orders"]
 
     # Start from nothing: the loaders, not the earlier `dbt seed`, must build the tables.
     _drop_schema(db, "raw")
@@ -75,6 +87,7 @@ def test_schema_alias_and_custom_naming_keep_their_relation_on_postgres(tmp_path
         ("raw", "raw_orders")
     }
     assert {("jaffle_shop", "customers"), ("jaffle_shop", "orders")} <= built
+    assert query(db, "select n from jaffle_shop.legacy_orders") == [(99,)]
     for table, (types, digest) in want.items():
         assert column_types(db, table, "raw") == types, table
         assert table_digest(db, table, "raw") == digest, table
