@@ -28,6 +28,7 @@ GENERATED = {
     "jaffle_shop_dagster/_dbtscaffold/__init__.py",
     "jaffle_shop_dagster/_dbtscaffold/fingerprint.py",
     "jaffle_shop_dagster/_dbtscaffold/loaders.py",
+    "jaffle_shop_dagster/_dbtscaffold/locks.py",
     "jaffle_shop_dagster/_dbtscaffold/parse.py",
     "jaffle_shop_dagster/_dbtscaffold/profiles.py",
     "jaffle_shop_dagster/_dbtscaffold/project.py",
