@@ -266,6 +266,12 @@ def test_dev_serves_every_model_and_stops_on_signal(project, tmp_path, sig):
         assert leader_env["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)
         assert leader.cmdline()[-2:] == ["--log-level", "info"]
         assert (project / ".dagster_home").is_dir()
+        # A large project's first parse runs in the code server: its start-up limit is raised,
+        # in a dagster.yaml the instance running now was built from.
+        from dagster import DagsterInstance
+
+        with DagsterInstance.from_config(str(project / ".dagster_home")) as instance:
+            assert instance.code_server_process_startup_timeout == 1800
         assert pgid != os.getpgid(dev.popen.pid)  # dagster dev has a group of its own
 
         dev.watch()

@@ -42,8 +42,13 @@ DAGSTER_HOME_ENV = "DAGSTER_HOME"
 DAGSTER_HOME_DIR = ".dagster_home"
 DEFAULT_PORT = 3000
 DEFAULT_HOST = "127.0.0.1"
-# A 5,000-model project can take minutes to parse on a cold start.
+# How long the UI may take to answer at all. Once it answers, dev waits for the definitions
+# however long they take: a 10,000-model project's cold start took 15 min on 2 busy cores.
 READY_TIMEOUT = 900.0
+# The dagster.yaml of dev's own DAGSTER_HOME: Dagster's defaults, but a code server may take
+# 30 min to start (Dagster's default is 180 s), since the first parse on load of a large dbt
+# project runs inside it (5,000 models took 10 min on 2 busy cores).
+DEV_INSTANCE_YAML = "code_servers:\n  local_startup_timeout: 1800\n"
 POLL_INTERVAL = 0.2
 # Stop budget when idle: SIGINT, then SIGTERM, then SIGKILL, all within about 10 s. On a
 # loaded 2-core machine `dagster dev` alone takes 6 to 8 s to stop after SIGINT (its daemon
@@ -86,9 +91,8 @@ def ensure_dagster_home(path: Path) -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
         config = path / "dagster.yaml"
-        if not config.exists():
-            # An empty dagster.yaml means the defaults, minus Dagster's warning about it.
-            config.write_text("", encoding="utf-8")
+        if not config.exists() or config.stat().st_size == 0:  # ours, as an older dev left it
+            config.write_text(DEV_INSTANCE_YAML, encoding="utf-8")
     except OSError as e:
         raise UserError(
             f"Cannot create DAGSTER_HOME `{path}`: {e.strerror}; set DAGSTER_HOME."
@@ -202,6 +206,7 @@ def _serve(
 ) -> int:
     """Wait for the UI, report, then serve until a stop signal; return the exit code."""
     state: LoadState | None = None
+    answered = slow = False  # the UI answered once; said that the load outlasts READY_TIMEOUT
     with console.status(f"Starting dagster dev for `{info.package}` (loading definitions)..."):
         while not stop.is_set():
             code = group.poll()
@@ -214,12 +219,21 @@ def _serve(
             state = probe(url)
             if state is not None and not state.loading:
                 break
+            answered = answered or state is not None
             if time.monotonic() - started > READY_TIMEOUT:
-                console.error(
-                    f"The Dagster UI did not answer at {url} within {READY_TIMEOUT:.0f} s; "
-                    "rerun with --verbose to see dagster's output."
-                )
-                return 1
+                if not answered:
+                    console.error(
+                        f"The Dagster UI did not answer at {url} within {READY_TIMEOUT:.0f} s; "
+                        "rerun with --verbose to see dagster's output."
+                    )
+                    return 1
+                if not slow:  # the UI answers: a big project's first parse may take longer
+                    slow = True
+                    console.info(
+                        f"The Dagster UI answers at {url}; the definitions are still loading "
+                        f"after {READY_TIMEOUT:.0f} s (a first dbt parse of a large project). "
+                        "Waiting; Ctrl-C stops."
+                    )
             group.track()
             stop.wait(POLL_INTERVAL)
     if stop.is_set() or state is None:
