@@ -189,3 +189,48 @@ def test_apply_keeps_modes_and_reports_every_file(tmp_path):
     assert b.read_bytes() == b"made\n"
     assert [c.verb for c in applied.changes] == ["update", "create"]
     assert not [p for p in tmp_path.rglob("*.tmp")]
+
+
+def test_backups_are_one_file_and_undo_reads_the_older_layout_too(tmp_path):
+    """Old bytes go into one before.bin; a journal of dbtscaffold <= 0.2.0.dev0 pointing
+    at files/<n> (one file each) is still undone byte for byte."""
+    import json
+
+    from dbtscaffold.changes.journal import JOURNAL, PACK, write_journal
+
+    root = tmp_path / "proj"
+    root.mkdir()
+    plan = make_plan(root)
+    before = snapshot(root)
+    applied = apply_plan(plan, state_dir=tmp_path / "state", command="test")
+    backup = applied.backup_dir
+    assert backup is not None
+    assert sorted(p.name for p in backup.iterdir()) == [PACK, JOURNAL]
+    # Rewrite the backup as the older layout left it.
+    journal = json.loads((backup / JOURNAL).read_text())
+    pack = (backup / PACK).read_bytes()
+    (backup / "files").mkdir()
+    for i, e in enumerate(journal["files"]):
+        if e["backup"] is not None:
+            start, size = e.pop("offset"), e.pop("size")
+            e["backup"] = f"files/{i:05d}"
+            (backup / e["backup"]).write_bytes(pack[start : start + size])
+    (backup / PACK).unlink()
+    write_journal(backup, journal)
+    assert undo_last(tmp_path / "state") is not None
+    assert snapshot(root) == before
+
+
+def test_a_damaged_backup_stops_undo_before_any_file_is_touched(tmp_path):
+    from dbtscaffold.changes.journal import PACK
+
+    root = tmp_path / "proj"
+    root.mkdir()
+    applied = apply_plan(make_plan(root), state_dir=tmp_path / "state", command="test")
+    assert applied.backup_dir is not None
+    pack = applied.backup_dir / PACK
+    pack.write_bytes(pack.read_bytes().replace(b"bye", b"BYE"))
+    after = snapshot(root)
+    with pytest.raises(UserError, match=r"The backup of `.*gone\.txt` .* is damaged"):
+        undo_last(tmp_path / "state")
+    assert snapshot(root) == after

@@ -27,6 +27,7 @@ from dbtscaffold.changes.files import (
 from dbtscaffold.changes.journal import (
     BACKUPS,
     JOURNAL,
+    PACK,
     new_backup_dir,
     pending_journal,
     prune_backups,
@@ -138,9 +139,10 @@ def apply_plan(
         if state_dir is not None:
             made_backups = not (state_dir / BACKUPS).is_dir()
             backup_dir = new_backup_dir(state_dir)
-            (backup_dir / "files").mkdir()
             entries = []
-            for i, (c, tmp) in enumerate(tmps):
+            pack: list[bytes] = []  # every old file's bytes, in one file (see journal.PACK)
+            offset = 0
+            for c, tmp in tmps:
                 entry: dict[str, object] = {
                     "path": str(c.path),
                     "verb": c.verb,
@@ -151,16 +153,17 @@ def apply_plan(
                     "tmp": None if tmp is None else str(tmp),
                 }
                 if c.before is not None:
-                    name = f"files/{i:05d}"
-                    current = backup_dir / name
-                    # A fresh folder: no temp file and rename needed; the journal, written
-                    # after the sync below, is what makes the backup count.
-                    (backup_dir / name).write_bytes(c.before)
-                    entry["backup"] = name
+                    entry.update(backup=PACK, offset=offset, size=len(c.before))
                     entry["mode"] = modes[c.path]
+                    pack.append(c.before)
+                    offset += len(c.before)
                 entries.append(entry)
-            # One sync for every backup (not one fsync each: 500 files cost seconds), and
-            # before the journal that points at them.
+            if pack:
+                current = backup_dir / PACK
+                # A fresh folder: no temp file and rename needed; the journal, written
+                # after the sync below, is what makes the backup count.
+                _write_new(current, b"".join(pack), 0o600)
+            # Before the journal that points at the backups.
             os.sync()
             current = backup_dir / JOURNAL
             journal = {

@@ -17,7 +17,7 @@ from dbtscaffold.changes.files import (
     sha256,
     write_atomic,
 )
-from dbtscaffold.changes.journal import last_journal, write_journal
+from dbtscaffold.changes.journal import backup_bytes, last_journal, write_journal
 from dbtscaffold.changes.plan import FileChange, Plan
 from dbtscaffold.errors import UserError
 
@@ -63,9 +63,10 @@ def plan_undo(state_dir: Path, *, force: bool = False) -> tuple[str, Plan] | Non
     backup_dir, journal, files = checked
     roots = tuple(Path(r) for r in journal.get("roots") or []) or (state_dir.parent,)
     plan = Plan(roots=roots, description=f"undo {journal['command']}")
+    packs: dict[str, bytes] = {}
     for e in reversed(files):
         path = Path(e["path"])
-        after = None if e["backup"] is None else (backup_dir / e["backup"]).read_bytes()
+        after = None if e["backup"] is None else backup_bytes(backup_dir, e, packs)
         now = read_bytes_or_none(path)
         if now is not None or after is not None:
             plan.add(FileChange(path, now, after))
@@ -80,11 +81,14 @@ def undo_last(
     if checked is None:
         return None
     backup_dir, journal, files = checked
+    packs: dict[str, bytes] = {}
+    # Every backup read and checked against its hash before the first file is touched.
+    olds = [None if e["backup"] is None else backup_bytes(backup_dir, e, packs) for e in files]
     restored: list[tuple[str, Path]] = []
     journal["status"] = "undoing"
     try:
         write_journal(backup_dir, journal)
-        _restore(backup_dir, files, restored, report)
+        _restore(files, olds, restored, report)
     except OSError as e:
         raise UserError(
             f"Could not restore `{e.filename or backup_dir}`: {e.strerror or e}; fix that and run "
@@ -104,8 +108,8 @@ def undo_tmp(path: Path) -> Path:
 
 
 def _restore(
-    backup_dir: Path,
     files: list[Any],
+    olds: list[bytes | None],
     restored: list[tuple[str, Path]],
     report: Callable[[str, Path], None] | None,
 ) -> None:
@@ -115,15 +119,14 @@ def _restore(
             if tmp:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp)
-    for e in reversed(files):
+    for e, data in reversed(list(zip(files, olds))):
         path = Path(e["path"])
-        if e["backup"] is None:
+        if data is None:
             if path.exists() or path.is_symlink():
                 hook()
                 os.unlink(path)
                 restored.append(("delete", path))
         else:
-            data = (backup_dir / e["backup"]).read_bytes()
             if read_bytes_or_none(path) != data:
                 hook()
                 path.parent.mkdir(parents=True, exist_ok=True)

@@ -112,7 +112,7 @@ def run_check(
     ctx = items.Context(
         cwd=Path.cwd(), dagster_option=dagster_project_dir, dbt_option=dbt_project_dir, load=load
     )
-    report = collect(ctx, spinner=not as_json and console.err().is_terminal)
+    report = collect(ctx, spinner=not as_json and console.is_terminal(stderr=True))
     if as_json:
         console.data(json.dumps(report.to_json(), indent=2) + "\n")
         return report.exit_code

@@ -80,15 +80,19 @@ def _lexer() -> Any:
 _LEXER = None
 
 
-def _tokens(norm: str, state: str | None = None) -> Iterator[_Tok]:
+def _tokens(norm: str, state: str | None = None, until: int | None = None) -> Iterator[_Tok]:
     """Jinja tokens of NORM with their offsets (found by walking a cursor through NORM).
 
     Each raw token value is a literal slice of NORM, in order; the only text between two
     tokens is whitespace removed by `{{-`/`-}}` controls, so `find` lands on the token.
+    With UNTIL (where the last mention of a seed ends), the tokens stop four significant
+    ones after it: enough to close any ref call naming the seed (`', 'x')` at most), and
+    the lexer, which reads left to right, has then said all it will about what came before.
     """
     import jinja2
 
     cursor = 0
+    after = 0
     try:
         for _lineno, ttype, value in _lexer().tokeniter(norm, None, state=state):
             if not value:
@@ -98,6 +102,10 @@ def _tokens(norm: str, state: str | None = None) -> Iterator[_Tok]:
                 raise AssertionError(f"token {value!r} not found after offset {cursor}")
             cursor = start + len(value)
             yield _Tok(start, cursor, ttype, value)
+            if until is not None and start >= until and ttype != "whitespace":
+                after += 1
+                if after == 4:
+                    return
     except jinja2.TemplateSyntaxError as e:
         raise RefSyntaxError(e.message or str(e), e.lineno) from None
 
@@ -190,10 +198,16 @@ def rewrite_jinja_refs(text: str, target: RefTarget) -> tuple[str, int]:
     if target.seed not in text:
         return text, 0
     norm = _normalise(text)
-    spans = _expression_spans(list(_tokens(norm)), target)
+    spans = _expression_spans(list(_tokens(norm, until=_last_mention(norm, target))), target)
     if not spans:
         return text, 0
     return _apply(text, _lines(text), spans), len(spans)
+
+
+def _last_mention(norm: str, target: RefTarget) -> int | None:
+    """Where the last mention of the seed in NORM ends (None when there is none)."""
+    at = norm.rfind(target.seed)
+    return None if at < 0 else at + len(target.seed)
 
 
 def _mask_yaml_comments(norm: str) -> str:
@@ -240,7 +254,7 @@ def rewrite_yaml_refs(text: str, target: RefTarget) -> tuple[str, int]:
         return text, 0
     norm = _mask_yaml_comments(_normalise(text))
     spans: list[tuple[int, int, str]] = []
-    toks = list(_tokens(norm))
+    toks = list(_tokens(norm, until=_last_mention(norm, target)))
     spans.extend(_expression_spans(toks, target))
     for tok in toks:
         if tok.type != "data" or "ref" not in tok.value:
