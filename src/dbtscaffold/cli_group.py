@@ -15,6 +15,7 @@ Every command gets this, including ones added later, without code of its own.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, get_args, get_origin
@@ -60,12 +61,9 @@ def _tidy_param(param: Any) -> None:
         param.display_type_rich = lambda ctx: meta
 
 
+@functools.cache
 def _plain_value_class() -> Any:
     """`_PlainValue`, made once from Typer's own RuntimeParam (None: a Typer without it)."""
-    global _PLAIN_VALUE
-    if _PLAIN_VALUE is not False:
-        return _PLAIN_VALUE
-    _PLAIN_VALUE = None
     try:
         from dataclasses import dataclass
 
@@ -102,11 +100,7 @@ def _plain_value_class() -> Any:
             typer_way = build_runtime_param(param.type_descriptor)
             return typer_way._coerce_value(value, param=param, ctx=ctx)
 
-    _PLAIN_VALUE = _PlainValue
-    return _PLAIN_VALUE
-
-
-_PLAIN_VALUE: Any = False  # not made yet
+    return _PlainValue
 
 
 def _plain_coercion(param: Any) -> None:

@@ -715,7 +715,7 @@ CASES = [
         CONVERT,
         1,
         "re:^error: Could not write `.*/jaffle_shop/.*`: No space left on device; nothing",
-        full_disk(leave_pages=8),
+        full_disk(leave_pages=5),
         mount="tmpfs",
     ),
     Case(

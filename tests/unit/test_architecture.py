@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -158,17 +159,50 @@ def test_help_imports_no_heavy_module():
     assert proc.stdout.strip().splitlines()[-1] == "[]"
 
 
+def _bad_convert_seed(before: str = "", after: str = "", env: dict | None = None):
+    """Run `convert-seed not-a-name --dry-run` in a Python of its own, with BEFORE run first
+    and AFTER's output printed last; (process, the last two lines of its stdout)."""
+    code = (
+        f"import sys\n{before}"
+        "from dbtscaffold.cli import app\n"
+        "try:\n"
+        "    app(['convert-seed', 'not-a-name', '--dbt-project-dir', '.', '--dry-run'])\n"
+        "except SystemExit as e:\n"
+        "    print('exit', e.code)\n"
+        f"print({after})\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    return proc, proc.stdout.strip().splitlines()[-2:]
+
+
+def _loaded(package: str) -> str:
+    return f"sorted(m for m in sys.modules if m.split('.')[0] == {package!r})"
+
+
 def test_a_command_imports_no_pydantic():
     # Typer 0.29 builds a Pydantic TypeAdapter for each value it coerces; cli_group gives
     # plain values a coercion of their own (Pydantic costs ~0.1 s of every command's start).
-    code = (
-        "import sys\n"
-        "from dbtscaffold.cli import app\n"
-        "try:\n"
-        "    app(['convert-seed', 'not-a-name', '--dbt-project-dir', '.', '--dry-run', '-v'])\n"
-        "except SystemExit as e:\n"
-        "    print('exit', e.code)\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pydantic'))\n"
+    proc, last = _bad_convert_seed(after=_loaded("pydantic"))
+    assert last == ["exit 1", "[]"], proc.stdout + proc.stderr
+
+
+def test_piped_output_imports_no_rich():
+    # Rich goes plain when not on a terminal; console.py then writes the text itself and
+    # spares the import (tens of ms of every piped command).
+    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE")}
+    proc, last = _bad_convert_seed(after=_loaded("rich"), env=env)
+    assert last == ["exit 1", "[]"], proc.stdout + proc.stderr
+    assert proc.stderr.startswith("error: Seed name `not-a-name` is not a plain name"), proc.stderr
+
+
+def test_without_typer_internals_values_are_coerced_typers_way():
+    # cli_group's plain coercion is built on typer._coercion's RuntimeParam (Typer 0.29);
+    # in a Typer without it, Typer coerces every value its own way, and commands work alike.
+    proc, last = _bad_convert_seed(
+        before="import typer._coercion\ndel typer._coercion.RuntimeParam\n",
+        after="__import__('dbtscaffold.cli_group').cli_group._plain_value_class()",
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert proc.stdout.strip().splitlines()[-2:] == ["exit 1", "[]"], proc.stdout + proc.stderr
+    assert last == ["exit 1", "None"], proc.stdout + proc.stderr
+    assert "is not a plain name" in proc.stderr

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 from dbtscaffold import console
 from dbtscaffold.changes.plan import Plan
 from dbtscaffold.errors import UserError
+
+T = TypeVar("T")
 
 # How long a command waits for another dbtscaffold command (DBTSCAFFOLD_LOCK_TIMEOUT overrides).
 STATE_LOCK_TIMEOUT = 30.0
@@ -34,6 +37,55 @@ def state_locked(state_dir: Path) -> Iterator[None]:
         ) from None
     with stack:
         yield
+
+
+def planned_under_lock(
+    held: contextlib.ExitStack, state_dir: Path, plan: Callable[[], T], *, dry_run: bool
+) -> T:
+    """PLAN(), made so that no other dbtscaffold command changes the project until it is applied.
+
+    The project's lock is left held in HELD (a dry run takes none). The project is read once
+    when it can be:
+
+    - a lock file that is free now: it is taken, then PLAN() runs under it;
+    - no lock file yet (the project's first change): PLAN() runs first, so bad input leaves no
+      lock file behind, then the file is created already held (journal.first_state_lock),
+      which proves that no other command changed the project in between;
+    - a busy lock: PLAN() runs at once, so bad input fails without waiting; then the lock is
+      waited for, and PLAN() runs again under it.
+    """
+    from dbtscaffold.changes.journal import LOCK, first_state_lock, state_lock
+
+    had_lock = (state_dir / LOCK).is_file()
+    if dry_run:
+        return _plan_unlocked(plan, state_dir)
+    if had_lock:
+        try:
+            held.enter_context(state_lock(state_dir, wait=0))
+        except UserError:
+            pass  # busy, or refused: state_locked below waits, or says why
+        else:
+            return plan()
+    result = _plan_unlocked(plan, state_dir)
+    if not had_lock and held.enter_context(first_state_lock(state_dir)):
+        return result
+    held.enter_context(state_locked(state_dir))
+    return plan()
+
+
+def _plan_unlocked(plan: Callable[[], T], state_dir: Path) -> T:
+    """PLAN() without the lock: bad input fails here and leaves nothing behind."""
+    from dbtscaffold.changes.journal import LOCK
+
+    try:
+        return plan()
+    except (UserError, OSError):
+        # Another command may have been swapping files while we read them (a CSV gone
+        # between listing and reading it): once it is done, read again, under the lock.
+        if not (state_dir / LOCK).exists():
+            raise
+        with state_locked(state_dir):
+            return plan()
 
 
 @contextlib.contextmanager

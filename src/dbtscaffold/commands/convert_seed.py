@@ -8,7 +8,6 @@ and reports. See DESIGN.md, "dbtscaffold convert-seed".
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
 from pathlib import Path
 
 from dbtscaffold import console
@@ -71,8 +70,7 @@ def run_convert_seed(
     """Plan the conversion, then print its diff (dry run) or apply it as one change."""
     import time
 
-    from dbtscaffold.changes.journal import LOCK, first_state_lock
-    from dbtscaffold.commands.common import dbt_project_locked, execute_plan, state_locked
+    from dbtscaffold.commands.common import dbt_project_locked, execute_plan, planned_under_lock
 
     started = time.perf_counter()
     for seed in seeds:
@@ -99,11 +97,7 @@ def run_convert_seed(
 
     done = ", ".join(f"`{s}`" for s in unique)
     with contextlib.ExitStack() as held:
-        # Found before anything is read (see first_state_lock). When the lock is free, the
-        # project is read once, under it; bad input then leaves no lock file behind either.
-        had_lock = (dagster.state_dir / LOCK).is_file()
-        locked = not dry_run and had_lock and _try_lock(held, dagster.state_dir)
-        result = plan() if locked else _plan_unlocked(plan, dagster.state_dir)
+        result = planned_under_lock(held, dagster.state_dir, plan, dry_run=dry_run)
         if result.plan.is_empty:
             console.success(f"Nothing to do: {done} already converted.")
             return result
@@ -114,16 +108,6 @@ def run_convert_seed(
                 console.warn(warning)
             console.info("Dry run: nothing was written.")
             return result
-        # Read without the lock: if there was no lock file until now, no other command
-        # changed the project meanwhile and the plan stands; else read it again, locked.
-        if not locked and not (
-            not had_lock and held.enter_context(first_state_lock(dagster.state_dir))
-        ):
-            held.enter_context(state_locked(dagster.state_dir))
-            result = plan()  # again, now that no other dbtscaffold command can change the files
-            if result.plan.is_empty:  # another run converted them while we waited
-                console.success(f"Nothing to do: {done} already converted.")
-                return result
         # Definitions that load meanwhile see the project before or after, never between.
         with dbt_project_locked(dbt.dir, dbt.target_path):
             execute_plan(
@@ -155,37 +139,6 @@ def run_convert_seed(
             "models that read it."
         )
     return result
-
-
-def _try_lock(stack: contextlib.ExitStack, state_dir: Path) -> bool:
-    """Take the project's lock into STACK if it is free now; False if it is busy.
-
-    A busy lock takes the way round (`_plan_unlocked`, then the lock): bad input fails at
-    once, without waiting.
-    """
-    from dbtscaffold.changes.journal import state_lock
-
-    try:
-        stack.enter_context(state_lock(state_dir, wait=0))
-    except UserError:
-        return False  # busy, or refused: the way round says why
-    return True
-
-
-def _plan_unlocked(plan: Callable[[], ConvertResult], state_dir: Path) -> ConvertResult:
-    """PLAN() without the lock: bad input fails here and leaves nothing behind."""
-    from dbtscaffold.changes.journal import LOCK
-    from dbtscaffold.commands.common import state_locked
-
-    try:
-        return plan()
-    except (UserError, OSError):
-        # Another command may have been swapping files while we read them (a CSV gone
-        # between listing and reading it): once it is done, read again, under the lock.
-        if not (state_dir / LOCK).exists():
-            raise
-        with state_locked(state_dir):
-            return plan()
 
 
 def _is_dagster_dev(cmd: list[str]) -> bool:
