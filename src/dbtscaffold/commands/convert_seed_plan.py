@@ -250,9 +250,14 @@ class _Planner(ProjectTexts):
         """(inherited, own) config of the seed in dbt_project.yml (see properties.py)."""
         from dbtscaffold.dbt.yaml_edit import YamlEditError
 
+        # As dbt read it (PyYAML) while the text is as read: no round-trip parse to read it.
+        unedited = self.yml not in self.texts and isinstance(self.dbt.raw, dict) and self.dbt.raw
         try:
             return dbt_yaml.project_seed_config(
-                self.doc(self.yml), self.dbt.name, seed_file.folders, seed_file.name
+                self.dbt.raw if unedited else self.doc(self.yml),
+                self.dbt.name,
+                seed_file.folders,
+                seed_file.name,
             )
         except YamlEditError as e:
             raise self.yaml_error(self.yml, e) from None
@@ -360,9 +365,16 @@ class _Planner(ProjectTexts):
 
     def empty_files(self) -> frozenset[str]:
         """The seeds' property files left with nothing but `version:` (they are deleted)."""
+        import yaml
+
+        from dbtscaffold.runtime.profiles import load_yaml
+
         out = set()
         for path in self.emptied:
-            data = self.load(path)
+            try:
+                data = load_yaml(self.text(path) or "")  # C-fast; only its keys matter
+            except yaml.YAMLError:  # what PyYAML refuses, ruamel may read: ask it
+                data = self.load(path)
             if data is None or (isinstance(data, dict) and set(data) <= {"version"}):
                 out.add(path)
         return frozenset(out)

@@ -351,10 +351,13 @@ def _config_items(node: Any) -> dict[str, Any]:
 
 
 def project_seed_config(
-    text: str | Doc, project: str, folders: tuple[str, ...], seed: str
+    source: str | Doc | dict[str, Any], project: str, folders: tuple[str, ...], seed: str
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(config inherited by SEED from `seeds:` levels above it, config on SEED's own key)."""
-    data = _doc(text).data
+    """(config inherited by SEED from `seeds:` levels above it, config on SEED's own key).
+
+    SOURCE is dbt_project.yml's text, its Doc, or its data already parsed.
+    """
+    data = source if isinstance(source, dict) else _doc(source).data
     inherited: dict[str, Any] = {}
     node = data.get("seeds") if isinstance(data, dict) else None
     for part in (project, *folders):
