@@ -2,6 +2,7 @@
 
     python bench/bench_dev.py [--repeats 3] [--sizes example]
     python bench/bench_dev.py --sizes 10000 --repeats 1 --section 10000
+    python bench/bench_dev.py --sizes 10000 --repeats 1 --section 10000_ours --ours-only
 
 Both start on a free loopback port, in a session of their own. "Ready" is the same test
 for both: the webserver's GraphQL endpoint lists every asset of the project (the dbt
@@ -244,7 +245,10 @@ def time_to_ready(
             stop(proc)
 
 
-def bench_size(size: str, repeats: int) -> dict[str, dict[str, list]]:
+OURS, ANCHOR = "dbtscaffold dev", "dagster dev (dagster-dbt scaffold)"
+
+
+def bench_size(size: str, repeats: int, ours_only: bool = False) -> dict[str, dict[str, list]]:
     work = fresh_dir(f"dev_{size}")
     home = work / "home"
     source = EXAMPLE if size == "example" else generate(f"synth_{size}", int(size))
@@ -252,20 +256,21 @@ def bench_size(size: str, repeats: int) -> dict[str, dict[str, list]]:
     ours_dbt = copy_project(source, work / "ours" / "dbt")
     init_ours(ours_dbt, work / "ours", "ours_dagster", home)
     anchor_dbt = copy_project(source, work / "anchor" / "dbt")
-    run(
-        [
-            tool("dagster-dbt"),
-            "project",
-            "scaffold",
-            "--project-name",
-            "anchor_dagster",
-            "--dbt-project-dir",
-            str(anchor_dbt),
-            "--ignore-package-conflict",
-        ],
-        cwd=work / "anchor",
-        env=base_env(home),
-    )
+    if not ours_only:
+        run(
+            [
+                tool("dagster-dbt"),
+                "project",
+                "scaffold",
+                "--project-name",
+                "anchor_dagster",
+                "--dbt-project-dir",
+                str(anchor_dbt),
+                "--ignore-package-conflict",
+            ],
+            cwd=work / "anchor",
+            env=base_env(home),
+        )
 
     # Each with a DAGSTER_HOME of its own, whose dagster.yaml raises the code server's
     # start-up timeout from 180 s: a cold start of 5,000+ models on a busy 2-core machine
@@ -303,15 +308,10 @@ def bench_size(size: str, repeats: int) -> dict[str, dict[str, list]]:
             work / f"anchor_{label}.log",
         )
 
-    times: dict[str, dict[str, list]] = {
-        "dbtscaffold dev": {"cold": [], "warm": []},
-        "dagster dev (dagster-dbt scaffold)": {"cold": [], "warm": []},
-    }
+    variants = [(OURS, ours, ours_dbt)] + ([] if ours_only else [(ANCHOR, anchor, anchor_dbt)])
+    times: dict[str, dict[str, list]] = {label: {"cold": [], "warm": []} for label, *_ in variants}
     for i in range(repeats):
-        for label, fn, dbt_dir in (
-            ("dbtscaffold dev", ours, ours_dbt),
-            ("dagster dev (dagster-dbt scaffold)", anchor, anchor_dbt),
-        ):
+        for label, fn, dbt_dir in variants:
             shutil.rmtree(dbt_dir / "target", ignore_errors=True)
             for kind in ("cold", "warm"):
                 began = time.perf_counter()
@@ -359,9 +359,14 @@ def main(argv: list[str] | None = None) -> int:
         help="write RESULTS.md section `bench_dev_<SECTION>` instead of `bench_dev`",
     )
     ap.add_argument("--no-write", action="store_true", help="do not update bench/RESULTS.md")
+    ap.add_argument(
+        "--ours-only",
+        action="store_true",
+        help="time dbtscaffold dev alone (no anchor, no ratios): a re-measure of ours",
+    )
     args = ap.parse_args(argv)
 
-    lines = header("python bench/bench_dev.py")
+    lines = header("python bench/bench_dev.py" + (" --ours-only" if args.ours_only else ""))
     lines += [
         (
             f"{args.repeats} cold and {args.repeats} warm starts of each, interleaved; seconds "
@@ -372,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     rows, mem_rows, checks = [], [], []
     for size in [s.strip() for s in args.sizes.split(",") if s.strip()]:
-        times = bench_size(size, args.repeats)
+        times = bench_size(size, args.repeats, args.ours_only)
         for kind in ("cold", "warm"):
             med, cpu = {}, {}
             for label, samples in times.items():
@@ -392,15 +397,18 @@ def main(argv: list[str] | None = None) -> int:
                         *(f"{peak[k]:.0f}" if k in peak else "-" for k in MEM_KINDS),
                     ]
                 )
-            o, a = med["dbtscaffold dev"], med["dagster dev (dagster-dbt scaffold)"]
-            oc, ac = cpu["dbtscaffold dev"], cpu["dagster dev (dagster-dbt scaffold)"]
+            o, oc = med[OURS], cpu[OURS]
+            if ANCHOR not in times:  # --ours-only
+                rows.append([size, kind, med[OURS, "cell"], fmt_s(oc), "-", "-", "-"])
+                continue
+            a, ac = med[ANCHOR], cpu[ANCHOR]
             rows.append(
                 [
                     size,
                     kind,
-                    med["dbtscaffold dev", "cell"],
+                    med[OURS, "cell"],
                     fmt_s(oc),
-                    med["dagster dev (dagster-dbt scaffold)", "cell"],
+                    med[ANCHOR, "cell"],
                     fmt_s(ac),
                     f"{ratio(a, o)} / {ratio(ac, oc)}",
                 ]
@@ -429,6 +437,8 @@ def main(argv: list[str] | None = None) -> int:
         *table(["project", "start", "variant", *MEM_KINDS], mem_rows),
     ]
     lines += ["", "Bar: ready no slower than the anchor:", ""]
+    if args.ours_only:
+        lines.append("- not checked: `--ours-only` runs no anchor.")
     for size, kind, o, a in checks:
         lines.append(f"- {size}, {kind}: {o:.2f} s against {a:.2f} s: {bar(o <= a)}")
     print("\n".join(lines))

@@ -88,7 +88,7 @@ def _write(stream: IO[str], text: str) -> None:
 
 
 def _say(message: str, style: str = "", label: str = "", label_style: str = "") -> None:
-    """MESSAGE (plain text) as one line on stderr, after LABEL (`warning:`), in colour on a terminal."""
+    """MESSAGE (plain text) as a line on stderr after LABEL (`warning:`); coloured on a terminal."""
     stream = _plain(stderr=True)
     if stream is not None:
         _write(stream, f"{label} {message}\n" if label else f"{message}\n")
