@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, Any
@@ -59,12 +60,14 @@ def reset() -> None:
 def _plain(stderr: bool) -> IO[str] | None:
     """The stream itself when Rich would surely print plain text to it, else None.
 
-    That is: not a terminal, and no TTY_COMPATIBLE or FORCE_COLOR asking Rich to treat it
-    as one (anything else goes to Rich, which decides). Written directly, piped output costs
-    no Rich import (tens of ms) and no rendering (about 0.1 ms a line), the same text.
+    That is: not a terminal, no TTY_COMPATIBLE or FORCE_COLOR asking Rich to treat it as
+    one, and no spinner running (anything else goes to Rich, which decides). Written directly,
+    piped output costs no Rich import (tens of ms) and no rendering (about 0.1 ms a line).
+    Text that Rich would change (tabs, which it expands, and the control codes it strips)
+    goes to Rich too: see `_as_is`.
     """
-    if "FORCE_COLOR" in os.environ or "TTY_COMPATIBLE" in os.environ:
-        return None
+    if _status_active or "FORCE_COLOR" in os.environ or "TTY_COMPATIBLE" in os.environ:
+        return None  # (a spinner's Live swaps sys.stdout/stderr for proxies: Rich's to route)
     stream = sys.stderr if stderr else sys.stdout
     isatty = getattr(stream, "isatty", None)
     try:
@@ -82,6 +85,16 @@ def _console(stderr: bool) -> Console:
     return err() if stderr else out()
 
 
+# What Rich changes in plain text: it expands tabs and strips these control codes
+# (rich.control.strip_control_codes). Text with none of them it prints as is.
+_RICH_ALTERS = re.compile("[\t\x07\x08\x0b\x0c\r]")
+
+
+def _as_is(stream: IO[str] | None, text: str) -> IO[str] | None:
+    """STREAM, when TEXT comes out of Rich unchanged; else None (let Rich print it)."""
+    return None if stream is None or _RICH_ALTERS.search(text) else stream
+
+
 def _write(stream: IO[str], text: str) -> None:
     stream.write(text)
     stream.flush()  # as Rich does after each print: stdout and stderr stay in order
@@ -89,7 +102,7 @@ def _write(stream: IO[str], text: str) -> None:
 
 def _say(message: str, style: str = "", label: str = "", label_style: str = "") -> None:
     """MESSAGE (plain text) as a line on stderr after LABEL (`warning:`); coloured on a terminal."""
-    stream = _plain(stderr=True)
+    stream = _as_is(_plain(stderr=True), message)
     if stream is not None:
         _write(stream, f"{label} {message}\n" if label else f"{message}\n")
         return
@@ -174,9 +187,10 @@ def actions(items: list[tuple[str, str]]) -> None:
     """Many result lines as `action` prints them, in one go (Rich costs ~1 ms a call)."""
     if not items:
         return
-    stream = _plain(_results_stderr())
+    lines = "".join(f"  {verb:>9}  {path}\n" for verb, path in items)
+    stream = _as_is(_plain(_results_stderr()), lines)
     if stream is not None:
-        _write(stream, "".join(f"  {verb:>9}  {path}\n" for verb, path in items))
+        _write(stream, lines)
         return
     _results().print("\n".join(_action_line(verb, path) for verb, path in items))
 

@@ -233,3 +233,25 @@ def test_bad_jinja_in_a_model(scaffolded, tmp_path):
         "error: `jaffle_shop/models/staging/broken.sql` is not valid Jinja (line 2): "
     )
     assert tree_hash(tmp_path, ignore=()) == before
+
+
+def test_dbt_project_seed_config_is_read_as_dbt_reads_it(scaffolded):
+    """`+quote_columns: yes` is YAML 1.1's true for dbt (PyYAML): the loader quotes too.
+
+    Read round-trip (YAML 1.2), `yes` was the text "yes" and the setting was dropped.
+    """
+    dbt_dir, _ = scaffolded
+    yml = dbt_dir / "dbt_project.yml"
+    text = yml.read_text()
+    assert "seeds:\n  jaffle_shop:\n" in text
+    yml.write_text(
+        text.replace(
+            "seeds:\n  jaffle_shop:\n", "seeds:\n  jaffle_shop:\n    +quote_columns: yes\n", 1
+        )
+    )
+    proc = run_cli("convert-seed", "raw_customers", "--dry-run", cwd=dbt_dir, check=0)
+    assert "+        quote_columns=True," in proc.stdout
+    # raw_orders has a block of its own there, which the conversion removes: the seed after
+    # it reads the edited text, still as dbt would.
+    both = run_cli("convert-seed", "raw_orders", "raw_customers", "--dry-run", cwd=dbt_dir, check=0)
+    assert both.stdout.count("+        quote_columns=True,") == 2

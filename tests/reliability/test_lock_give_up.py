@@ -105,3 +105,23 @@ def test_a_change_gives_up_on_a_held_lock_in_one_line_and_changes_nothing(
     assert line.endswith("); wait for it to finish and retry. Nothing was changed."), line
     # Once the lock is free, the same command goes through.
     run_cli(*args, cwd=root / DBT, env=TIMEOUT, check=0)
+
+
+def test_nothing_to_do_takes_no_lock_and_never_waits(template, tmp_path):
+    """A conversion already made is "Nothing to do" at once: no lock file made, no wait on a
+    busy one (a read-only checkout, or another command at work, is no reason to fail)."""
+    root = copy_template(template, tmp_path / "w")
+    run_cli("convert-seed", "raw_customers", cwd=root / DBT, check=0)
+    lock = root / DAGSTER / STATE / "lock"
+    lock.unlink()
+    proc = run_cli("convert-seed", "raw_customers", cwd=root / DBT, env=TIMEOUT, check=0)
+    assert "Nothing to do" in proc.stderr
+    assert not lock.exists()
+    holder = Holder(lock, "exclusive")
+    try:
+        before = snapshot(root, state=True)
+        proc = run_cli("convert-seed", "raw_customers", cwd=root / DBT, env=TIMEOUT, check=0)
+        assert "Nothing to do" in proc.stderr
+        assert snapshot(root, state=True) == before
+    finally:
+        holder.stop()

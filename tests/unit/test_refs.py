@@ -218,3 +218,16 @@ def test_property_only_seed_refs_change_and_rewrite_is_idempotent(pieces, nl):
     after, _ = rewrite_jinja_refs(before, T)
     assert after == expected
     assert rewrite_jinja_refs(after, T) == (after, 0)
+
+
+def test_lexing_stops_after_the_last_mention_of_the_seed():
+    # What follows the seed's last mention cannot hold a ref to it: broken Jinja there is
+    # dbt's to report, and the refs before it are rewritten as always.
+    text = "select * from {{ ref('raw_customers') }}\n{% if x %}{{ unclosed\n"
+    out, n = rewrite_jinja_refs(text, T)
+    assert n == 1
+    assert out == text.replace("ref('raw_customers')", SRC)
+    # Broken before the mention still stops the rewrite, naming the line.
+    with pytest.raises(RefSyntaxError) as e:
+        rewrite_jinja_refs("{{ unclosed }\n{{ ref('raw_customers') }}", T)
+    assert e.value.line == 1

@@ -162,8 +162,8 @@ def backup_bytes(backup_dir: Path, entry: dict[str, Any], packs: dict[str, bytes
 
     A UserError when they are missing or are not what the journal says they were.
     """
-    name = str(entry["backup"])
     try:
+        name = str(entry["backup"])
         if "offset" in entry:
             if name not in packs:
                 packs[name] = (backup_dir / name).read_bytes()
@@ -171,9 +171,9 @@ def backup_bytes(backup_dir: Path, entry: dict[str, Any], packs: dict[str, bytes
             data = packs[name][start : start + int(entry["size"])]
         else:
             data = (backup_dir / name).read_bytes()
-    except (OSError, ValueError, TypeError) as e:
+    except (OSError, ValueError, TypeError, KeyError) as e:
         raise UserError(
-            f"The backup of `{entry['path']}` in `{backup_dir}` cannot be read ({e}); "
+            f"The backup of `{entry.get('path')}` in `{backup_dir}` cannot be read ({e}); "
             "restore that file by hand (from version control)."
         ) from None
     expected = entry.get("before_sha256")

@@ -40,26 +40,31 @@ def state_locked(state_dir: Path) -> Iterator[None]:
 
 
 def planned_under_lock(
-    held: contextlib.ExitStack, state_dir: Path, plan: Callable[[], T], *, dry_run: bool
+    held: contextlib.ExitStack,
+    state_dir: Path,
+    plan: Callable[[], T],
+    *,
+    dry_run: bool,
+    nothing_to_do: Callable[[T], bool],
 ) -> T:
     """PLAN(), made so that no other dbtscaffold command changes the project until it is applied.
 
-    The project's lock is left held in HELD (a dry run takes none). The project is read once
-    when it can be:
+    The project's lock is left held in HELD, except for a dry run and for a plan with
+    NOTHING_TO_DO, which take none (and so never create the lock file). The project is
+    read once when it can be:
 
     - a lock file that is free now: it is taken, then PLAN() runs under it;
-    - no lock file yet (the project's first change): PLAN() runs first, so bad input leaves no
-      lock file behind, then the file is created already held (journal.first_state_lock),
+    - no lock file yet (the project's first change): PLAN() runs first, so bad input leaves
+      no lock file behind, then the file is created already held (journal.first_state_lock),
       which proves that no other command changed the project in between;
-    - a busy lock: PLAN() runs at once, so bad input fails without waiting; then the lock is
-      waited for, and PLAN() runs again under it.
+    - a busy lock: PLAN() runs at once, and a plan with nothing to do ends there; else the
+      lock is waited for and PLAN() runs again under it. (Bad input that may come from the
+      other command's half-done change is read again under the lock: `_plan_unlocked`.)
     """
     from dbtscaffold.changes.journal import LOCK, first_state_lock, state_lock
 
     had_lock = (state_dir / LOCK).is_file()
-    if dry_run:
-        return _plan_unlocked(plan, state_dir)
-    if had_lock:
+    if had_lock and not dry_run:
         try:
             held.enter_context(state_lock(state_dir, wait=0))
         except UserError:
@@ -67,6 +72,8 @@ def planned_under_lock(
         else:
             return plan()
     result = _plan_unlocked(plan, state_dir)
+    if dry_run or nothing_to_do(result):
+        return result
     if not had_lock and held.enter_context(first_state_lock(state_dir)):
         return result
     held.enter_context(state_locked(state_dir))

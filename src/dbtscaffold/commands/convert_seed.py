@@ -97,7 +97,13 @@ def run_convert_seed(
 
     done = ", ".join(f"`{s}`" for s in unique)
     with contextlib.ExitStack() as held:
-        result = planned_under_lock(held, dagster.state_dir, plan, dry_run=dry_run)
+        result = planned_under_lock(
+            held,
+            dagster.state_dir,
+            plan,
+            dry_run=dry_run,
+            nothing_to_do=lambda r: r.plan.is_empty,
+        )
         if result.plan.is_empty:
             console.success(f"Nothing to do: {done} already converted.")
             return result

@@ -67,6 +67,7 @@ class _Planner(ProjectTexts):
         self.extra: list[FileChange] = []
         self.emptied: set[str] = set()  # seeds YAML files a seed entry left
         self.new_source_schema: str | None = None
+        self._project_data: tuple[str, dict[str, Any]] | None = None  # (text, as dbt reads it)
         self.result = ConvertResult(plan=None)  # type: ignore[arg-type]
 
     def _seed_assets(self, dagster: DagsterProjectInfo) -> str:
@@ -247,20 +248,20 @@ class _Planner(ProjectTexts):
         return asset_state(modules, seed, self.rel)
 
     def project_seed_config(self, seed_file: SeedFile) -> tuple[dict[str, Any], dict[str, Any]]:
-        """(inherited, own) config of the seed in dbt_project.yml (see properties.py)."""
-        from dbtscaffold.dbt.yaml_edit import YamlEditError
+        """(inherited, own) config of the seed in dbt_project.yml (see properties.py).
 
-        # As dbt read it (PyYAML) while the text is as read: no round-trip parse to read it.
-        unedited = self.yml not in self.texts and isinstance(self.dbt.raw, dict) and self.dbt.raw
-        try:
-            return dbt_yaml.project_seed_config(
-                self.dbt.raw if unedited else self.doc(self.yml),
-                self.dbt.name,
-                seed_file.folders,
-                seed_file.name,
-            )
-        except YamlEditError as e:
-            raise self.yaml_error(self.yml, e) from None
+        Read from dbt_project.yml as it is now in the plan, the way dbt reads it (PyYAML,
+        YAML 1.1: `+quote_columns: yes` is true), not round-trip (YAML 1.2: text).
+        """
+        from dbtscaffold.dbt.project import parse_yaml_text
+
+        text = self.text(self.yml) or ""
+        if self._project_data is None or self._project_data[0] != text:
+            data = parse_yaml_text(text, Path(self.rel(self.yml)), "dbt_project.yml")
+            self._project_data = (text, data if isinstance(data, dict) else {})
+        return dbt_yaml.project_seed_config(
+            self._project_data[1], self.dbt.name, seed_file.folders, seed_file.name
+        )
 
     def relation(
         self, seed_file: SeedFile, entry: tuple[str, Any] | None, project: dict[str, Any]
