@@ -323,3 +323,22 @@ def init_ours(dbt_dir: Path, output_dir: Path, name: str, home: Path) -> Path:
         env=base_env(home),
     )
     return output_dir / name
+
+
+def scaffold_anchor(dbt_dir: Path, output_dir: Path, name: str, home: Path) -> Path:
+    """`dagster-dbt project scaffold` of DBT_DIR into OUTPUT_DIR/NAME (no PyPI lookup)."""
+    run(
+        [
+            tool("dagster-dbt"),
+            "project",
+            "scaffold",
+            "--project-name",
+            name,
+            "--dbt-project-dir",
+            str(dbt_dir),
+            "--ignore-package-conflict",
+        ],
+        cwd=output_dir,
+        env=base_env(home),
+    )
+    return output_dir / name

@@ -52,7 +52,7 @@ from _common import (
     header,
     init_ours,
     ratio,
-    run,
+    scaffold_anchor,
     table,
     tool,
     write_section,
@@ -257,20 +257,7 @@ def bench_size(size: str, repeats: int, ours_only: bool = False) -> dict[str, di
     init_ours(ours_dbt, work / "ours", "ours_dagster", home)
     anchor_dbt = copy_project(source, work / "anchor" / "dbt")
     if not ours_only:
-        run(
-            [
-                tool("dagster-dbt"),
-                "project",
-                "scaffold",
-                "--project-name",
-                "anchor_dagster",
-                "--dbt-project-dir",
-                str(anchor_dbt),
-                "--ignore-package-conflict",
-            ],
-            cwd=work / "anchor",
-            env=base_env(home),
-        )
+        scaffold_anchor(anchor_dbt, work / "anchor", "anchor_dagster", home)
 
     # Each with a DAGSTER_HOME of its own, whose dagster.yaml raises the code server's
     # start-up timeout from 180 s: a cold start of 5,000+ models on a busy 2-core machine

@@ -46,8 +46,8 @@ from _common import (
     init_ours,
     ratio,
     run,
+    scaffold_anchor,
     table,
-    tool,
     write_section,
 )
 
@@ -142,20 +142,7 @@ def make_variants(size: str, source: Path, work: Path, home: Path) -> list[Varia
     )
     # dagster-dbt project scaffold
     dbt_dir = copy_project(source, work / "scaffold" / "dbt")
-    run(
-        [
-            tool("dagster-dbt"),
-            "project",
-            "scaffold",
-            "--project-name",
-            "scaffold_dagster",
-            "--dbt-project-dir",
-            str(dbt_dir),
-            "--ignore-package-conflict",
-        ],
-        cwd=work / "scaffold",
-        env=base_env(home),
-    )
+    scaffold_anchor(dbt_dir, work / "scaffold", "scaffold_dagster", home)
     variants.append(
         Variant(
             "dagster-dbt scaffold",
