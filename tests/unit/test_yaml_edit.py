@@ -241,3 +241,28 @@ def test_layouts_the_splicer_cannot_edit_are_rendered_again():
     assert out.startswith("version: 2\nsources:\n")
     seeds = "seeds:\n  -\n    name: a\n  -\n    name: b\n"
     assert Doc(dbt_yaml.remove_seed_entry(seeds, "a")).data == {"seeds": [{"name": "b"}]}
+
+
+def test_loader_config_is_read_as_dbt_reads_yaml():
+    """A seed's loader settings read round-trip equal what dbt (PyYAML, YAML 1.1) reads."""
+    import yaml
+
+    from dbtscaffold.dbt.properties import split_seed_entry
+    from dbtscaffold.dbt.yaml_edit import Doc
+
+    text = (
+        "seeds:\n"
+        "  - name: a\n    config:\n      quote_columns: yes\n      delimiter: 'on'\n"
+        '  - name: b\n    quote_columns: "yes"\n'
+        "  - name: c\n    quote_columns: Off\n    column_types: {id: varchar}\n"
+        "  - name: d\n    config: {quote_columns: true}\n"
+    )
+    ours = [split_seed_entry(e).loader_config for e in Doc(text).data["seeds"]]
+    dbt = []
+    for e in yaml.safe_load(text)["seeds"]:
+        flat = {**(e.get("config") or {}), **{k: v for k, v in e.items() if k != "config"}}
+        dbt.append(
+            {k: flat[k] for k in ("quote_columns", "delimiter", "column_types") if k in flat}
+        )
+    assert ours == dbt
+    assert [o.get("quote_columns") for o in ours] == [True, "yes", False, True]

@@ -55,6 +55,28 @@ def plain(node: Any) -> Any:
     return node
 
 
+# The booleans of YAML 1.1, which dbt reads YAML in (PyYAML's resolver); YAML 1.2, which
+# ruamel reads round-trip, takes them as text unless they are true/false.
+_YAML11_BOOLS = {
+    **dict.fromkeys(("yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"), True),
+    **dict.fromkeys(("no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"), False),
+}
+
+
+def as_dbt_reads(node: Any) -> Any:
+    """`plain(NODE)`, with the unquoted YAML 1.1 booleans as dbt reads them (`yes` is true).
+
+    ruamel keeps a quoted scalar as a `str` subclass, so `"yes"` stays the text it is.
+    """
+    if isinstance(node, dict):
+        return {str(k): as_dbt_reads(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [as_dbt_reads(v) for v in node]
+    if type(node) is str and node in _YAML11_BOOLS:
+        return _YAML11_BOOLS[node]
+    return plain(node)
+
+
 def _named(seq: Any, name: str) -> int | None:
     if not isinstance(seq, list):
         return None
@@ -136,14 +158,14 @@ def split_seed_entry(entry: Any) -> MovedProperties:
         elif k in ("meta", "tags"):
             out.table_config.append((k, value))
         elif k in LOADER_CONFIG_KEYS:
-            out.loader_config[k] = plain(value)
+            out.loader_config[k] = as_dbt_reads(value)
         elif k == "config" and isinstance(value, dict):
             for ck, cv in value.items():
                 c = str(ck)
                 if c in TABLE_CONFIG_KEYS:
                     out.table_config.append((c, cv))
                 elif c in LOADER_CONFIG_KEYS:
-                    out.loader_config[c] = plain(cv)
+                    out.loader_config[c] = as_dbt_reads(cv)
                 else:
                     out.dropped.append(f"config.{c}")
         else:
