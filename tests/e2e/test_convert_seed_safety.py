@@ -255,3 +255,14 @@ def test_dbt_project_seed_config_is_read_as_dbt_reads_it(scaffolded):
     # it reads the edited text, still as dbt would.
     both = run_cli("convert-seed", "raw_orders", "raw_customers", "--dry-run", cwd=dbt_dir, check=0)
     assert both.stdout.count("+        quote_columns=True,") == 2
+    # In the seed's properties YAML too: `quote_columns: off` there is false, as dbt reads it.
+    seeds = dbt_dir / "seeds" / "_seeds.yml"
+    seeds.write_text(
+        seeds.read_text().replace(
+            "  - name: raw_payments\n",
+            "  - name: raw_payments\n    config:\n      quote_columns: off\n",
+            1,
+        )
+    )
+    own = run_cli("convert-seed", "raw_payments", "--dry-run", cwd=dbt_dir, check=0)
+    assert "+        quote_columns=False," in own.stdout
