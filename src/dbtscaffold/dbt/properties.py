@@ -18,6 +18,7 @@ from dbtscaffold.dbt.yaml_edit import (
     Doc,
     LayoutError,
     YamlEditError,
+    as_dbt_reads,
     is_block_map,
     is_block_seq,
     render_map_entry,
@@ -53,28 +54,6 @@ def plain(node: Any) -> Any:
     if isinstance(node, str):
         return str(node)
     return node
-
-
-# The booleans of YAML 1.1, which dbt reads YAML in (PyYAML's resolver); YAML 1.2, which
-# ruamel reads round-trip, takes them as text unless they are true/false.
-_YAML11_BOOLS = {
-    **dict.fromkeys(("yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"), True),
-    **dict.fromkeys(("no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"), False),
-}
-
-
-def as_dbt_reads(node: Any) -> Any:
-    """`plain(NODE)`, with the unquoted YAML 1.1 booleans as dbt reads them (`yes` is true).
-
-    ruamel keeps a quoted scalar as a `str` subclass, so `"yes"` stays the text it is.
-    """
-    if isinstance(node, dict):
-        return {str(k): as_dbt_reads(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [as_dbt_reads(v) for v in node]
-    if type(node) is str and node in _YAML11_BOOLS:
-        return _YAML11_BOOLS[node]
-    return plain(node)
 
 
 def _named(seq: Any, name: str) -> int | None:
