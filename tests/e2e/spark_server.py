@@ -53,6 +53,14 @@ WORKER_MEMORY = "1g"
 # start from ~54 s to ~29 s and its memory (RSS of all six JVMs) from ~1.7 GB to ~1.2 GB, and
 # the tests' small queries run faster too.
 JVM_OPTS = "-XX:+UseSerialGC -Xms32m -XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=64m"
+# Hive's scratch folders (default /tmp/hive, /tmp/<user>...), made in the cluster's folder.
+HIVE_DIRS = {
+    "hive.exec.scratchdir": "hive/scratch",
+    "hive.exec.local.scratchdir": "hive/local-scratch",
+    "hive.downloaded.resources.dir": "hive/resources",
+    "hive.querylog.location": "hive/querylog",
+    "hive.server2.logging.operation.log.location": "hive/operation_logs",
+}
 THRIFT_CLASS = "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2"
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"
 WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
@@ -170,6 +178,10 @@ def check_requirements() -> tuple[Path, str]:
     if spark_home is None:
         raise Unavailable("pyspark is not installed (pip install 'pyspark>=3.5')")
     java = find_java()
+    if java is None and os.environ.get("JAVA_HOME"):
+        raise Unavailable(
+            f"JAVA_HOME={os.environ['JAVA_HOME']} has no bin/java (Spark needs Java 17+)"
+        )
     if java is None:
         raise Unavailable(
             "Java is not installed (Spark needs Java 17+; Debian: "
@@ -290,7 +302,7 @@ class _Cluster:
     def __init__(self, spark_home: Path, java: str, base: str):
         self.spark_home = spark_home
         self.base = base
-        for sub in ("conf", "logs", "pids", "warehouse", "local", "ivy", "hive"):
+        for sub in ("conf", "logs", "pids", "warehouse", "local", "ivy", *HIVE_DIRS.values()):
             os.makedirs(os.path.join(base, sub), exist_ok=True)
         daemon_opts = f"-Dspark.port.maxRetries=0 -Djava.io.tmpdir={base}/local"
         self.env = dict(
@@ -456,7 +468,6 @@ def _thrift_args(cluster: _Cluster, master: str, port: int) -> list[str]:
         "spark.ui.enabled": "false",  # the driver's UI would take 4040
         "spark.driver.host": "127.0.0.1",
         "spark.driver.bindAddress": "127.0.0.1",
-        "spark.local.dir": f"{base}/local",
         "spark.jars.ivy": f"{base}/ivy",
         "spark.sql.shuffle.partitions": "4",  # not 200 tasks per shuffle of a few rows
         "spark.executor.extraJavaOptions": JVM_OPTS,
@@ -469,11 +480,7 @@ def _thrift_args(cluster: _Cluster, master: str, port: int) -> list[str]:
         "hive.server2.thrift.port": str(port),
         "hive.server2.thrift.bind.host": "127.0.0.1",
         "hive.server2.webui.port": "0",  # no HiveServer2 web UI (10002)
-        "hive.exec.scratchdir": f"{base}/hive/scratch",
-        "hive.exec.local.scratchdir": f"{base}/hive/local-scratch",
-        "hive.downloaded.resources.dir": f"{base}/hive/resources",
-        "hive.querylog.location": f"{base}/hive/querylog",
-        "hive.server2.logging.operation.log.location": f"{base}/hive/operation_logs",
+        **{key: f"{base}/{sub}" for key, sub in HIVE_DIRS.items()},
     }
     driver_opts = (
         f"{JVM_OPTS} -Djava.io.tmpdir={base}/local -Dderby.system.home={base} "
