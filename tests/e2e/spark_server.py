@@ -41,7 +41,9 @@ from pathlib import Path
 ENV_PREFIX = "DBTSCAFFOLD_TEST_SPARK_"
 USER = "dbtscaffold"  # the user name the Thrift clients send (no authentication)
 WORKERS = 2
-START_TIMEOUT = 180.0  # seconds, for the whole cluster
+# Seconds for the whole cluster to answer a query: ~30 s on an idle 2-core machine, ~90 s under
+# a load average of 70; override with DBTSCAFFOLD_TEST_SPARK_START_TIMEOUT.
+START_TIMEOUT = float(os.environ.get(ENV_PREFIX + "START_TIMEOUT") or 180)
 # Small memory: the daemons do little, the Thrift server is the driver, executors get 512 MB.
 DAEMON_MEMORY = "256m"
 DRIVER_MEMORY = "768m"
@@ -299,9 +301,10 @@ def _log_tail(path: Path, lines: int = 25) -> str:
 class _Cluster:
     """The folder, environment and processes of one cluster while `start` builds it."""
 
-    def __init__(self, spark_home: Path, java: str, base: str):
+    def __init__(self, spark_home: Path, java: str, base: str, timeout: float):
         self.spark_home = spark_home
         self.base = base
+        self.timeout = timeout
         for sub in ("conf", "logs", "pids", "warehouse", "local", "ivy", *HIVE_DIRS.values()):
             os.makedirs(os.path.join(base, sub), exist_ok=True)
         daemon_opts = f"-Dspark.port.maxRetries=0 -Djava.io.tmpdir={base}/local"
@@ -358,7 +361,8 @@ class _Cluster:
             proc.wait(timeout=10)
 
     def failed(self, what: str, name: str) -> ServerError:
-        return ServerError(f"{what}; the end of {self.log(name)}:\n{_log_tail(self.log(name))}")
+        # The folder goes when start fails, so the log's end is in the message.
+        return ServerError(f"{what}; the end of its {name}.log:\n{_log_tail(self.log(name))}")
 
 
 def _get_json(url: str, timeout: float = 5.0) -> dict | None:
@@ -406,7 +410,10 @@ def _wait(
         if proc.poll() is not None:
             return False
         if time.monotonic() > deadline:
-            raise cluster.failed(f"the Spark {name} did not get ready in time", name)
+            what = "Thrift server" if name == THRIFT else name
+            raise cluster.failed(
+                f"the Spark {what} did not get ready within {cluster.timeout:.0f} s", name
+            )
         time.sleep(0.5)
 
 
@@ -455,7 +462,10 @@ def _start_workers(cluster: _Cluster, master: str, ui: str, count: int, deadline
                 continue
             raise cluster.failed(f"Spark {name} exited (code {proc.returncode})", name)
         if time.monotonic() > deadline:
-            raise cluster.failed(f"fewer than {count} Spark workers registered in time", MASTER)
+            raise cluster.failed(
+                f"fewer than {count} Spark workers registered within {cluster.timeout:.0f} s",
+                MASTER,
+            )
         time.sleep(0.5)
 
 
@@ -515,9 +525,7 @@ def _start_thrift(cluster: _Cluster, master: str, deadline: float) -> int:
         # beats --driver-memory.
         env = {"SPARK_DAEMON_MEMORY": DRIVER_MEMORY}
         proc = cluster.launch(THRIFT, _thrift_args(cluster, master, port), env=env)
-        if _wait(
-            cluster, "Thrift server", proc, lambda p=port: _answers_query("127.0.0.1", p), deadline
-        ):
+        if _wait(cluster, THRIFT, proc, lambda p=port: _answers_query("127.0.0.1", p), deadline):
             return port
         cluster.kill(proc)
         if attempt == 2 or not _bind_failed(cluster.log(THRIFT)):
@@ -532,7 +540,7 @@ def start(timeout: float = START_TIMEOUT, workers: int = WORKERS) -> SparkServer
     base = os.path.realpath(tempfile.mkdtemp(prefix="dbtscaffold-spark-"))
     deadline = time.monotonic() + timeout
     try:
-        cluster = _Cluster(spark_home, java, base)
+        cluster = _Cluster(spark_home, java, base, timeout)
         master, ui = _start_master(cluster, deadline)
         _start_workers(cluster, master, ui, workers, deadline)
         port = _start_thrift(cluster, master, deadline)
@@ -674,8 +682,7 @@ def _main(argv: list[str]) -> int:
             print(f"export {key}={shlex.quote(value)}")
         return 0
     if cmd == "stop":
-        server = from_env()
-        base = argv[1] if len(argv) > 1 else (server.dir if server else "")
+        base = argv[1] if len(argv) > 1 else os.environ.get(ENV_PREFIX + "DIR", "")
         if not base:
             print(f"spark_server: nothing to stop ({ENV_PREFIX}DIR is unset)", file=sys.stderr)
             return 0
