@@ -469,12 +469,12 @@ def _start_workers(cluster: _Cluster, master: str, ui: str, count: int, deadline
         time.sleep(0.5)
 
 
-def _thrift_args(cluster: _Cluster, master: str, port: int) -> list[str]:
+def _thrift_args(cluster: _Cluster, master: str, port: int, cores: int) -> list[str]:
     base = cluster.base
     conf = {
         "spark.sql.warehouse.dir": f"{base}/warehouse",
         "spark.executor.memory": EXECUTOR_MEMORY,
-        "spark.cores.max": str(WORKERS),
+        "spark.cores.max": str(cores),  # one executor on each 1-core worker
         "spark.ui.enabled": "false",  # the driver's UI would take 4040
         "spark.driver.host": "127.0.0.1",
         "spark.driver.bindAddress": "127.0.0.1",
@@ -518,13 +518,13 @@ def _answers_query(host: str, port: int) -> bool:
         return False
 
 
-def _start_thrift(cluster: _Cluster, master: str, deadline: float) -> int:
+def _start_thrift(cluster: _Cluster, master: str, cores: int, deadline: float) -> int:
     for attempt in range(3):
         port = _free_port()
         # spark-submit takes the Thrift server for a daemon: SPARK_DAEMON_MEMORY, when set,
         # beats --driver-memory.
         env = {"SPARK_DAEMON_MEMORY": DRIVER_MEMORY}
-        proc = cluster.launch(THRIFT, _thrift_args(cluster, master, port), env=env)
+        proc = cluster.launch(THRIFT, _thrift_args(cluster, master, port, cores), env=env)
         if _wait(cluster, THRIFT, proc, lambda p=port: _answers_query("127.0.0.1", p), deadline):
             return port
         cluster.kill(proc)
@@ -543,7 +543,7 @@ def start(timeout: float = START_TIMEOUT, workers: int = WORKERS) -> SparkServer
         cluster = _Cluster(spark_home, java, base, timeout)
         master, ui = _start_master(cluster, deadline)
         _start_workers(cluster, master, ui, workers, deadline)
-        port = _start_thrift(cluster, master, deadline)
+        port = _start_thrift(cluster, master, workers, deadline)
         return SparkServer("127.0.0.1", port, master, ui, base)
     except BaseException:
         _stop_dir(base)
