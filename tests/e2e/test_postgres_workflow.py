@@ -10,7 +10,7 @@ import socket
 
 import pytest
 
-from tests.conftest import run_cli, run_tool, tree_hash
+from tests.conftest import run_cli, run_tool
 from tests.e2e.postgres_server import PgServer, pg_database, pg_server  # noqa: F401 (fixtures)
 from tests.e2e.test_postgres import MODEL_ROWS, SCHEMA, pg_counts
 
@@ -237,37 +237,3 @@ def test_server_down_gives_one_clear_error_naming_host_and_port(tmp_path, monkey
     ], proc.stderr
     assert lines[-1].startswith("error: Materialization failed"), proc.stderr
     assert "raw_customers" in lines[-1], proc.stderr
-
-
-UNSUPPORTED = ["snowflake", "bigquery", "databricks", "redshift", "trino", "spark", "athena"]
-
-
-@pytest.mark.parametrize("adapter", UNSUPPORTED)
-def test_convert_seed_refuses_unsupported_targets_before_changing_anything(tmp_path, adapter):
-    run_cli("example", tmp_path / "jaffle_shop", check=0)
-    profiles = tmp_path / "jaffle_shop" / "profiles.yml"
-    profiles.write_text(
-        profiles.read_text(encoding="utf-8") + f"    warehouse:\n      type: {adapter}\n",
-        encoding="utf-8",
-    )
-    init(tmp_path)
-    dagster_dir = tmp_path / "jaffle_shop_dagster"
-    before = tree_hash(tmp_path)
-    proc = run_cli(
-        "convert-seed", "raw_customers", cwd=dagster_dir, env={"DBT_TARGET": "warehouse"}
-    )
-    assert proc.returncode == 1
-    assert "Traceback" not in proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, proc.stderr
-    assert f"`{adapter}`" in lines[0]
-    assert "duckdb" in lines[0] and "postgres" in lines[0]
-    assert tree_hash(tmp_path) == before
-    # The generated project still names the adapter's package.
-    assert f'"{_package(adapter)}' in (dagster_dir / "pyproject.toml").read_text(encoding="utf-8")
-
-
-def _package(adapter: str) -> str:
-    from dbtscaffold.dbt.project import adapter_package
-
-    return adapter_package(adapter)

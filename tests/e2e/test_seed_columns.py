@@ -1,5 +1,9 @@
 """The loader builds every seed's table exactly as `dbt seed` does, on DuckDB and PostgreSQL.
 
+Both loaders: DuckDB's and PostgreSQL's own (the default there), and dbt's seed loading, which
+every other adapter uses (DBTSCAFFOLD_SEED_LOADER=dbt; on a subset of the matrix that covers
+every kind of config, each variant of the mixed CSV, loaded twice: the second load replaces).
+
 Every seed CSV of the example and of the fixtures, under every variant of
 tests/e2e/seed_matrix.py (default quoting, quote_columns false and true, column_types, a `;`
 delimiter, each written where users write it), is built by a real `dbt seed`, then converted
@@ -33,15 +37,27 @@ def _project(root: Path) -> tuple[Path, list[str]]:
     return dbt_dir, write_project(dbt_dir)
 
 
-def _convert_and_load(dbt_dir: Path, seeds: list[str], env: dict[str, str]) -> None:
+# dbt's seed loading: every variant of the mixed CSV, a `;` file, column_types on the example.
+GENERIC = ["mixed__d", "mixed__qf", "mixed__qt", "mixed__ct", "mixed__sx", "gold_b__d"]
+GENERIC += ["ex_orders__ct"]
+LOADERS = {"own": {}, "dbt": {"DBTSCAFFOLD_SEED_LOADER": "dbt"}}
+
+
+def _convert_and_load(
+    dbt_dir: Path, seeds: list[str], env: dict[str, str], loader: str = "own"
+) -> list[str]:
+    """Convert every seed, load them (the generic loader: GENERIC, twice); the seeds loaded."""
     run_cli("init", "--project-name", PACKAGE, cwd=dbt_dir, env=env, check=0)
     run_cli("convert-seed", *seeds, cwd=dbt_dir, env=env, check=0)
-    full = dict(os.environ, DAGSTER_DBT_PARSE_PROJECT_ON_LOAD="1", **env)
-    proc = subprocess.run(
-        [sys.executable, "-c", LOAD, *seeds], cwd=dbt_dir / PACKAGE, env=full,
-        capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    full = dict(os.environ, DAGSTER_DBT_PARSE_PROJECT_ON_LOAD="1", **env, **LOADERS[loader])
+    loaded = seeds if loader == "own" else GENERIC
+    for _ in range(1 if loader == "own" else 2):
+        proc = subprocess.run(
+            [sys.executable, "-c", LOAD, *loaded], cwd=dbt_dir / PACKAGE, env=full,
+            capture_output=True, text=True, timeout=900,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-4000:]
+    return loaded
 
 
 def _duckdb_tables(db: Path) -> dict[str, tuple[list[tuple], list[tuple]]]:
@@ -65,17 +81,18 @@ def _duckdb_tables(db: Path) -> dict[str, tuple[list[tuple], list[tuple]]]:
         con.close()
 
 
-def test_duckdb_tables_equal_dbt_seed_column_for_column(tmp_path):
+@pytest.mark.parametrize("loader", list(LOADERS))
+def test_duckdb_tables_equal_dbt_seed_column_for_column(tmp_path, loader):
     dbt_dir, seeds = _project(tmp_path)
     baseline, ours = tmp_path / "baseline.duckdb", tmp_path / "ours.duckdb"
     run_tool("dbt", "seed", "--profiles-dir", ".", cwd=dbt_dir,
              env={"FID_DUCKDB_PATH": str(baseline)})  # fmt: skip
     want = _duckdb_tables(baseline)
     assert sorted(want) == sorted(seeds)
-    _convert_and_load(dbt_dir, seeds, {"FID_DUCKDB_PATH": str(ours)})
+    loaded = _convert_and_load(dbt_dir, seeds, {"FID_DUCKDB_PATH": str(ours)}, loader)
     got = _duckdb_tables(ours)
-    assert sorted(got) == sorted(want)
-    for table in seeds:
+    assert sorted(got) == sorted(loaded)
+    for table in loaded:
         assert got[table] == want[table], table
     # The variants differ where dbt makes them differ: column_types give VARCHAR.
     assert want["ex_orders__d"][0][0][2] == "INTEGER"
@@ -113,17 +130,18 @@ def _pg_tables(db: PgServer, schema: str) -> dict[str, tuple[list[tuple], list[t
 
 
 @pytest.mark.postgres
-def test_postgres_tables_equal_dbt_seed_column_for_column(tmp_path, pg_database):
+@pytest.mark.parametrize("loader", list(LOADERS))
+def test_postgres_tables_equal_dbt_seed_column_for_column(tmp_path, pg_database, loader):
     dbt_dir, seeds = _project(tmp_path)
     pg = {"DBT_TARGET": "postgres"}
     run_tool("dbt", "seed", "--profiles-dir", ".", cwd=dbt_dir,
              env={**pg, "FID_PG_SCHEMA": "baseline"})  # fmt: skip
     want = _pg_tables(pg_database, "baseline")
     assert sorted(want) == sorted(seeds)
-    _convert_and_load(dbt_dir, seeds, pg)
+    loaded = _convert_and_load(dbt_dir, seeds, pg, loader)
     got = _pg_tables(pg_database, "fid")
-    assert sorted(got) == sorted(want)
-    for table in seeds:
+    assert sorted(got) == sorted(loaded)
+    for table in loaded:
         assert got[table] == want[table], table
     # quote_columns: true (dbt's default) keeps the header's case; false folds it.
     assert [c[1] for c in want["mixed__d"][0]][:2] == ["Code_Id", "Label"]

@@ -284,7 +284,6 @@ def check_asset_keys(ctx: Context) -> Finding:
 def check_seeds(ctx: Context) -> Finding:
     """A hint: the seeds models ref that `convert-seed` could turn into upstream Dagster assets."""
     from dbtscaffold.dbt.manifest import seeds_referenced
-    from dbtscaffold.runtime.loaders import SUPPORTED_ADAPTERS
 
     manifest = _manifest(ctx)
     if manifest is None or ctx.dbt is None:
@@ -292,15 +291,6 @@ def check_seeds(ctx: Context) -> Finding:
     refs = seeds_referenced(manifest, ctx.dbt.name)
     if not refs:
         return Finding(OK, "no seed that a model refs")
-    kind = ""
-    if ctx.profile is not None and ctx.target is not None:
-        kind = str(ctx.profile.targets[ctx.target].get("type", "")).lower()
-    if kind and kind not in SUPPORTED_ADAPTERS:
-        return Finding(
-            OK,
-            f"{len(refs)} seeds that models ref stay dbt seeds: convert-seed loads into "
-            f"{' and '.join(sorted(SUPPORTED_ADAPTERS))}, and target `{ctx.target}` is {kind}",
-        )
     shown = ", ".join(f"{s} (ref'd by {', '.join(m)})" for s, m in list(refs.items())[:4])
     if len(refs) > 4:
         shown += f" and {len(refs) - 4} more"

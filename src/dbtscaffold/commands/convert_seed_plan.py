@@ -22,7 +22,7 @@ from dbtscaffold.dbt.project import DbtProjectInfo
 from dbtscaffold.dbt.properties import dbt_accepts_meta_in_config
 from dbtscaffold.dbt.relations import Relation, check_source_reads, moved_relation, seed_relation
 from dbtscaffold.dbt.source_match import converted_table, extend_other_table, ref_target
-from dbtscaffold.dbt.target import read_target, unsupported_target_message
+from dbtscaffold.dbt.target import missing_adapter_message, read_target
 from dbtscaffold.errors import UserError
 
 # Seed config that says where the table is: carried by the source's schema and identifier.
@@ -48,16 +48,14 @@ class _Planner(ProjectTexts):
         self, dbt: DbtProjectInfo, dagster: DagsterProjectInfo, source: str, delete_csv: bool,
         schema: str | None = None,
     ) -> None:  # fmt: skip
-        from dbtscaffold.runtime.loaders import SUPPORTED_ADAPTERS
-
         super().__init__(dbt, dagster)
         self.source, self.delete_csv = source, delete_csv
         self.schema = schema  # --schema: where to load instead of the seed's relation
         self.ref_targets: dict[str, Any] = {}  # seed -> RefTarget, when not source(SRC, seed)
         self.target = read_target(dbt)
         self.adapter = self.target.type
-        if self.adapter not in SUPPORTED_ADAPTERS:
-            raise UserError(unsupported_target_message(dbt, self.target.name, self.adapter))
+        if message := missing_adapter_message(self.target.name, self.adapter):
+            raise UserError(message)
         self.meta_in_config = dbt_accepts_meta_in_config()
         self.assets_path = dagster.package_dir / "assets.py"
         self.seed_assets_path = dagster.package_dir / "seed_assets.py"

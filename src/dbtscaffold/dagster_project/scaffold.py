@@ -108,7 +108,7 @@ def build_context(
 
     package_dir = project_dir / name
     duckdb = duckdb_path(profile)
-    adapters = proj.adapter_packages(profile.target_types())
+    adapters = proj.adapter_packages(profile.target_types(), profile.targets.values())
     deps = [*BASE_DEPENDENCIES, *(f"{a}{DBT_CORE_UPPER}" for a in adapters)]
     if "duckdb" in profile.target_types():
         deps.append("dagster-duckdb")
@@ -272,7 +272,11 @@ def plan_init(
     before = record_path.read_bytes() if record_path.is_file() else None
     plan.add(FileChange(record_path, before, after))
     return InitResult(
-        plan, project_dir, dbt, profile, proj.adapter_packages(profile.target_types())
+        plan,
+        project_dir,
+        dbt,
+        profile,
+        proj.adapter_packages(profile.target_types(), profile.targets.values()),
     )
 
 

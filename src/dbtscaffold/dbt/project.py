@@ -4,25 +4,18 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dbtscaffold.errors import UserError
+from dbtscaffold.runtime.loaders import ADAPTER_PACKAGE_EXCEPTIONS, adapter_package  # noqa: F401 (re-exported)
 
 DBT_PROJECT_YML = "dbt_project.yml"
 PROFILES_YML = "profiles.yml"
 
 # PyPI packages whose name is not simply dbt-<type> (see docs.getdbt.com/docs/connect-adapters).
-ADAPTER_PACKAGE_EXCEPTIONS = {
-    "athena": "dbt-athena-community",
-    "layer": "dbt-layer-bigquery",
-    "synapse": "dbt-synapse",
-    "glue": "dbt-glue",
-    "ibmdb2": "dbt-ibmdb2",
-    "watsonx_presto": "dbt-watsonx-presto",
-    "watsonx_spark": "dbt-watsonx-spark",
-}
 
 
 @dataclass(frozen=True)
@@ -241,19 +234,30 @@ def read_profile(location: ProfilesLocation, profile_name: str) -> ProfileInfo:
     return ProfileInfo(location, profile_name, str(default) if default else None, targets)
 
 
-def adapter_package(target_type: str) -> str:
-    """The PyPI package that provides a dbt adapter type."""
-    t = target_type.strip().lower()
-    return ADAPTER_PACKAGE_EXCEPTIONS.get(t, "dbt-" + t.replace("_", "-"))
+# The extra of an adapter package a connection method needs (dbt-spark's docs: `method: thrift`
+# and `http` need PyHive, `odbc` pyodbc, `session` pyspark).
+_METHOD_EXTRAS = {
+    ("spark", "thrift"): "PyHive",
+    ("spark", "http"): "PyHive",
+    ("spark", "odbc"): "ODBC",
+    ("spark", "session"): "session",
+}
 
 
-def adapter_packages(target_types: list[str]) -> list[str]:
-    out: list[str] = []
+def adapter_packages(
+    target_types: list[str], targets: Iterable[Mapping[str, Any]] = ()
+) -> list[str]:
+    """The adapter packages of TARGET_TYPES, each once, with the extras the connection
+    methods of TARGETS (the profile's outputs) need: `dbt-spark[PyHive]`."""
+    extras: dict[str, set[str]] = {}
     for t in target_types:
-        pkg = adapter_package(t)
-        if pkg not in out:
-            out.append(pkg)
-    return out
+        extras.setdefault(adapter_package(t), set())
+    for cfg in targets:
+        kind = str(cfg.get("type", "")).strip().lower()
+        extra = _METHOD_EXTRAS.get((kind, str(cfg.get("method", "")).strip().lower()))
+        if extra:
+            extras.setdefault(adapter_package(kind), set()).add(extra)
+    return [f"{p}[{','.join(sorted(e))}]" if e else p for p, e in extras.items()]
 
 
 def find_dbt_project_dir(start: Path) -> Path | None:

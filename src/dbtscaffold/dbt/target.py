@@ -79,26 +79,16 @@ def read_target(dbt: DbtProjectInfo) -> TargetInfo:
     return TargetInfo(name, str(config.get("type", "")).strip().lower(), config)
 
 
-def unsupported_target_message(dbt: DbtProjectInfo, target: str, adapter: str) -> str:
-    """Why convert-seed refuses TARGET, and which targets of the profile it could use."""
-    from dbtscaffold.dbt.project import find_profiles, read_profile
-    from dbtscaffold.runtime.loaders import SUPPORTED_ADAPTERS
+def missing_adapter_message(target: str, adapter: str) -> str | None:
+    """Why TARGET's dbt adapter cannot be used (its package is not installed), else None."""
+    from dbtscaffold.runtime.loaders import adapter_installed, adapter_package
 
-    profile = read_profile(find_profiles(dbt.dir), dbt.profile)
-    usable = [
-        f"`{name}` ({kind})"
-        for name, cfg in profile.targets.items()
-        if (kind := str(cfg.get("type", "")).strip().lower()) in SUPPORTED_ADAPTERS
-    ]
-    choice = (
-        f"pick one of this profile's ({', '.join(usable)}) with DBT_TARGET or `target:`"
-        if usable
-        else f"add a {' or '.join(sorted(SUPPORTED_ADAPTERS))} target to profile `{profile.name}`"
-    )
+    if adapter and adapter_installed(adapter):
+        return None
+    package = adapter_package(adapter) if adapter else "dbt-<adapter>"
     return (
-        f"convert-seed cannot load seeds into `{adapter}` (dbt target `{target}`): the supported "
-        f"targets are {' and '.join(sorted(SUPPORTED_ADAPTERS))}; {choice}, or keep the seed "
-        "a dbt seed. Nothing was changed."
+        f"dbt target `{target}` is of type `{adapter or '?'}`, and its dbt adapter is not "
+        f"installed: `pip install {package}`, then run this again. Nothing was changed."
     )
 
 

@@ -2,18 +2,51 @@
 
 `load_csv(project, csv_path, schema=..., table=...)` reads the connection of the dbt target
 dbt itself would use (DBT_TARGET, else the profile's `target:`) from the profiles.yml of
-PROJECT (a dagster_dbt.DbtProject) when the asset runs, and hands the work to the loader
-registered in LOADERS for the target's adapter type. To load into another warehouse, add a
-`_load_csv_<type>(config, project_dir, csv_path, ...)` function and register it in LOADERS.
+PROJECT (a dagster_dbt.DbtProject) when the asset runs, and loads the CSV into SCHEMA.TABLE:
+
+- on every dbt adapter, through dbt's own seed loading (`load_csv_with_dbt`): `dbt seed` of
+  that one CSV, in a throwaway dbt project whose only seed has the relation and the config
+  (column_types, delimiter, quote_columns) of the seed it replaces. So the adapter's own
+  type conversion, quoting, batching and table creation apply, whatever the warehouse;
+- on DuckDB and PostgreSQL, by default, through a loader of their own (FAST_LOADERS): the
+  same table in a fraction of the time (bench/RESULTS.md), in one transaction. Set
+  DBTSCAFFOLD_SEED_LOADER=dbt to use dbt's seed loading there too.
+
+Loads that run at the same time wait for each other where they would collide: two loads
+into one schema (creating it), or into one DuckDB file (one writer process at a time).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from .profiles import ProfileError, target_config
+
+LOADER_ENV = "DBTSCAFFOLD_SEED_LOADER"  # "dbt": dbt's seed loading on every adapter
+
+# Adapter types whose PyPI package is not `dbt-<type>`.
+ADAPTER_PACKAGE_EXCEPTIONS = {
+    "athena": "dbt-athena-community",
+    "layer": "dbt-layer-bigquery",
+    "synapse": "dbt-synapse",
+    "glue": "dbt-glue",
+    "ibmdb2": "dbt-ibmdb2",
+    "watsonx_presto": "dbt-watsonx-presto",
+    "watsonx_spark": "dbt-watsonx-spark",
+}
+
+
+def adapter_package(target_type: str) -> str:
+    """The PyPI package that provides a dbt adapter type."""
+    t = target_type.strip().lower()
+    return ADAPTER_PACKAGE_EXCEPTIONS.get(t, "dbt-" + t.replace("_", "-"))
 
 
 class WarehouseError(RuntimeError):
@@ -186,6 +219,20 @@ def _pg_dependent_views(cur, schema: str, table: str) -> list[str]:
     return [r[0] for r in cur.fetchall()]
 
 
+def _pg_create_schema(con, schema: str) -> None:
+    """Create SCHEMA if it is missing, safely against loads doing the same at once.
+
+    `create schema if not exists` is not: two sessions both find no schema, and the second
+    fails on pg_namespace's unique index. So it runs under a transaction-level advisory lock
+    on the schema's name, in a transaction of its own (committed before the load starts).
+    """
+    from psycopg2 import sql
+
+    with con, con.cursor() as cur:
+        cur.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"dbtscaffold schema {schema}",))
+        cur.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
+
+
 def _load_csv_postgres(
     config: Mapping[str, Any],
     project_dir: Path,
@@ -221,12 +268,12 @@ def _load_csv_postgres(
     )
     con = postgres_connection(config)
     try:
+        _pg_create_schema(con, schema)
         # One transaction: readers see the old rows until the commit, then all the new ones;
         # the table is never missing nor half-loaded, and a failure changes nothing.
         with con, con.cursor() as cur:
             # Two loads of the same table wait for each other.
             cur.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"{schema}.{table}",))
-            cur.execute(sql.SQL("create schema if not exists {}").format(ident(schema)))
             cur.execute(sql.SQL("drop table if exists {}").format(staging))
             cur.execute(sql.SQL("create table {} ({})").format(staging, columns))
             cur.copy_expert(
@@ -260,13 +307,62 @@ def _load_csv_postgres(
         con.close()
 
 
+# --- Loads that would collide wait for each other -----------------------------------------
+
+
+@contextlib.contextmanager
+def _load_lock(config: Mapping[str, Any], project_dir: Path, schema: str) -> Iterator[None]:
+    """Hold, on this machine, the lock of what a load writes: the DuckDB file (one writer
+    process at a time), else the warehouse's schema (creating a schema is not safe against a
+    concurrent twin on every warehouse; PostgreSQL's loader also locks in the server).
+
+    A flock() in the temp folder: Dagster runs a run's steps on one machine, and the kernel
+    drops the lock of a process that dies. Waits DBTSCAFFOLD_LOCK_TIMEOUT seconds (600 by
+    default) at most, then says which process holds it.
+    """
+    from .locks import LockBusyError, _acquire, _unlock, lock_timeout
+
+    kind = str(config.get("type"))
+    if kind == "duckdb":
+        what = f"the DuckDB file {duckdb_database(config, project_dir)}"
+        key = what
+    else:
+        what = f"schema {schema} of {kind} target {config.get('_target')!r}"
+        place = ("host", "port", "account", "project", "dbname", "database", "catalog", "path")
+        key = json.dumps([kind, *(str(config.get(k)) for k in place), schema])
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:24]
+    path = Path(tempfile.gettempdir()) / "dbtscaffold-locks" / f"load-{digest}.lock"
+    wait = lock_timeout(600.0)
+    try:
+        fd = _acquire(path, exclusive=True, timeout=wait)
+    except LockBusyError as e:
+        raise WarehouseError(
+            f"another load into {what} did not finish within {wait:.0f} s ({e}); wait for it "
+            f"or raise DBTSCAFFOLD_LOCK_TIMEOUT"
+        ) from None
+    try:
+        yield
+    finally:
+        _unlock(fd)
+
+
 LoadCsv = Callable[..., int]
 
-# Adapter type (profiles.yml `type:`) -> loader.
-LOADERS: dict[str, LoadCsv] = {
+# Adapter type (profiles.yml `type:`) -> its own loader, used instead of dbt's seed loading
+# because it is measurably faster and builds the same table (tests/e2e/test_seed_columns.py).
+FAST_LOADERS: dict[str, LoadCsv] = {
     "duckdb": _load_csv_duckdb,
     "postgres": _load_csv_postgres,
 }
+
+
+def adapter_installed(kind: str) -> bool:
+    """Whether the dbt adapter of type KIND is importable here (without importing it)."""
+    import importlib.util
+
+    with contextlib.suppress(ImportError, ValueError):
+        return importlib.util.find_spec(f"dbt.adapters.{kind}") is not None
+    return False
 
 
 def load_csv(
@@ -288,27 +384,37 @@ def load_csv(
         config = target_config(project.project_dir, project.profiles_dir, target or project.target)
     except ProfileError as e:
         raise WarehouseError(str(e)) from e
-    kind = str(config.get("type"))
-    loader = LOADERS.get(kind)
-    if loader is None:
+    kind = str(config.get("type")).strip().lower()
+    if not kind or not adapter_installed(kind):
         raise WarehouseError(
-            f"no CSV loader for dbt adapter type {kind!r} (target {config['_target']!r}); "
-            f"add one to LOADERS in {__file__}"
+            f"dbt target {config['_target']!r} is of type {kind!r}, and its dbt adapter is not "
+            f"installed: pip install {adapter_package(kind) if kind else 'dbt-<adapter>'}"
         )
     csv_path = Path(csv_path)
     if not csv_path.is_file():
         raise WarehouseError(f"{csv_path} does not exist; put the data there or edit this loader")
-    return loader(
-        config,
-        Path(project.project_dir),
-        csv_path,
-        schema=schema,
-        table=table,
-        column_types=dict(column_types or {}),
-        delimiter=delimiter,
-        quote_columns=quote_columns,
-    )
+    how = os.environ.get(LOADER_ENV, "").strip().lower()
+    if how not in ("", "auto", "dbt"):
+        raise WarehouseError(f"{LOADER_ENV}={how!r}: use `dbt` (dbt's seed loading) or unset it")
+    fast = FAST_LOADERS.get(kind) if how != "dbt" else None
+    options = {
+        "schema": schema,
+        "table": table,
+        "column_types": dict(column_types or {}),
+        "delimiter": delimiter,
+        "quote_columns": quote_columns,
+    }
+    project_dir = Path(project.project_dir)
+    if fast is _load_csv_postgres:  # it locks in the server, across machines
+        return fast(config, project_dir, csv_path, **options)
+    with _load_lock(config, project_dir, schema):
+        if fast is not None:
+            return fast(config, project_dir, csv_path, **options)
+        from .dbt_seed import SeedLoadError, load_csv_with_dbt
 
-
-# Adapter types `convert-seed` can generate a working loader for (see LOADERS above).
-SUPPORTED_ADAPTERS = frozenset(LOADERS)
+        try:
+            return load_csv_with_dbt(
+                config, project_dir, Path(project.profiles_dir), csv_path, **options
+            )
+        except SeedLoadError as e:
+            raise WarehouseError(str(e)) from None

@@ -1,0 +1,114 @@
+"""Every dbt adapter, offline: the warehouses that cannot run here (issue 21).
+
+convert-seed refuses no adapter any more: dbt's own seed loading loads into any of them. What
+can be shown without their servers is shown here, from their profiles: `init` lists the
+adapter's package, `check` names the package when it is missing, convert-seed and the loader
+say in one line which package to install (changing nothing), and with the adapter installed
+(Spark) convert-seed needs no server at all, while the loader names host and port when
+nothing answers there.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from dbtscaffold.runtime.loaders import adapter_installed, adapter_package
+from tests.conftest import run_cli, tree_hash
+
+pytestmark = pytest.mark.e2e
+
+# The warehouses teams move to, as their profiles name them (with what their profiles need).
+PROFILES = {
+    "snowflake": "account: xy12345\n      user: u\n      password: p\n      database: d\n"
+    "      warehouse: w\n      schema: s\n",
+    "bigquery": "method: oauth\n      project: p\n      dataset: d\n",
+    "databricks": "host: x.cloud.databricks.com\n      http_path: /sql/1.0/w\n      token: t\n"
+    "      schema: s\n",
+    "redshift": "host: r.example.com\n      port: 5439\n      user: u\n      password: p\n"
+    "      dbname: d\n      schema: s\n",
+    "trino": "method: none\n      host: t.example.com\n      port: 8080\n      user: u\n"
+    "      database: c\n      schema: s\n",
+    "sqlserver": "driver: 'ODBC Driver 18 for SQL Server'\n      server: m.example.com\n"
+    "      port: 1433\n      database: d\n      schema: s\n      user: u\n      password: p\n",
+    "clickhouse": "host: c.example.com\n      port: 8123\n      schema: s\n",
+    "athena": "s3_staging_dir: s3://b/\n      region_name: eu-west-1\n      database: awsdatacatalog\n"
+    "      schema: s\n",
+}
+MISSING = [a for a in PROFILES if not adapter_installed(a)]
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _project(tmp_path, adapter: str, body: str):
+    run_cli("example", tmp_path / "jaffle_shop", check=0)
+    profiles = tmp_path / "jaffle_shop" / "profiles.yml"
+    profiles.write_text(
+        profiles.read_text(encoding="utf-8")
+        + f"    warehouse:\n      type: {adapter}\n      {body}",
+        encoding="utf-8",
+    )
+    run_cli("init", "--dbt-project-dir", tmp_path / "jaffle_shop", "--output-dir", tmp_path,
+            check=0)  # fmt: skip
+    return tmp_path / "jaffle_shop_dagster"
+
+
+@pytest.mark.parametrize("adapter", MISSING)
+def test_an_adapter_that_is_not_installed_is_one_line_naming_its_package(tmp_path, adapter):
+    dagster_dir = _project(tmp_path, adapter, PROFILES[adapter])
+    package = adapter_package(adapter)
+    # init lists it for the project's own installs.
+    assert f'"{package}' in (dagster_dir / "pyproject.toml").read_text(encoding="utf-8")
+    env = {"DBT_TARGET": "warehouse"}
+    before = tree_hash(tmp_path)
+    proc = run_cli("convert-seed", "raw_customers", cwd=dagster_dir, env=env, check=1)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert f"pip install {package}`" in lines[0] and f"`{adapter}`" in lines[0], lines[0]
+    assert "Nothing was changed" in lines[0]
+    assert tree_hash(tmp_path) == before
+    # check names the package and the command that installs it.
+    proc = run_cli("check", "--no-load", cwd=dagster_dir, env=env, check=1)
+    assert f"{package} is not installed" in proc.stdout, proc.stdout
+    assert f"pip install {package}" in proc.stdout, proc.stdout
+    # The loader a project already has (converted on another target) says the same.
+    code = (
+        "from pathlib import Path; from dagster_dbt import DbtProject;"
+        "from jaffle_shop_dagster._dbtscaffold import load_csv;"
+        "p = DbtProject(Path('../jaffle_shop').resolve(), target='warehouse');"
+        "load_csv(p, Path('../jaffle_shop/seeds/raw_orders.csv'), schema='s', table='t')"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=dagster_dir, capture_output=True,
+                          text=True, check=False)  # fmt: skip
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1].endswith(f"pip install {package}"), proc.stderr
+
+
+@pytest.mark.skipif(not adapter_installed("spark"), reason="dbt-spark is not installed")
+def test_spark_convert_seed_needs_no_server_and_the_loader_names_host_and_port(tmp_path):
+    port = _closed_port()
+    body = f"method: thrift\n      host: 127.0.0.1\n      port: {port}\n      schema: shop\n"
+    dagster_dir = _project(tmp_path, "spark", body)
+    pyproject = (dagster_dir / "pyproject.toml").read_text(encoding="utf-8")
+    assert '"dbt-spark[PyHive]' in pyproject, pyproject
+    env = {"DBT_TARGET": "warehouse"}
+    run_cli("convert-seed", "raw_customers", cwd=dagster_dir, env=env, check=0)
+    assets = (dagster_dir / "jaffle_shop_dagster" / "seed_assets.py").read_text(encoding="utf-8")
+    assert 'kinds={"spark"}' in assets, assets
+    assert 'schema="shop"' in assets, assets
+    proc = run_cli("materialize", "--select", "raw_customers", cwd=dagster_dir, env=env, check=1)
+    assert "Traceback" not in proc.stderr
+    error = (
+        f"cannot connect to spark at 127.0.0.1:{port} (dbt target 'warehouse'): "
+        "Connection refused; start the server or fix the target in profiles.yml"
+    )
+    assert [ln for ln in proc.stderr.splitlines() if "cannot connect" in ln] == [
+        f"jaffle_shop_dagster._dbtscaffold.loaders.WarehouseError: {error}"
+    ], proc.stderr
