@@ -47,42 +47,48 @@ def _closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _project(tmp_path, adapter: str, body: str):
-    run_cli("example", tmp_path / "jaffle_shop", check=0)
-    profiles = tmp_path / "jaffle_shop" / "profiles.yml"
-    profiles.write_text(
-        profiles.read_text(encoding="utf-8")
-        + f"    warehouse:\n      type: {adapter}\n      {body}",
-        encoding="utf-8",
+def _project(root, targets: dict[str, str]):
+    """The example with one more target per adapter (`wh_<adapter>`), and its Dagster project."""
+    run_cli("example", root / "jaffle_shop", check=0)
+    profiles = root / "jaffle_shop" / "profiles.yml"
+    extra = "".join(
+        f"    wh_{adapter}:\n      type: {adapter}\n      {body}"
+        for adapter, body in targets.items()
     )
-    run_cli("init", "--dbt-project-dir", tmp_path / "jaffle_shop", "--output-dir", tmp_path,
-            check=0)  # fmt: skip
-    return tmp_path / "jaffle_shop_dagster"
+    profiles.write_text(profiles.read_text(encoding="utf-8") + extra, encoding="utf-8")
+    run_cli("init", "--dbt-project-dir", root / "jaffle_shop", "--output-dir", root, check=0)
+    return root / "jaffle_shop_dagster"
+
+
+@pytest.fixture(scope="module")
+def missing_project(tmp_path_factory):
+    root = tmp_path_factory.mktemp("adapters")
+    return root, _project(root, {a: PROFILES[a] for a in MISSING})
 
 
 @pytest.mark.parametrize("adapter", MISSING)
-def test_an_adapter_that_is_not_installed_is_one_line_naming_its_package(tmp_path, adapter):
-    dagster_dir = _project(tmp_path, adapter, PROFILES[adapter])
+def test_an_adapter_that_is_not_installed_is_one_line_naming_its_package(missing_project, adapter):
+    root, dagster_dir = missing_project
     package = adapter_package(adapter)
     # init lists it for the project's own installs.
     assert f'"{package}' in (dagster_dir / "pyproject.toml").read_text(encoding="utf-8")
-    env = {"DBT_TARGET": "warehouse"}
-    before = tree_hash(tmp_path)
+    env = {"DBT_TARGET": f"wh_{adapter}"}
+    before = tree_hash(root)
     proc = run_cli("convert-seed", "raw_customers", cwd=dagster_dir, env=env, check=1)
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, proc.stderr
     assert f"pip install {package}`" in lines[0] and f"`{adapter}`" in lines[0], lines[0]
     assert "Nothing was changed" in lines[0]
-    assert tree_hash(tmp_path) == before
+    assert tree_hash(root) == before
     # check names the package and the command that installs it.
     proc = run_cli("check", "--no-load", cwd=dagster_dir, env=env, check=1)
     assert f"{package} is not installed" in proc.stdout, proc.stdout
     assert f"pip install {package}" in proc.stdout, proc.stdout
-    # The loader a project already has (converted on another target) says the same.
+    # The loader of a project converted on another target says the same.
     code = (
         "from pathlib import Path; from dagster_dbt import DbtProject;"
         "from jaffle_shop_dagster._dbtscaffold import load_csv;"
-        "p = DbtProject(Path('../jaffle_shop').resolve(), target='warehouse');"
+        f"p = DbtProject(Path('../jaffle_shop').resolve(), target='wh_{adapter}');"
         "load_csv(p, Path('../jaffle_shop/seeds/raw_orders.csv'), schema='s', table='t')"
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=dagster_dir, capture_output=True,
@@ -95,10 +101,10 @@ def test_an_adapter_that_is_not_installed_is_one_line_naming_its_package(tmp_pat
 def test_spark_convert_seed_needs_no_server_and_the_loader_names_host_and_port(tmp_path):
     port = _closed_port()
     body = f"method: thrift\n      host: 127.0.0.1\n      port: {port}\n      schema: shop\n"
-    dagster_dir = _project(tmp_path, "spark", body)
+    dagster_dir = _project(tmp_path, {"spark": body})
     pyproject = (dagster_dir / "pyproject.toml").read_text(encoding="utf-8")
     assert '"dbt-spark[PyHive]' in pyproject, pyproject
-    env = {"DBT_TARGET": "warehouse"}
+    env = {"DBT_TARGET": "wh_spark"}
     run_cli("convert-seed", "raw_customers", cwd=dagster_dir, env=env, check=0)
     assets = (dagster_dir / "jaffle_shop_dagster" / "seed_assets.py").read_text(encoding="utf-8")
     assert 'kinds={"spark"}' in assets, assets
@@ -106,7 +112,7 @@ def test_spark_convert_seed_needs_no_server_and_the_loader_names_host_and_port(t
     proc = run_cli("materialize", "--select", "raw_customers", cwd=dagster_dir, env=env, check=1)
     assert "Traceback" not in proc.stderr
     error = (
-        f"cannot connect to spark at 127.0.0.1:{port} (dbt target 'warehouse'): "
+        f"cannot connect to spark at 127.0.0.1:{port} (dbt target 'wh_spark'): "
         "Connection refused; start the server or fix the target in profiles.yml"
     )
     assert [ln for ln in proc.stderr.splitlines() if "cannot connect" in ln] == [
