@@ -23,12 +23,12 @@ from typing import Any
 from .profiles import profile_name
 
 
-# The throwaway project's macros: the seed's schema and alias are used as given (they are
-# the relation dbt resolved for the seed it replaces), not run through the user's naming.
 class SeedLoadError(RuntimeError):
     """The CSV could not be loaded (the message says why, in one line)."""
 
 
+# The throwaway project's macros: the seed's schema and alias are used as given (they are
+# the relation dbt resolved for the seed it replaces), not run through the user's naming.
 _NAMING_MACROS = """\
 {% macro generate_schema_name(custom_schema_name, node) -%}
   {{ custom_schema_name | trim }}
