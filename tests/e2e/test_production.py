@@ -229,7 +229,7 @@ def test_the_wheel_loads_and_materializes_where_the_source_does_not_exist(shippe
     python = shipped.venv / "bin" / "python"
     probe = (
         "import json, importlib.util as u; import jaffle_dagster.constants as c; "
-        "print(json.dumps([str(c.DBT_PROJECT_DIR), str(c.DBT_MANIFEST_PATH), "
+        "print(json.dumps([str(c.dbt_project.project_dir), str(c.dbt_project.manifest_path), "
         "u.find_spec('dbtscaffold') is None]))"
     )
     before = tree_hash(shipped.site_package, ignore=("__pycache__",))

@@ -2,14 +2,16 @@
 and the Python assets the package defines.
 
 Importing constants.py would run parse on load (and dagster); instead its assignments are
-read with `ast` and the few expressions init writes are evaluated (`Path(__file__).parent`,
-`HERE.joinpath("..", "..")`, `HERE / "dbt_project"`, `Path.home() / ".dbt"`). Anything
+read with `ast` and the few expressions init writes are evaluated
+(`Path(__file__).joinpath("..", "..").resolve()`, `Path.home() / ".dbt"`, and those of older
+versions: `HERE.joinpath("..", "..")`, `HERE / "dbt_project"`). Anything
 else is "not understood" and the callers fall back to [tool.dbtscaffold].
 """
 
 from __future__ import annotations
 
 import ast
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +84,10 @@ def _eval(node: ast.expr, names: dict[str, object], file: Path) -> object:
             base = _eval(func.value, names, file)
             if isinstance(base, Path) and all(isinstance(a, str) for a in args):
                 return base.joinpath(*(str(a) for a in args))
+        if isinstance(func, ast.Attribute) and func.attr == "resolve" and not args:
+            base = _eval(func.value, names, file)
+            if isinstance(base, Path):
+                return Path(os.path.normpath(base))
         if isinstance(func, ast.Name) and func.id == "find_dbt_project_dir":
             return _Candidates(tuple(Path(str(a)) for a in args))
     raise _Unknown(ast.dump(node)[:60])
@@ -117,8 +123,18 @@ def _dbt_project_call(
 ) -> ConstantsPaths | None:
     kwargs = {k.arg: k.value for k in call.keywords if k.arg}
     try:
-        project = _eval(kwargs["project_dir"], names, file) if "project_dir" in kwargs else None
-        candidates = project.paths if isinstance(project, _Candidates) else (project,)
+        given = kwargs.get("project_dir")
+        if isinstance(given, ast.IfExp):  # SOURCE if SOURCE.is_dir() else PACKAGED
+            candidates: tuple[object, ...] = (
+                _eval(given.body, names, file),
+                _eval(given.orelse, names, file),
+            )
+        else:
+            project = _eval(given, names, file) if given is not None else None
+            candidates = project.paths if isinstance(project, _Candidates) else (project,)
+        if "packaged_project_dir" in kwargs:
+            packaged = _eval(kwargs["packaged_project_dir"], names, file)
+            candidates = tuple(dict.fromkeys((*candidates, packaged)))
         if not all(isinstance(c, Path) for c in candidates):
             return None
         explicit: Path | None = None
@@ -129,6 +145,8 @@ def _dbt_project_call(
             if len(profiles.args) > 1:
                 value = _eval(profiles.args[1], names, file)
                 explicit = value if isinstance(value, Path) else Path(str(value))
+        elif _is_environ_get(profiles):
+            pass  # DBT_PROFILES_DIR, else ~/.dbt: dbt's own order, as find_profiles_dir() looks
         elif profiles is not None:
             value = _eval(profiles, names, file)
             explicit = value if isinstance(value, Path) else Path(str(value))
@@ -139,6 +157,17 @@ def _dbt_project_call(
         tuple(Path(str(c)) for c in candidates),
         explicit,
         str(target) if target is not None else "target",
+    )
+
+
+def _is_environ_get(node: ast.expr | None) -> bool:
+    """Whether NODE is `os.environ.get(...)`."""
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "get"
+        and isinstance(node.func.value, ast.Attribute)
+        and node.func.value.attr == "environ"
     )
 
 

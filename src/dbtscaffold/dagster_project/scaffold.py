@@ -74,20 +74,29 @@ def toml_str(value: str) -> str:
     return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
-def _profiles_dir_args(loc: proj.ProfilesLocation, dbt_dir: Path, package_dir: Path) -> str:
-    """The arguments of find_profiles_dir() in constants.py for the profiles.yml init used.
+def _profiles_dir(loc: proj.ProfilesLocation, dbt_dir: Path, package_dir: Path) -> str:
+    """DbtProject(profiles_dir=...) in constants.py for the profiles.yml init used ("": none).
 
-    Found in dbt's own order (DBT_PROFILES_DIR, the dbt project, ~/.dbt), the generated
-    project looks the same way when it runs; a folder given by --profiles-dir is named,
-    relative to constants.py (never an absolute path: a team commits that file).
+    profiles.yml in the dbt project needs none (DbtProject's default, which follows the
+    packaged copy too); found in dbt's own order (DBT_PROFILES_DIR, then ~/.dbt), the project
+    looks the same way when it runs; a folder given by --profiles-dir is named, relative to
+    the package (never an absolute path: a team commits that file).
     """
     pdir = loc.path.parent
-    if loc.how != "--profiles-dir" or pdir == dbt_dir.resolve():
-        return "DBT_PROJECT_DIR"
-    if pdir == (Path.home() / ".dbt").resolve():
-        return 'DBT_PROJECT_DIR, Path.home() / ".dbt"'
-    parts = relpath(pdir, package_dir).split("/")
-    return "DBT_PROJECT_DIR, HERE.joinpath(" + ", ".join(py_literal(p) for p in parts) + ")"
+    home = (Path.home() / ".dbt").resolve()
+    if pdir == dbt_dir.resolve():
+        return ""
+    if loc.how != "--profiles-dir":
+        return 'os.environ.get("DBT_PROFILES_DIR", Path.home() / ".dbt")'
+    if pdir == home:
+        return 'Path.home() / ".dbt"'
+    return _from_here(relpath(pdir, package_dir))
+
+
+def _from_here(rel: str) -> str:
+    """`HERE.joinpath(...).resolve()` for REL, a path relative to the package folder HERE."""
+    parts = [p for p in rel.split("/") if p != "."] or ["."]
+    return "HERE.joinpath(" + ", ".join(py_literal(p) for p in parts) + ").resolve()"
 
 
 def _doc_text(value: str) -> str:
@@ -112,7 +121,6 @@ def build_context(
     deps = [*BASE_DEPENDENCIES, *(f"{a}{DBT_CORE_UPPER}" for a in adapters)]
     if "duckdb" in profile.target_types():
         deps.append("dagster-duckdb")
-    rel_parts = relpath(dbt.dir, package_dir).split("/")
     return {
         "project_name": name,
         "version": __version__,
@@ -123,8 +131,8 @@ def build_context(
         "dbt_assets_name": to_identifier(dbt.name) + "_dbt_assets",
         "dependencies_toml": [toml_str(d) for d in deps],
         "dbt_project_dir_toml": toml_str(relpath(dbt.dir, project_dir)),
-        "dbt_project_dir_parts_py": ", ".join(py_literal(p) for p in rel_parts),
-        "profiles_dir_args_py": _profiles_dir_args(profile.location, dbt.dir, package_dir),
+        "dbt_project_dir_parts_py": _from_here(relpath(dbt.dir, package_dir))[14:-11],
+        "profiles_dir_py": _profiles_dir(profile.location, dbt.dir, package_dir),
         "target_path_py": py_literal(dbt.target_path) if dbt.target_path != "target" else "",
         "schedule": with_schedule,
         "schedule_cron_py": py_literal(schedule or DEFAULT_CRON),

@@ -276,15 +276,15 @@ def _adapter_packages(profiles_dir: Path, project_dir: Path) -> tuple[str, ...]:
     return tuple(sorted(f"dbt-{t.replace('_', '-')}" for t in types if t))
 
 
-def prepare_manifest(project: Any) -> Path:
+def prepare_manifest(project: Any, *, always: bool = False) -> Path:
     """The manifest of PROJECT (a dagster_dbt.DbtProject) that the dbt assets are built from.
 
-    With parse on load on, the project is parsed first if anything dbt reads changed since
-    the last parse; otherwise the manifest must already be there (made by `dbt parse` or
-    packaged with the code).
+    With parse on load on (or ALWAYS, as when packaging), the project is parsed first if
+    anything dbt reads changed since the last parse; otherwise the manifest must already be
+    there (made by `dbt parse` or packaged with the code).
     """
     manifest = Path(project.manifest_path)
-    if not parse_on_load_enabled():
+    if not always and not parse_on_load_enabled():
         if not manifest.is_file():
             value = os.environ.get(PARSE_ON_LOAD_ENV)
             if value is not None and value.strip():
