@@ -14,6 +14,7 @@ from dbtscaffold.changes.files import check_confined
 from dbtscaffold.changes.plan import FileChange, Plan
 from dbtscaffold.dagster_project.locate import relpath
 from dbtscaffold.dagster_project.names import name_problem, py_literal, to_identifier
+from dbtscaffold.dagster_project.pins import current_pins, dbt_req
 from dbtscaffold.dbt import project as proj
 from dbtscaffold.errors import UserError
 from dbtscaffold.resources import runtime_dir, templates_dir
@@ -23,8 +24,6 @@ TEMPLATE = "dagster_project"
 RUNTIME_PACKAGE = "_dbtscaffold"
 # The hash of every file init wrote, relative to the project (committed with the project).
 RECORD = ".dbtscaffold/generated.json"
-# Packages a generated project always depends on (adapters are added per profile).
-BASE_DEPENDENCIES = ("dagster", "dagster-dbt", "dbt-core>=1.8,<1.12")
 DBT_CORE_UPPER = "<1.12"
 DEFAULT_CRON = "0 0 * * *"
 # What init leaves out with --no-schedule.
@@ -117,10 +116,12 @@ def build_context(
 
     package_dir = project_dir / name
     duckdb = duckdb_path(profile)
+    pins = current_pins()
     adapters = proj.adapter_packages(profile.target_types())
-    deps = [*BASE_DEPENDENCIES, *(f"{a}{DBT_CORE_UPPER}" for a in adapters)]
+    deps = [pins.dagster_req("dagster"), pins.dagster_req("dagster-dbt"), dbt_req("dbt-core")]
+    deps += [dbt_req(a, DBT_CORE_UPPER) for a in adapters]
     if "duckdb" in profile.target_types():
-        deps.append("dagster-duckdb")
+        deps.append(pins.dagster_req("dagster-duckdb"))
     return {
         "project_name": name,
         "version": __version__,
@@ -130,6 +131,8 @@ def build_context(
         "dbt_project_dir_md": relpath(dbt.dir, project_dir).replace("`", "'"),
         "dbt_assets_name": to_identifier(dbt.name) + "_dbt_assets",
         "dependencies_toml": [toml_str(d) for d in deps],
+        "webserver_req": pins.dagster_req("dagster-webserver"),
+        "postgres_req": pins.dagster_req("dagster-postgres"),
         "dbt_project_dir_toml": toml_str(relpath(dbt.dir, project_dir)),
         "dbt_project_dir_parts_py": _from_here(relpath(dbt.dir, package_dir))[14:-11],
         "profiles_dir_py": _profiles_dir(profile.location, dbt.dir, package_dir),
