@@ -113,3 +113,39 @@ def test_definitions_import_from_the_folder_above_the_project(tmp_path):
     parse = {"DAGSTER_DBT_PARSE_PROJECT_ON_LOAD": "1"}
     done = run_tool("python", "-c", code, cwd=project.parent, env=parse)
     assert int(done.stdout.strip().splitlines()[-1]) >= len(ROWS)
+
+
+# --- `project scaffold`: every option of `dagster-dbt project scaffold` ----------------------
+
+
+def test_project_scaffold_takes_the_anchor_options(example_project, tmp_path):
+    # dagster-dbt 0.29's options: --project-name, --dbt-project-dir, --ignore-package-conflict,
+    # --use-experimental-dbt-state; and --use-dbt-project-package-data-dir of older releases.
+    run_cli(
+        "project", "scaffold", "--project-name", "shop", "--dbt-project-dir", example_project,
+        "--ignore-package-conflict", "--use-experimental-dbt-state",
+        "--use-dbt-project-package-data-dir", cwd=tmp_path, check=0,
+    )  # fmt: skip
+    package = tmp_path / "shop" / "shop"
+    assert 'state_path=Path("target", "state"),' in (package / "constants.py").read_text()
+    assert '"build", *dbt.get_defer_args()' in (package / "assets.py").read_text()
+    parse = {"DAGSTER_DBT_PARSE_PROJECT_ON_LOAD": "1"}
+    run_tool("dagster", "definitions", "validate", "-m", "shop.definitions",
+             cwd=tmp_path / "shop", env=parse)  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["dagster_dbt", "json"])
+def test_project_scaffold_refuses_a_shadowing_name_unless_told(example_project, tmp_path, name):
+    args = ("project", "scaffold", "--project-name", name, "--dbt-project-dir", example_project)
+    refused = run_cli(*args, cwd=tmp_path, check=1)
+    assert refused.stderr.strip().splitlines() == [
+        f"error: Project name `{name}` would shadow "
+        + ("a package the project depends on" if name == "dagster_dbt" else
+           "the standard-library module of the same name")
+        + "; choose another with --project-name, or pass --ignore-package-conflict to use it "
+        "anyway."
+    ]  # fmt: skip
+    assert list(tmp_path.iterdir()) == [example_project]
+    allowed = run_cli(*args, "--ignore-package-conflict", cwd=tmp_path, check=0)
+    assert "(allowed by --ignore-package-conflict)" in allowed.stderr
+    assert (tmp_path / name / name / "definitions.py").is_file()

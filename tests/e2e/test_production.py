@@ -27,7 +27,6 @@ import sys
 import time
 import zipfile
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
 import psutil

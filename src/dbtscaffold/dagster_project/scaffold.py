@@ -13,7 +13,12 @@ from dbtscaffold import __version__
 from dbtscaffold.changes.files import check_confined
 from dbtscaffold.changes.plan import FileChange, Plan
 from dbtscaffold.dagster_project.locate import relpath
-from dbtscaffold.dagster_project.names import name_problem, py_literal, to_identifier
+from dbtscaffold.dagster_project.names import (
+    name_problem,
+    py_literal,
+    shadow_problem,
+    to_identifier,
+)
 from dbtscaffold.dagster_project.pins import current_pins, dbt_req
 from dbtscaffold.dbt import project as proj
 from dbtscaffold.errors import UserError
@@ -37,13 +42,24 @@ class InitResult:
     dbt: proj.DbtProjectInfo
     profile: proj.ProfileInfo
     adapter_packages: list[str]
+    name_warning: str | None = None  # a shadowing name allowed by --ignore-package-conflict
 
 
-def validate_project_name(name: str) -> str:
-    """NAME if it can be the generated package's name, else a UserError."""
-    problem = name_problem(name)
+def validate_project_name(name: str, shadowing: bool = False) -> str:
+    """NAME if it can be the generated package's name, else a UserError.
+
+    SHADOWING (--ignore-package-conflict) allows a name that shadows a module.
+    """
+    problem = name_problem(name, shadowing=shadowing)
     if problem:
-        raise UserError(f"Project name `{name}` {problem}; choose another with --project-name.")
+        hint = (
+            ", or pass --ignore-package-conflict to use it anyway"
+            if shadow_problem(name) == problem
+            else ""
+        )
+        raise UserError(
+            f"Project name `{name}` {problem}; choose another with --project-name{hint}."
+        )
     return name
 
 
@@ -110,6 +126,7 @@ def build_context(
     project_dir: Path,
     schedule: str | None = None,
     with_schedule: bool = True,
+    dbt_state: bool = False,
 ) -> dict[str, object]:
     """The cookiecutter context: SCHEDULE is `--schedule`'s cron (None: the default, off)."""
     from dbtscaffold.dbt.target import duckdb_path
@@ -138,6 +155,7 @@ def build_context(
         "profiles_dir_py": _profiles_dir(profile.location, dbt.dir, package_dir),
         "target_path_py": py_literal(dbt.target_path) if dbt.target_path != "target" else "",
         "schedule": with_schedule,
+        "dbt_state": dbt_state,
         "schedule_cron_py": py_literal(schedule or DEFAULT_CRON),
         "schedule_cron_md": (schedule or DEFAULT_CRON).replace("`", "'"),
         "schedule_status": "RUNNING" if schedule else "STOPPED",
@@ -198,6 +216,8 @@ def plan_init(
     overwrite: bool = False,
     schedule: str | None = None,
     no_schedule: bool = False,
+    ignore_package_conflict: bool = False,
+    dbt_state: bool = False,
 ) -> InitResult:
     """Plan the files of a new Dagster project for the dbt project in DBT_PROJECT_DIR.
 
@@ -210,7 +230,9 @@ def plan_init(
     if schedule is not None:
         validate_cron(schedule)
     dbt = proj.read_dbt_project(dbt_project_dir)
-    name = validate_project_name(project_name or default_project_name(dbt))
+    name = project_name or default_project_name(dbt)
+    validate_project_name(name, shadowing=ignore_package_conflict)
+    shadows = shadow_problem(name)
     location = proj.find_profiles(dbt.dir, profiles_dir)
     profile = proj.read_profile(location, dbt.profile)
     output_dir = output_dir.absolute()
@@ -232,7 +254,7 @@ def plan_init(
             "(other files are left alone) or choose another --project-name."
         )
     _check_writable(project_dir)
-    context = build_context(name, dbt, profile, project_dir, schedule, not no_schedule)
+    context = build_context(name, dbt, profile, project_dir, schedule, not no_schedule, dbt_state)
     with tempfile.TemporaryDirectory(prefix="dbtscaffold-init-") as tmp:
         rendered = _read_tree(render(context, Path(tmp)))
     if no_schedule:
@@ -283,7 +305,14 @@ def plan_init(
     before = record_path.read_bytes() if record_path.is_file() else None
     plan.add(FileChange(record_path, before, after))
     return InitResult(
-        plan, project_dir, dbt, profile, proj.adapter_packages(profile.target_types())
+        plan,
+        project_dir,
+        dbt,
+        profile,
+        proj.adapter_packages(profile.target_types()),
+        f"Project name `{name}` {shadows} (allowed by --ignore-package-conflict)."
+        if shadows
+        else None,
     )
 
 

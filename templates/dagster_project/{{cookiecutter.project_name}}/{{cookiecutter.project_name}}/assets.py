@@ -17,4 +17,9 @@ translator = DagsterDbtTranslator(DagsterDbtTranslatorSettings(enable_source_tes
 
 @dbt_assets(manifest=dbt_project.manifest_path, dagster_dbt_translator=translator)
 def {{ cookiecutter.dbt_assets_name }}(context: AssetExecutionContext, dbt: DbtCliResource):
+{%- if cookiecutter.dbt_state %}
+    # When dbt state is in state_path, the build defers to it.
+    yield from dbt.cli(["build", *dbt.get_defer_args()], context=context).stream()
+{%- else %}
     yield from dbt.cli(["build"], context=context).stream()
+{%- endif %}

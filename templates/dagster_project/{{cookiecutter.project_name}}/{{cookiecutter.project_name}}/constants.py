@@ -25,4 +25,7 @@ dbt_project = DbtProject(
 {%- if cookiecutter.target_path_py %}
     target_path={{ cookiecutter.target_path_py }},
 {%- endif %}
+{%- if cookiecutter.dbt_state %}
+    state_path=Path("target", "state"),
+{%- endif %}
 )
