@@ -32,7 +32,6 @@ GENERATED = {
     "jaffle_shop_dagster/_dbtscaffold/parse.py",
     "jaffle_shop_dagster/_dbtscaffold/preparer.py",
     "jaffle_shop_dagster/_dbtscaffold/profiles.py",
-    "jaffle_shop_dagster/_dbtscaffold/project.py",
     "tests/test_definitions.py",
     "tests/test_schedules.py",
 }

@@ -12,6 +12,7 @@ from pathlib import Path
 from dbtscaffold import __version__
 from dbtscaffold.changes.files import check_confined
 from dbtscaffold.changes.plan import FileChange, Plan
+from dbtscaffold.dagster_project.generated import COPIED, RECORD
 from dbtscaffold.dagster_project.locate import relpath
 from dbtscaffold.dagster_project.names import (
     name_problem,
@@ -27,8 +28,6 @@ from dbtscaffold.resources import runtime_dir, templates_dir
 TEMPLATE = "dagster_project"
 # The private sub-package of a generated project that holds the copy of dbtscaffold.runtime.
 RUNTIME_PACKAGE = "_dbtscaffold"
-# The hash of every file init wrote, relative to the project (committed with the project).
-RECORD = ".dbtscaffold/generated.json"
 DBT_CORE_UPPER = "<1.12"
 DEFAULT_CRON = "0 0 * * *"
 # What init leaves out with --no-schedule.
@@ -266,7 +265,7 @@ def plan_init(
         del rendered[f"{name}/schedules.py"]
     # The runtime goes in byte for byte (not through cookiecutter): it is our tested code.
     for rel, data in _read_tree(runtime_dir()).items():
-        if rel.endswith(".py"):
+        if rel in COPIED:
             rendered[f"{name}/{RUNTIME_PACKAGE}/{rel}"] = data
     # seed_assets.py belongs to convert-seed once it exists: --force keeps its loaders.
     seed_assets = f"{name}/seed_assets.py"
@@ -299,6 +298,14 @@ def plan_init(
         target = project_dir / rel
         before = target.read_bytes() if target.is_file() else None
         plan.add(FileChange(target, before, rendered[rel]))
+    # Runtime modules an older init copied that the copy no longer has, if still as written.
+    for rel in sorted(set(record) - set(rendered)):
+        old = project_dir / rel
+        if rel.startswith(f"{name}/{RUNTIME_PACKAGE}/") and old.is_file():
+            if _sha256(data := old.read_bytes()) == record[rel]:
+                check_confined(old, (project_dir,))
+                plan.add(FileChange(old, data, None))
+                del record[rel]
     # What init wrote, so that the next `init --force` can tell a user's edit from ours.
     record.update({rel: _sha256(data) for rel, data in rendered.items()})
     after = (json.dumps(dict(sorted(record.items())), indent=2) + "\n").encode()
