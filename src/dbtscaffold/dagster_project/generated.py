@@ -26,7 +26,7 @@ RUNTIME_PACKAGE = "_dbtscaffold"
 # The hash of every file init wrote, relative to the project (committed with the project).
 RECORD = ".dbtscaffold/generated.json"
 # The runtime modules init copies into a generated project: what its code imports, and what
-# those import (runtime/project.py serves the CLI only).
+# those import (project.py, change_lock.py and manifest_state.py serve the CLI only).
 COPIED = frozenset(
     {"__init__.py", "fingerprint.py", "loaders.py", "locks.py", "parse.py", "preparer.py",
      "profiles.py"}

@@ -64,11 +64,17 @@ def validate_project_name(name: str, shadowing: bool = False) -> str:
 
 def validate_cron(cron: str) -> str:
     """CRON if Dagster accepts it as a schedule's cron_schedule, else a UserError."""
-    # Dagster's own check (the one ScheduleDefinition applies when the definitions load);
+    # Dagster's own check, as ScheduleDefinition applies it when the definitions load;
     # importing dagster costs seconds, so only `init --schedule` pays for it.
-    from dagster._utils.schedules import is_valid_cron_string
+    from dagster import DagsterInvalidDefinitionError, ScheduleDefinition
 
-    if not cron.strip() or not is_valid_cron_string(cron):
+    try:
+        valid = bool(cron.strip()) and bool(
+            ScheduleDefinition(name="cron_check", cron_schedule=cron, job_name="cron_check")
+        )
+    except DagsterInvalidDefinitionError:
+        valid = False
+    if not valid:
         shown = cron.encode("unicode_escape").decode("ascii")
         raise UserError(
             f"Cron schedule `{shown}` is not valid; pass five fields (minute hour day month "
