@@ -36,6 +36,7 @@ from tests.conftest import BIN, run_cli, run_tool, write_constraints
 pytestmark = [pytest.mark.e2e, pytest.mark.network]
 
 PACKAGE = "jaffle_dagster"
+ROOT = Path(__file__).resolve().parents[2]  # dbtscaffold's own project
 LIMIT = 60.0
 # The newest of these from PyPI, without dependencies: the out-of-step part of the index.
 NEWEST = ("dagster", "dagster-webserver", "dagster-graphql", "dagster-pipes", "dagster-shared")
@@ -71,6 +72,12 @@ def index(project, tmp_path_factory) -> Path:
     download = ("-m", "pip", "download", "-q", "-d", INDEX)
     run_tool("python", *download, "-c", constraints, f"{wheel}[deploy,dev]", webserver,
              "setuptools>=64", cwd=INDEX, timeout=1800)  # fmt: skip
+    # dbtscaffold's own install (its README's `pip install -e .`): its dependencies and its
+    # build backend.
+    run_tool("python", *download, "-c", constraints, ROOT, "hatchling>=1.21", "editables~=0.3",
+             cwd=INDEX, timeout=1800)  # fmt: skip
+    for ours in INDEX.glob("dbtscaffold-*"):
+        ours.unlink()
     for name in NEWEST:
         run_tool("python", *download, "--no-deps", name, cwd=INDEX, timeout=600)
     for built in INDEX.glob(f"{PACKAGE}-*.whl"):
@@ -107,6 +114,26 @@ def test_generated_pyproject_pins_dagster_in_lockstep(project):
     deps = tomllib.loads((project[0] / "pyproject.toml").read_text())["project"]["dependencies"]
     major, minor = metadata.version("dbt-core").split(".")[:2]
     assert f"dbt-core>={major}.{minor},<{major}.{int(minor) + 1}" in deps
+
+
+def test_dbtscaffold_itself_resolves_on_an_out_of_step_index(index, tmp_path):
+    # Its README's `pip install -e .`: dagster and dagster-dbt bounded to one release series.
+    source = tmp_path / "dbtscaffold"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", "*.egg-info", ".venv"))
+    venv = tmp_path / "venv"
+    run_tool("python", "-m", "venv", "--without-pip", venv, cwd=tmp_path)
+    pip = ("python", "-m", "pip", "--python", venv / "bin" / "python", "install")
+    report = tmp_path / "report.json"
+    offline = ("--no-index", "--find-links", index, "--dry-run", "--report", report)
+    resolved = _timed(*pip, "-q", *offline, "-e", source, cwd=source)
+    print(f"dbtscaffold: pip resolved in {resolved:.1f} s")
+    assert resolved < LIMIT
+    chosen = {
+        item["metadata"]["name"].lower(): item["metadata"]["version"]
+        for item in json.loads(report.read_text())["install"]
+    }
+    assert chosen["dagster"] == chosen["dagster-webserver"] == metadata.version("dagster")
+    assert chosen["dagster-dbt"] == metadata.version("dagster-dbt")
 
 
 def _timed(*cmd, cwd, env=None, timeout=600) -> float:
