@@ -25,11 +25,11 @@ import os
 import shutil
 import tempfile
 import time
-import tomllib
 from importlib import metadata
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from tests.conftest import BIN, run_cli, run_tool, write_constraints
 

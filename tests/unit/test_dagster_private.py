@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import ast
 import inspect
-import tomllib
 from importlib import metadata
 from pathlib import Path
+
+import tomllib
 
 from dbtscaffold import dagster_private
 

@@ -151,8 +151,7 @@ class SelectionError(Exception):
 
 def resolve_selection(select: str, repo_def: Any) -> list[Any]:
     """The AssetKeys SELECT names in REPO_DEF; SelectionError when it names none."""
-    from dagster import AssetKey, AssetSelection
-    from dagster import DagsterError, DagsterInvalidSubsetError
+    from dagster import AssetKey, AssetSelection, DagsterError, DagsterInvalidSubsetError
 
     names = _names(repo_def)
     if select.strip() == "*":

@@ -307,11 +307,11 @@ def plan_init(
     # Runtime modules an older init copied that the copy no longer has, if still as written.
     for rel in sorted(set(record) - set(rendered)):
         old = project_dir / rel
-        if rel.startswith(f"{name}/{RUNTIME_PACKAGE}/") and old.is_file():
-            if _sha256(data := old.read_bytes()) == record[rel]:
-                check_confined(old, (project_dir,))
-                plan.add(FileChange(old, data, None))
-                del record[rel]
+        ours = rel.startswith(f"{name}/{RUNTIME_PACKAGE}/") and old.is_file()
+        if ours and _sha256(data := old.read_bytes()) == record[rel]:
+            check_confined(old, (project_dir,))
+            plan.add(FileChange(old, data, None))
+            del record[rel]
     # What init wrote, so that the next `init --force` can tell a user's edit from ours.
     record.update({rel: _sha256(data) for rel, data in rendered.items()})
     after = (json.dumps(dict(sorted(record.items())), indent=2) + "\n").encode()

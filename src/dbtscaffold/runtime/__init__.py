@@ -33,11 +33,11 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "ParseOnLoadPreparer",
     "__version__",
     "find_dbt_project_dir",
     "find_profiles_dir",
     "load_csv",
-    "ParseOnLoadPreparer",
     "parse_on_load_enabled",
     "prepare_manifest",
 ]
