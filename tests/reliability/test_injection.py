@@ -335,7 +335,7 @@ def test_hostile_seed_properties_reach_duckdb_as_given(template, tmp_path):
     script = (
         "import json, duckdb\n"
         "from dagster import materialize\n"
-        "from jaffle_shop_dagster import seed_assets\n"
+        "from jaffle_shop_dagster import assets, seed_assets  # assets parses on load\n"
         "result = materialize([seed_assets.hostile_seed])\n"
         "assert result.success\n"
         f"con = duckdb.connect({str(db)!r}, read_only=True)\n"
