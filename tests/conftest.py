@@ -90,6 +90,21 @@ def tree_hash(root: Path, ignore=(".dbtscaffold",)) -> dict[str, str]:
     return out
 
 
+def write_constraints(path: Path) -> Path:
+    """This environment's versions as a pip constraints file (dbtscaffold left out)."""
+    from importlib import metadata
+
+    pins = sorted(
+        {
+            f"{d.metadata['Name']}=={d.version}"
+            for d in metadata.distributions()
+            if d.metadata["Name"] and d.metadata["Name"].lower() != "dbtscaffold"
+        }
+    )
+    path.write_text("\n".join(pins) + "\n")
+    return path
+
+
 @pytest.fixture
 def example_project(tmp_path) -> Path:
     """A fresh copy of the bundled example dbt project."""

@@ -19,11 +19,14 @@ from dbtscaffold.cli_group import Group
 from dbtscaffold.cli_options import (
     DagsterDir,
     DbtDir,
+    DbtState,
     DryRun,
     Force,
+    IgnorePackageConflict,
     NoSchedule,
     OutputDir,
     Overwrite,
+    PackageDataDir,
     ProfilesDir,
     ProjectName,
     Schedule,
@@ -101,6 +104,8 @@ def _init(
     overwrite: bool = False,
     schedule: str | None = None,
     no_schedule: bool = False,
+    ignore_package_conflict: bool = False,
+    dbt_state: bool = False,
 ) -> None:
     if schedule is not None and no_schedule:
         raise typer.BadParameter("--schedule and --no-schedule exclude each other.")
@@ -118,6 +123,8 @@ def _init(
             interactive=sys.stdin.isatty() and sys.stdout.isatty(),
             schedule=schedule,
             no_schedule=no_schedule,
+            ignore_package_conflict=ignore_package_conflict,
+            dbt_state=dbt_state,
         )
 
 
@@ -132,6 +139,8 @@ def init(
     dry_run: DryRun = False,
     schedule: Schedule = None,
     no_schedule: NoSchedule = False,
+    ignore_package_conflict: IgnorePackageConflict = False,
+    use_experimental_dbt_state: DbtState = False,
 ) -> None:
     """Create a Dagster project that loads every dbt model as an asset."""
     _init(
@@ -144,6 +153,8 @@ def init(
         overwrite=overwrite,
         schedule=schedule,
         no_schedule=no_schedule,
+        ignore_package_conflict=ignore_package_conflict,
+        dbt_state=use_experimental_dbt_state,
     )
 
 
@@ -158,8 +169,11 @@ def project_scaffold(
     dry_run: DryRun = False,
     schedule: Schedule = None,
     no_schedule: NoSchedule = False,
+    ignore_package_conflict: IgnorePackageConflict = False,
+    use_experimental_dbt_state: DbtState = False,
+    use_dbt_project_package_data_dir: PackageDataDir = False,
 ) -> None:
-    """Same as `dbtscaffold init` (the `dagster-dbt project scaffold` spelling)."""
+    """Same as `dbtscaffold init`, with every option of `dagster-dbt project scaffold`."""
     _init(
         project_name,
         dbt_project_dir,
@@ -170,6 +184,8 @@ def project_scaffold(
         overwrite=overwrite,
         schedule=schedule,
         no_schedule=no_schedule,
+        ignore_package_conflict=ignore_package_conflict,
+        dbt_state=use_experimental_dbt_state,
     )
 
 

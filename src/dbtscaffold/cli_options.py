@@ -105,3 +105,28 @@ Schedule = Annotated[
 NoSchedule = Annotated[
     bool, typer.Option("--no-schedule", help="Leave the job and the schedule out.")
 ]
+IgnorePackageConflict = Annotated[
+    bool,
+    typer.Option(
+        "--ignore-package-conflict",
+        help="Allow a project name that shadows a package the project depends on or a "
+        "standard-library module (as dagster-dbt's flag of the same name).",
+    ),
+]
+DbtState = Annotated[
+    bool,
+    typer.Option(
+        "--use-experimental-dbt-state",
+        help="Give the DbtProject a state path (target/state) and defer the dbt build to it "
+        "(as dagster-dbt's flag of the same name).",
+    ),
+]
+PackageDataDir = Annotated[
+    bool,
+    typer.Option(
+        "--use-dbt-project-package-data-dir",
+        hidden=True,
+        help="Accepted for dagster-dbt's older scripts: the dbt project is always packaged in "
+        "<package>/dbt_project/.",
+    ),
+]

@@ -10,6 +10,7 @@ test's folders changed, and puts the project back.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -368,18 +369,55 @@ def test_definitions_that_raise(project, isolation):
     assert fix.strip().startswith(f"fix: fix the error at {at}, then rerun")
 
 
-def test_outdated_runtime_copy(project, isolation):
+def test_runtime_copy_of_another_version_warns(project, isolation):
+    # As an older dbtscaffold's init wrote it: another __version__, and the record of that init.
     root, dbt_dir, dagster_dir = project
     init = dagster_dir / DAGSTER / "_dbtscaffold" / "__init__.py"
     text = init.read_text(encoding="utf-8")
     old = "\n".join(
         '__version__ = "0.1.0"' if ln.startswith("__version__") else ln for ln in text.split("\n")
     )
-    with changed(init, text=old):
+    record_path = dagster_dir / ".dbtscaffold" / "generated.json"
+    record = json.loads(record_path.read_text(encoding="utf-8"))
+    record[f"{DAGSTER}/_dbtscaffold/__init__.py"] = hashlib.sha256(old.encode()).hexdigest()
+    with changed(init, text=old), changed(record_path, text=json.dumps(record, indent=2)):
+        report = check("--json", "--no-load", cwd=dbt_dir, root=root, home=isolation, expect=0)
+    copy = by_id(report)["runtime_copy"]
+    assert copy["status"] == "warn"
+    assert "is dbtscaffold 0.1.0's runtime, intact" in copy["message"]
+    assert copy["fix"] == (
+        "refresh it: `dbtscaffold init --project-name jaffle_dagster --force`, then commit the diff"
+    )
+
+
+def test_edited_runtime_copy_fails(project, isolation):
+    root, dbt_dir, dagster_dir = project
+    parse = dagster_dir / DAGSTER / "_dbtscaffold" / "parse.py"
+    with changed(parse, append="# my fix\n"):
         report = check("--json", "--no-load", cwd=dbt_dir, root=root, home=isolation, expect=1)
     assert failing(report) == {"runtime_copy"}
     copy = by_id(report)["runtime_copy"]
-    assert "is dbtscaffold 0.1.0's runtime" in copy["message"]
+    assert copy["message"] == (
+        f"{DAGSTER}/{DAGSTER}/_dbtscaffold: parse.py edited since init wrote it (the copy is "
+        "dbtscaffold's code)"
+    )
+    assert copy["fix"] == (
+        "restore it: `dbtscaffold init --project-name jaffle_dagster --force` (move your change "
+        "into your own module)"
+    )
+
+
+def test_incompatible_runtime_copy_fails(project, isolation):
+    # The project imports a name the copy does not export (a copy older than the project's code).
+    root, dbt_dir, dagster_dir = project
+    assets = dagster_dir / DAGSTER / "assets.py"
+    text = assets.read_text(encoding="utf-8")
+    newer = text.replace("import ParseOnLoadPreparer", "import ParseOnLoadPreparer, prepare_v9")
+    with changed(assets, text=newer):
+        report = check("--json", "--no-load", cwd=dbt_dir, root=root, home=isolation, expect=1)
+    assert "runtime_copy" in failing(report)
+    copy = by_id(report)["runtime_copy"]
+    assert copy["message"].endswith("lacks `prepare_v9`, which the project imports from it")
     assert copy["fix"] == "refresh it: `dbtscaffold init --project-name jaffle_dagster --force`"
 
 

@@ -31,8 +31,8 @@ GENERATED = {
     "jaffle_shop_dagster/_dbtscaffold/loaders.py",
     "jaffle_shop_dagster/_dbtscaffold/locks.py",
     "jaffle_shop_dagster/_dbtscaffold/parse.py",
+    "jaffle_shop_dagster/_dbtscaffold/preparer.py",
     "jaffle_shop_dagster/_dbtscaffold/profiles.py",
-    "jaffle_shop_dagster/_dbtscaffold/project.py",
     "tests/test_definitions.py",
     "tests/test_schedules.py",
 }
@@ -205,7 +205,7 @@ def test_dry_run_shows_files_and_writes_nothing(example_project, tmp_path):
     )
     assert tree_hash(tmp_path) == before
     assert "+++ b/jaffle_shop_dagster/jaffle_shop_dagster/constants.py" in proc.stdout
-    assert "+@dbt_assets(manifest=DBT_MANIFEST_PATH" in proc.stdout
+    assert "+@dbt_assets(manifest=dbt_project.manifest_path" in proc.stdout
     assert "nothing was written" in proc.stderr
     assert "\x1b[" not in proc.stdout + proc.stderr  # plain when piped
 
@@ -271,7 +271,7 @@ def test_projects_move_together(scaffolded, tmp_path):
         [
             sys.executable,
             "-c",
-            "from jaffle_shop_dagster import constants as c; print(c.DBT_PROJECT_DIR)",
+            "from jaffle_shop_dagster import constants as c; print(c.dbt_project.project_dir)",
         ],
         cwd=moved / dagster_dir.name,
         env=dict(os.environ, **PARSE),

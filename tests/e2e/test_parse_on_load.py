@@ -40,7 +40,7 @@ sys.addaudithook(hook)
 import importlib
 definitions = importlib.import_module(sys.argv[1] + ".definitions")
 constants = importlib.import_module(sys.argv[1] + ".constants")
-manifest_path = constants.DBT_MANIFEST_PATH
+manifest_path = constants.dbt_project.manifest_path
 with open(manifest_path, "rb") as f:
     manifest = json.load(f)  # a half-written manifest fails here
 st = os.stat(manifest_path)

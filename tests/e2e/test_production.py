@@ -27,13 +27,12 @@ import sys
 import time
 import zipfile
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
 import psutil
 import pytest
 
-from tests.conftest import BIN, CLI, tree_hash
+from tests.conftest import BIN, CLI, tree_hash, write_constraints
 from tests.e2e.postgres_server import pg_server  # noqa: F401 (fixture)
 from tests.e2e.test_dev import descendants, free_port, graphql, group, isolated_env, living
 
@@ -82,19 +81,6 @@ def run(cmd, *, cwd, env, timeout=600, check=0):
 def wheel_names(wheel: Path) -> list[str]:
     with zipfile.ZipFile(wheel) as z:
         return sorted(n for n in z.namelist() if ".dist-info/" not in n)
-
-
-def _constraints(path: Path) -> Path:
-    """This environment's versions, so the fresh venv gets what the tests run with."""
-    pins = sorted(
-        {
-            f"{d.metadata['Name']}=={d.version}"
-            for d in metadata.distributions()
-            if d.metadata["Name"] and d.metadata["Name"].lower() != "dbtscaffold"
-        }
-    )
-    path.write_text("\n".join(pins) + "\n")
-    return path
 
 
 @dataclass
@@ -162,7 +148,7 @@ def shipped(tmp_path_factory) -> Shipped:
     run([uv, "venv", "-q", "--python", sys.executable, venv], cwd=server, env=uv_env)
     run(
         [uv, "pip", "install", "-q", "--python", venv / "bin" / "python"]
-        + ["-c", _constraints(root / "constraints.txt"), f"{server / wheel.name}[deploy]"],
+        + ["-c", write_constraints(root / "constraints.txt"), f"{server / wheel.name}[deploy]"],
         cwd=server,
         env=uv_env,
         timeout=900,
@@ -229,7 +215,7 @@ def test_the_wheel_loads_and_materializes_where_the_source_does_not_exist(shippe
     python = shipped.venv / "bin" / "python"
     probe = (
         "import json, importlib.util as u; import jaffle_dagster.constants as c; "
-        "print(json.dumps([str(c.DBT_PROJECT_DIR), str(c.DBT_MANIFEST_PATH), "
+        "print(json.dumps([str(c.dbt_project.project_dir), str(c.dbt_project.manifest_path), "
         "u.find_spec('dbtscaffold') is None]))"
     )
     before = tree_hash(shipped.site_package, ignore=("__pycache__",))

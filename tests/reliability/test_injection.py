@@ -161,12 +161,11 @@ def test_init_with_hostile_output_and_profiles_folders(tmp_path, hostile):
     here = (project / PACKAGE).resolve()
     names = {"HERE": here, "DBT_PROJECT_DIR": dbt.resolve()}
     project_dir = _assignment(consts, "DBT_PROJECT_DIR")
-    assert _eval_path(project_dir.args[0], names).resolve() == dbt.resolve()
+    assert _eval_path(project_dir, names) == dbt.resolve()
     [profiles_kw] = [
         k for k in _assignment(consts, "dbt_project").keywords if k.arg == "profiles_dir"
     ]
-    _, explicit = profiles_kw.value.args
-    assert _eval_path(explicit, names).resolve() == prof_dir.resolve()
+    assert _eval_path(profiles_kw.value, names) == prof_dir.resolve()
     assert str(tmp_path) not in (project / PACKAGE / "constants.py").read_text(encoding="utf-8")
     doc = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
     assert (project / doc["tool"]["dbtscaffold"]["dbt_project_dir"]).resolve() == dbt.resolve()
@@ -208,7 +207,7 @@ def test_init_with_profiles_elsewhere_and_hostile_profile_values(tmp_path):
         if k.arg == "profiles_dir"
     ]  # fmt: skip
     names = {"HERE": (project / PACKAGE).resolve()}
-    assert _eval_path(profiles_kw.value.args[1], names).resolve() == prof_dir.resolve()
+    assert _eval_path(profiles_kw.value, names) == prof_dir.resolve()
     tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
     # What Python itself makes of it: import the module (a manifest file stands in for
     # dbt parse, which the hostile profile name would not survive in dbt itself).
@@ -336,7 +335,7 @@ def test_hostile_seed_properties_reach_duckdb_as_given(template, tmp_path):
     script = (
         "import json, duckdb\n"
         "from dagster import materialize\n"
-        "from jaffle_shop_dagster import seed_assets\n"
+        "from jaffle_shop_dagster import assets, seed_assets  # assets parses on load\n"
         "result = materialize([seed_assets.hostile_seed])\n"
         "assert result.success\n"
         f"con = duckdb.connect({str(db)!r}, read_only=True)\n"

@@ -21,6 +21,7 @@ from dbtscaffold.dbt.manifest import (
     dbt_sources,
     seeds_referenced,
 )
+from dbtscaffold.runtime import manifest_state as ms
 from dbtscaffold.runtime import parse
 
 # --- asset keys, as dagster-dbt's default translator gives them -------------------------
@@ -316,14 +317,14 @@ def dbt_dir(tmp_path, monkeypatch):
 
 
 def test_manifest_state_current_then_stale(dbt_dir):
-    assert parse.manifest_state(dbt_dir, dbt_dir, dbt_dir / "target") == parse.ManifestState(
+    assert ms.manifest_state(dbt_dir, dbt_dir, dbt_dir / "target") == ms.ManifestState(
         False, False, False, None
     )
     _record(dbt_dir)
-    state = parse.manifest_state(dbt_dir, dbt_dir, "target")
+    state = ms.manifest_state(dbt_dir, dbt_dir, "target")
     assert state.current and state.parsed_at == 1000.0
     (dbt_dir / "models" / "a.sql").write_text("select 2\n")
-    state = parse.manifest_state(dbt_dir, dbt_dir, dbt_dir / "target")
+    state = ms.manifest_state(dbt_dir, dbt_dir, dbt_dir / "target")
     assert (state.exists, state.recorded, state.fingerprint_matches) == (True, True, False)
 
 
@@ -332,7 +333,7 @@ def test_manifest_rewritten_by_dbt_is_not_the_recorded_one(dbt_dir):
     manifest = dbt_dir / "target" / "manifest.json"
     manifest.unlink()
     manifest.write_text('{"nodes": {}}')  # `dbt build` by hand: another file
-    state = parse.manifest_state(dbt_dir, dbt_dir, dbt_dir / "target")
+    state = ms.manifest_state(dbt_dir, dbt_dir, dbt_dir / "target")
     assert (state.exists, state.recorded, state.fingerprint_matches) == (True, False, True)
     assert not state.current
 

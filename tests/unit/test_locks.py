@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from dbtscaffold.runtime import locks
+from dbtscaffold.runtime import change_lock, locks
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="flock")
 
@@ -23,10 +23,10 @@ pytestmark = pytest.mark.skipif(os.name != "posix", reason="flock")
 )
 def test_lock_timeout_reads_the_variable_else_the_default(monkeypatch, value, expected):
     if value is None:
-        monkeypatch.delenv(locks.TIMEOUT_ENV, raising=False)
+        monkeypatch.delenv(change_lock.TIMEOUT_ENV, raising=False)
     else:
-        monkeypatch.setenv(locks.TIMEOUT_ENV, value)
-    assert locks.lock_timeout(30.0) == expected
+        monkeypatch.setenv(change_lock.TIMEOUT_ENV, value)
+    assert change_lock.lock_timeout(30.0) == expected
 
 
 def _in_thread(fn) -> tuple[threading.Thread, threading.Event]:
@@ -44,7 +44,7 @@ def _in_thread(fn) -> tuple[threading.Thread, threading.Event]:
 def test_a_load_waits_for_a_change_and_a_change_for_a_load(tmp_path):
     target = tmp_path / "target"
     target.mkdir()
-    with locks.project_lock(tmp_path, "target", timeout=5):
+    with change_lock.project_lock(tmp_path, "target", timeout=5):
         got: list = []
         t, done = _in_thread(lambda: got.append(locks.hold_for_load(target)))
         assert not done.wait(0.3)  # blocked while the change holds the lock
@@ -52,20 +52,20 @@ def test_a_load_waits_for_a_change_and_a_change_for_a_load(tmp_path):
     release = got[0]
     # Loads share the lock; a change waits for them, and gives up naming the lock.
     second = locks.hold_for_load(target)
-    with pytest.raises(locks.LockBusyError) as busy:
-        with locks.project_lock(tmp_path, "target", timeout=0.2):
+    with pytest.raises(change_lock.LockBusyError) as busy:
+        with change_lock.project_lock(tmp_path, "target", timeout=0.2):
             pass
     assert busy.value.path == target / locks.LOCK_FILE
-    assert os.getpid() in locks.lock_holders(target / locks.LOCK_FILE)
+    assert os.getpid() in change_lock.lock_holders(target / locks.LOCK_FILE)
     release()
     release()  # twice is harmless
     second()
-    with locks.project_lock(tmp_path, "target", timeout=5):
+    with change_lock.project_lock(tmp_path, "target", timeout=5):
         pass
 
 
 def test_a_project_never_parsed_gets_its_target_folder_only_while_locked(tmp_path):
-    with locks.project_lock(tmp_path, "build/target", timeout=5):
+    with change_lock.project_lock(tmp_path, "build/target", timeout=5):
         assert (tmp_path / "build" / "target" / locks.LOCK_FILE).is_file()
     assert sorted(os.listdir(tmp_path)) == []
 

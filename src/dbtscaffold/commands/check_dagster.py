@@ -50,18 +50,33 @@ def check_runtime_copy(ctx: Context) -> Finding:
     fix = f"refresh it: `{_init_force(ctx)}`"
     if copy.version is None:
         return Finding(FAIL, f"no runtime copy (with a __version__) in {shown}", fix)
-    if copy.version != __version__:
+    if copy.missing:
         return Finding(
             FAIL,
-            f"{shown} is dbtscaffold {copy.version}'s runtime; this dbtscaffold is {__version__}",
+            f"{shown} ({copy.version}) lacks {', '.join(f'`{n}`' for n in copy.missing)}, "
+            "which the project imports from it",
             fix,
+        )
+    if copy.edited:
+        return Finding(
+            FAIL,
+            f"{shown}: {', '.join(copy.edited)} edited since init wrote "
+            f"{'it' if len(copy.edited) == 1 else 'them'} (the copy is dbtscaffold's code)",
+            f"restore it: `{_init_force(ctx)}` (move your change into your own module)",
+        )
+    if copy.version != __version__:
+        return Finding(
+            WARN,
+            f"{shown} is dbtscaffold {copy.version}'s runtime, intact; this dbtscaffold is "
+            f"{__version__}",
+            f"{fix}, then commit the diff",
         )
     if copy.differing:
         return Finding(
             WARN,
             f"{shown} says {copy.version}, but {', '.join(copy.differing)} "
             f"{'differs' if len(copy.differing) == 1 else 'differ'} from this dbtscaffold's "
-            "(a development build, or edited)",
+            "(a development build)",
             fix,
         )
     return Finding(OK, f"{shown} is {copy.version}, this dbtscaffold's")

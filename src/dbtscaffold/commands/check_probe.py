@@ -23,22 +23,15 @@ def _on_alarm(signum: int, frame: FrameType | None) -> None:
     raise TimeoutError(f"the definitions did not load within {sys.argv[2]} s")
 
 
-def _repository(module: ModuleType) -> Any:
+def _definitions(module: ModuleType) -> Any:
+    """The one dagster.Definitions object MODULE defines (as `dagster definitions validate`)."""
     import dagster
 
-    try:  # how `dagster definitions validate` finds the definitions in a module
-        from dagster._core.definitions.reconstruct import repository_def_from_target_def
-        from dagster._core.workspace.autodiscovery import loadable_targets_from_loaded_module
-    except ImportError:
-        found = [v for v in vars(module).values() if isinstance(v, dagster.Definitions)]
-        if len(found) != 1:
-            raise LookupError(f"{len(found)} Definitions objects in {module.__name__}") from None
-        return found[0].get_repository_def()
-    targets = loadable_targets_from_loaded_module(module)
-    if len(targets) != 1:
-        names = ", ".join(t.attribute for t in targets) or "none"
-        raise LookupError(f"{module.__name__} defines {len(targets)} loadable targets ({names})")
-    return repository_def_from_target_def(targets[0].target_definition)
+    found = [v for v in vars(module).values() if isinstance(v, dagster.Definitions)]
+    if len(found) != 1:
+        raise LookupError(f"{len(found)} Definitions objects in {module.__name__}")
+    dagster.Definitions.validate_loadable(found[0])
+    return found[0]
 
 
 def _where(tb: TracebackType | None, root: str) -> list[object] | None:
@@ -64,14 +57,15 @@ def main() -> None:
         import importlib
 
         module = importlib.import_module(module_name)
-        repo = _repository(module)
-        graph = repo.asset_graph
+        defs = _definitions(module)
+        graph = defs.resolve_asset_graph()
+        jobs = defs.resolve_all_job_defs()
         report: dict[str, object] = {
             "assets": len(graph.get_all_asset_keys()),
             "asset_checks": len(graph.asset_check_keys),
-            "jobs": sorted(j.name for j in repo.get_all_jobs() if not j.name.startswith("__")),
-            "schedules": sorted(s.name for s in repo.schedule_defs),
-            "sensors": sorted(s.name for s in repo.sensor_defs),
+            "jobs": sorted(j.name for j in jobs if not j.name.startswith("__")),
+            "schedules": sorted(s.name for s in defs.schedules or ()),
+            "sensors": sorted(s.name for s in defs.sensors or ()),
         }
     # Whatever the project raises (SystemExit and KeyboardInterrupt too) is the report.
     except BaseException as e:  # noqa: BLE001

@@ -2,7 +2,7 @@
 asset keys and seeds.
 
 Nothing here writes or runs dbt: the manifest is judged by the fingerprint parse on load
-records with each parse (runtime.parse.manifest_state), the keys are read from it.
+records with each parse (runtime.manifest_state), the keys are read from it.
 """
 
 from __future__ import annotations
@@ -108,7 +108,8 @@ def _newest_change(ctx: Context, since: float) -> tuple[str, float] | None:
 
 def check_manifest(ctx: Context) -> Finding:
     """target/manifest.json is current against the fingerprint of what dbt reads (no dbt run)."""
-    from dbtscaffold.runtime.parse import manifest_state, parse_on_load_enabled
+    from dbtscaffold.runtime.manifest_state import manifest_state
+    from dbtscaffold.runtime.parse import parse_on_load_enabled
     from dbtscaffold.runtime.project import find_profiles_dir
 
     if ctx.dbt is None or ctx.dagster is None:

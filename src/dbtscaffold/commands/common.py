@@ -25,7 +25,7 @@ def state_locked(state_dir: Path) -> Iterator[None]:
     names the process holding it.
     """
     from dbtscaffold.changes.journal import StateLockBusy, state_lock
-    from dbtscaffold.runtime.locks import describe_holders, lock_timeout
+    from dbtscaffold.runtime.change_lock import describe_holders, lock_timeout
 
     stack = contextlib.ExitStack()
     try:
@@ -97,12 +97,12 @@ def _plan_unlocked(plan: Callable[[], T], state_dir: Path) -> T:
 
 @contextlib.contextmanager
 def dbt_project_locked(dbt_dir: Path, target_path: Path | str) -> Iterator[None]:
-    """Hold the dbt project's change lock while writing (see runtime/locks.py).
+    """Hold the dbt project's change lock while writing (see runtime/locks.py and change_lock.py).
 
     Definitions loads in progress finish first, and loads that start meanwhile wait, so
     none of them parses (or imports) the project halfway through the change.
     """
-    from dbtscaffold.runtime.locks import LockBusyError, describe_holders, project_lock
+    from dbtscaffold.runtime.change_lock import LockBusyError, describe_holders, project_lock
 
     stack = contextlib.ExitStack()
     try:

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from dbtscaffold.proc import ProcessGroup
 
 PARSE_ON_LOAD_ENV = "DAGSTER_DBT_PARSE_PROJECT_ON_LOAD"
+DEV_CLI_ENV = "DAGSTER_IS_DEV_CLI"
 DAGSTER_HOME_ENV = "DAGSTER_HOME"
 DAGSTER_HOME_DIR = ".dagster_home"
 DEFAULT_PORT = 3000
@@ -64,12 +65,15 @@ LOOK_INTERVAL = 2.0
 def dagster_env(info: DagsterProjectInfo) -> dict[str, str]:
     """The environment for `dagster` commands on the project INFO.
 
-    Parse on load is on; DAGSTER_HOME is the project's `.dagster_home` unless the user set
+    Parse on load is on, as under `dagster dev`; DAGSTER_HOME is the project's `.dagster_home` unless the user set
     one (without one, `dagster dev` keeps run history in a temp folder deleted on exit);
     this interpreter's bin folder comes first on PATH, as dagster-dbt runs `dbt` from it.
     """
     env = dict(os.environ)
     env[PARSE_ON_LOAD_ENV] = "1"
+    # As `dagster dev` sets it for its code servers: dagster-dbt's DbtProject then uses the
+    # dbt project itself, not the copy `package` left in the package (materialize too).
+    env[DEV_CLI_ENV] = "1"
     home = env.get(DAGSTER_HOME_ENV, "").strip()
     if home:
         if not Path(home).expanduser().is_absolute():

@@ -22,6 +22,8 @@ def run_init(
     next_steps: bool = True,
     schedule: str | None = None,
     no_schedule: bool = False,
+    ignore_package_conflict: bool = False,
+    dbt_state: bool = False,
 ) -> Path:
     """Plan and write the Dagster project; return its folder."""
     from dbtscaffold.dagster_project.scaffold import default_project_name, plan_init
@@ -41,7 +43,11 @@ def run_init(
         overwrite=overwrite,
         schedule=schedule,
         no_schedule=no_schedule,
+        ignore_package_conflict=ignore_package_conflict,
+        dbt_state=dbt_state,
     )
+    if result.name_warning:
+        console.warn(result.name_warning)
     how = {
         "--profiles-dir": "given by --profiles-dir",
         "DBT_PROFILES_DIR": "given by DBT_PROFILES_DIR",

@@ -151,8 +151,7 @@ class SelectionError(Exception):
 
 def resolve_selection(select: str, repo_def: Any) -> list[Any]:
     """The AssetKeys SELECT names in REPO_DEF; SelectionError when it names none."""
-    from dagster import AssetKey, AssetSelection
-    from dagster._core.errors import DagsterError, DagsterInvalidSubsetError
+    from dagster import AssetKey, AssetSelection, DagsterError, DagsterInvalidSubsetError
 
     names = _names(repo_def)
     if select.strip() == "*":
@@ -181,18 +180,6 @@ def resolve_selection(select: str, repo_def: Any) -> list[Any]:
     if not chosen:
         raise SelectionError(no_match_message(select, None, names))
     return [AssetKey(list(k)) for k in chosen]
-
-
-def _load(module: str, working_dir: str) -> tuple[Any, Any]:
-    """(repository definition, its origin) of MODULE, as `dagster ... -m MODULE -d DIR`."""
-    from dagster._cli.workspace.cli_target import get_repository_python_origin_from_cli_opts
-    from dagster._utils.hosted_user_process import recon_repository_from_origin
-    from dagster_shared.cli import PythonPointerOpts
-
-    origin = get_repository_python_origin_from_cli_opts(
-        PythonPointerOpts(module_name=module, working_directory=working_dir)
-    )
-    return recon_repository_from_origin(origin).get_definition(), origin
 
 
 def _report(event: Any, cancel: _Cancel) -> None:
@@ -281,8 +268,10 @@ def run(module: str, working_dir: str, select: str) -> int:
 
 
 def _run(module: str, working_dir: str, select: str, cancel: _Cancel) -> int:
+    from dbtscaffold.dagster_private import load_repository
+
     try:
-        repo_def, origin = _load(module, working_dir)
+        repo_def, origin = load_repository(module, working_dir)
     except KeyboardInterrupt:
         raise
     except Exception as e:  # the user's code: whatever it raises is theirs to fix
@@ -302,17 +291,14 @@ def _run(module: str, working_dir: str, select: str, cancel: _Cancel) -> int:
 
 def _execute(repo_def: Any, origin: Any, keys: Sequence[Any], cancel: _Cancel) -> int:
     from dagster import DagsterInstance
-    from dagster._core.execution.api import execute_run_iterator
-    from dagster._core.origin import JobPythonOrigin
-    from dagster._utils.hosted_user_process import recon_job_from_origin
+
+    from dbtscaffold.dagster_private import execute_run, reconstructable_job
 
     job_def = repo_def.get_implicit_job_def_for_assets(keys)
     if job_def is None:
         emit("no_match", message="The selected assets have different partitions; select fewer.")
         return 1
-    recon_job = recon_job_from_origin(JobPythonOrigin(job_def.name, repository_origin=origin))
-    load_data = recon_job.repository.get_definition().repository_load_data
-    recon_job = recon_job.with_repository_load_data(load_data)
+    recon_job, load_data = reconstructable_job(job_def.name, origin)
     with DagsterInstance.get() as instance:
         with cancel.lock:
             if cancel.requested:
@@ -326,7 +312,7 @@ def _execute(repo_def: Any, origin: Any, keys: Sequence[Any], cancel: _Cancel) -
             cancel.instance, cancel.run = instance, run
         emit("run", run_id=run.run_id)
         try:
-            for event in execute_run_iterator(recon_job, run, instance):
+            for event in execute_run(recon_job, run, instance):
                 _report(event, cancel)
         except KeyboardInterrupt:
             # Interrupted outside Dagster's own handling (before the run started): the run

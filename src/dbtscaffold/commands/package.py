@@ -1,7 +1,8 @@
 """`dbtscaffold package`: a wheel that runs where the source dbt project does not exist.
 
-1. Prepare the manifest: the project's own constants.py, run with parse on load, parses the
-   dbt project (only if something dbt reads changed since the last parse).
+1. Prepare the manifest, as `dagster-dbt project prepare-and-package --file <pkg>/constants.py`
+   does: the DbtProject of the project's constants.py, prepared by the project's preparer
+   (dbt parses only if something dbt reads changed since the last parse).
 2. Copy the dbt project (with that manifest) and data/ into the package, as one planned
    change (dagster_project/package.py), so a re-run is a no-op and a failure changes nothing.
 3. Build the wheel from a clean copy of the Dagster project (setuptools keeps files deleted
@@ -29,6 +30,7 @@ from dbtscaffold.dbt.project import DbtProjectInfo
 from dbtscaffold.errors import UserError
 
 PARSE_ON_LOAD_ENV = "DAGSTER_DBT_PARSE_PROJECT_ON_LOAD"
+DEV_CLI_ENV = "DAGSTER_IS_DEV_CLI"
 # Left out of the copy the wheel is built from: environments, build output, local state.
 _BUILD_SKIP = frozenset(
     {"build", "dist", "data", "deploy", ".git", ".venv", ".dbtscaffold", ".dagster_home"}
@@ -48,17 +50,25 @@ def _project_env(info: DagsterProjectInfo, **extra: str) -> dict[str, str]:
     )
 
 
-# Runs the project's constants.py; on an error, its first line after a marker (the last
-# line of a traceback can be anything, e.g. logging's own error report on a full disk).
+# Prepares the project's DbtProject (constants.py) with its preparer, as `dagster-dbt project
+# prepare-and-package` does (projects of dbtscaffold 0.1 prepared when constants.py was
+# imported); on an error, its first line after a marker (the last line of a traceback can
+# be anything, e.g. logging's own error report on a full disk).
 _PREPARE = """
 import sys, traceback
 try:
     import {package}.constants as c
+    if hasattr(c, "DBT_MANIFEST_PATH"):
+        manifest = c.DBT_MANIFEST_PATH
+    else:
+        from {package}._dbtscaffold import ParseOnLoadPreparer
+        ParseOnLoadPreparer().prepare(c.dbt_project)
+        manifest = c.dbt_project.manifest_path
 except Exception as e:
     traceback.print_exc()
     first = (str(e).strip().splitlines() or [type(e).__name__])[0]
     sys.exit("{marker}" + first)
-print(c.DBT_MANIFEST_PATH)
+print(manifest)
 """
 _MARKER = "dbtscaffold-prepare-error: "
 
@@ -70,7 +80,8 @@ def prepare_manifest(info: DagsterProjectInfo) -> Path:
         result = proc.run(
             [sys.executable, "-c", code],
             cwd=info.dir,
-            env=_project_env(info, **{PARSE_ON_LOAD_ENV: "1"}),
+            # As under `dagster dev`: the dbt project itself, never the packaged copy.
+            env=_project_env(info, **{PARSE_ON_LOAD_ENV: "1", DEV_CLI_ENV: "1"}),
         )
     except proc.ProcessError as e:
         lines = (e.stderr or e.stdout).strip().splitlines()

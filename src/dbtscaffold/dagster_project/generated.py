@@ -2,14 +2,19 @@
 and the Python assets the package defines.
 
 Importing constants.py would run parse on load (and dagster); instead its assignments are
-read with `ast` and the few expressions init writes are evaluated (`Path(__file__).parent`,
-`HERE.joinpath("..", "..")`, `HERE / "dbt_project"`, `Path.home() / ".dbt"`). Anything
+read with `ast` and the few expressions init writes are evaluated
+(`Path(__file__).joinpath("..", "..").resolve()`, `Path.home() / ".dbt"`, and those of older
+versions: `HERE.joinpath("..", "..")`, `HERE / "dbt_project"`). Anything
 else is "not understood" and the callers fall back to [tool.dbtscaffold].
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
+import hashlib
+import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +23,14 @@ from dbtscaffold.dagster_project.seed_assets import AssetCodeError, defined_asse
 from dbtscaffold.resources import runtime_dir
 
 RUNTIME_PACKAGE = "_dbtscaffold"
+# The hash of every file init wrote, relative to the project (committed with the project).
+RECORD = ".dbtscaffold/generated.json"
+# The runtime modules init copies into a generated project: what its code imports, and what
+# those import (project.py, change_lock.py and manifest_state.py serve the CLI only).
+COPIED = frozenset(
+    {"__init__.py", "dbt_seed.py", "fingerprint.py", "loaders.py", "locks.py", "parse.py",
+     "preparer.py", "profiles.py"}
+)  # fmt: skip
 _VERSION_RE = re.compile(r"""^__version__\s*=\s*['"]([^'"]+)['"]""", re.MULTILINE)
 
 
@@ -82,6 +95,10 @@ def _eval(node: ast.expr, names: dict[str, object], file: Path) -> object:
             base = _eval(func.value, names, file)
             if isinstance(base, Path) and all(isinstance(a, str) for a in args):
                 return base.joinpath(*(str(a) for a in args))
+        if isinstance(func, ast.Attribute) and func.attr == "resolve" and not args:
+            base = _eval(func.value, names, file)
+            if isinstance(base, Path):
+                return Path(os.path.normpath(base))
         if isinstance(func, ast.Name) and func.id == "find_dbt_project_dir":
             return _Candidates(tuple(Path(str(a)) for a in args))
     raise _Unknown(ast.dump(node)[:60])
@@ -117,8 +134,18 @@ def _dbt_project_call(
 ) -> ConstantsPaths | None:
     kwargs = {k.arg: k.value for k in call.keywords if k.arg}
     try:
-        project = _eval(kwargs["project_dir"], names, file) if "project_dir" in kwargs else None
-        candidates = project.paths if isinstance(project, _Candidates) else (project,)
+        given = kwargs.get("project_dir")
+        if isinstance(given, ast.IfExp):  # SOURCE if SOURCE.is_dir() else PACKAGED
+            candidates: tuple[object, ...] = (
+                _eval(given.body, names, file),
+                _eval(given.orelse, names, file),
+            )
+        else:
+            project = _eval(given, names, file) if given is not None else None
+            candidates = project.paths if isinstance(project, _Candidates) else (project,)
+        if "packaged_project_dir" in kwargs:
+            packaged = _eval(kwargs["packaged_project_dir"], names, file)
+            candidates = tuple(dict.fromkeys((*candidates, packaged)))
         if not all(isinstance(c, Path) for c in candidates):
             return None
         explicit: Path | None = None
@@ -129,6 +156,8 @@ def _dbt_project_call(
             if len(profiles.args) > 1:
                 value = _eval(profiles.args[1], names, file)
                 explicit = value if isinstance(value, Path) else Path(str(value))
+        elif _is_environ_get(profiles):
+            pass  # DBT_PROFILES_DIR, else ~/.dbt: dbt's own order, as find_profiles_dir() looks
         elif profiles is not None:
             value = _eval(profiles, names, file)
             explicit = value if isinstance(value, Path) else Path(str(value))
@@ -142,6 +171,17 @@ def _dbt_project_call(
     )
 
 
+def _is_environ_get(node: ast.expr | None) -> bool:
+    """Whether NODE is `os.environ.get(...)`."""
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "get"
+        and isinstance(node.func.value, ast.Attribute)
+        and node.func.value.attr == "environ"
+    )
+
+
 # --- the runtime copy -------------------------------------------------------------------
 
 
@@ -151,17 +191,71 @@ class RuntimeCopy:
 
     version: str | None  # None: no copy (or no __version__ in it)
     differing: tuple[str, ...]  # files whose bytes differ from the installed runtime's
+    edited: tuple[str, ...] = ()  # files changed since init wrote them (its record says so)
+    missing: tuple[str, ...] = ()  # names the package imports from it that it lacks
+
+
+def _copied_names(copy: Path) -> set[str]:
+    """The names the copy's __init__.py exports (its __all__), read without importing it."""
+    try:
+        tree = ast.parse((copy / "__init__.py").read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        return set()
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets
+        ):
+            with contextlib.suppress(ValueError):
+                return {str(v) for v in ast.literal_eval(node.value)}
+    return set()
+
+
+def _imported_from_copy(package_dir: Path) -> set[str]:
+    """The names the package's own modules import from its _dbtscaffold."""
+    names: set[str] = set()
+    for path in package_dir.glob("*.py"):
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+        except (OSError, SyntaxError, UnicodeDecodeError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[-1] == (
+                RUNTIME_PACKAGE
+            ):
+                names.update(a.name for a in node.names)
+    return names
+
+
+def _edited(package_dir: Path, copy: Path) -> tuple[str, ...]:
+    """Copy files that differ from what init recorded writing ((): no record to tell)."""
+    try:
+        record = json.loads((package_dir.parent / RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ()
+    prefix = f"{package_dir.name}/{RUNTIME_PACKAGE}/"
+    recorded = {k[len(prefix) :]: v for k, v in record.items() if k.startswith(prefix)}
+    if not recorded:
+        return ()
+    present = {p.name for p in copy.glob("*.py")}
+    return tuple(
+        sorted(
+            name
+            for name in set(recorded) | present
+            if name not in present
+            or recorded.get(name) != hashlib.sha256((copy / name).read_bytes()).hexdigest()
+        )
+    )
 
 
 def read_runtime_copy(package_dir: Path) -> RuntimeCopy:
-    """The version stamped in PACKAGE_DIR/_dbtscaffold and the files that differ from ours."""
+    """The version stamped in PACKAGE_DIR/_dbtscaffold, and how it differs (see RuntimeCopy)."""
     copy = package_dir / RUNTIME_PACKAGE
     try:
         init = (copy / "__init__.py").read_text(encoding="utf-8", errors="replace")
     except OSError:
         return RuntimeCopy(None, ())
     m = _VERSION_RE.search(init)
-    ours = {p.name for p in runtime_dir().glob("*.py")}
+    ours = {p.name for p in runtime_dir().glob("*.py") if p.name in COPIED}
     theirs = {p.name for p in copy.glob("*.py")}
     differing = sorted(
         name
@@ -170,7 +264,10 @@ def read_runtime_copy(package_dir: Path) -> RuntimeCopy:
         or name not in theirs
         or (copy / name).read_bytes() != (runtime_dir() / name).read_bytes()
     )
-    return RuntimeCopy(m.group(1) if m else None, tuple(differing))
+    missing = sorted(_imported_from_copy(package_dir) - _copied_names(copy))
+    return RuntimeCopy(
+        m.group(1) if m else None, tuple(differing), _edited(package_dir, copy), tuple(missing)
+    )
 
 
 # --- Python assets --------------------------------------------------------------------

@@ -44,14 +44,22 @@ def _stdlib_names() -> frozenset[str]:
     return frozenset(getattr(sys, "stdlib_module_names", ()))
 
 
-def name_problem(name: str) -> str | None:
-    """Why NAME cannot be a generated Python package name, or None if it can."""
+def name_problem(name: str, *, shadowing: bool = False) -> str | None:
+    """Why NAME cannot be a generated Python package name, or None if it can.
+
+    With SHADOWING (--ignore-package-conflict), a name that shadows a module is allowed.
+    """
     if not name:
         return "is empty"
     if not name.isidentifier() or not name.isascii():
         return "is not a valid Python identifier (letters, digits and underscores; not starting with a digit)"
     if keyword.iskeyword(name) or keyword.issoftkeyword(name):
         return "is a Python keyword"
+    return None if shadowing else shadow_problem(name)
+
+
+def shadow_problem(name: str) -> str | None:
+    """Which module NAME, as a top-level package, would shadow (None: none)."""
     if name in _stdlib_names():
         return "would shadow the standard-library module of the same name"
     if name in RESERVED_MODULE_NAMES or name.replace("-", "_") in RESERVED_MODULE_NAMES:

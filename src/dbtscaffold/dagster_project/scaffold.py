@@ -12,8 +12,15 @@ from pathlib import Path
 from dbtscaffold import __version__
 from dbtscaffold.changes.files import check_confined
 from dbtscaffold.changes.plan import FileChange, Plan
+from dbtscaffold.dagster_project.generated import COPIED, RECORD
 from dbtscaffold.dagster_project.locate import relpath
-from dbtscaffold.dagster_project.names import name_problem, py_literal, to_identifier
+from dbtscaffold.dagster_project.names import (
+    name_problem,
+    py_literal,
+    shadow_problem,
+    to_identifier,
+)
+from dbtscaffold.dagster_project.pins import current_pins, dbt_req
 from dbtscaffold.dbt import project as proj
 from dbtscaffold.errors import UserError
 from dbtscaffold.resources import runtime_dir, templates_dir
@@ -21,10 +28,6 @@ from dbtscaffold.resources import runtime_dir, templates_dir
 TEMPLATE = "dagster_project"
 # The private sub-package of a generated project that holds the copy of dbtscaffold.runtime.
 RUNTIME_PACKAGE = "_dbtscaffold"
-# The hash of every file init wrote, relative to the project (committed with the project).
-RECORD = ".dbtscaffold/generated.json"
-# Packages a generated project always depends on (adapters are added per profile).
-BASE_DEPENDENCIES = ("dagster", "dagster-dbt", "dbt-core>=1.8,<1.12")
 DBT_CORE_UPPER = "<1.12"
 DEFAULT_CRON = "0 0 * * *"
 # What init leaves out with --no-schedule.
@@ -38,23 +41,40 @@ class InitResult:
     dbt: proj.DbtProjectInfo
     profile: proj.ProfileInfo
     adapter_packages: list[str]
+    name_warning: str | None = None  # a shadowing name allowed by --ignore-package-conflict
 
 
-def validate_project_name(name: str) -> str:
-    """NAME if it can be the generated package's name, else a UserError."""
-    problem = name_problem(name)
+def validate_project_name(name: str, shadowing: bool = False) -> str:
+    """NAME if it can be the generated package's name, else a UserError.
+
+    SHADOWING (--ignore-package-conflict) allows a name that shadows a module.
+    """
+    problem = name_problem(name, shadowing=shadowing)
     if problem:
-        raise UserError(f"Project name `{name}` {problem}; choose another with --project-name.")
+        hint = (
+            ", or pass --ignore-package-conflict to use it anyway"
+            if shadow_problem(name) == problem
+            else ""
+        )
+        raise UserError(
+            f"Project name `{name}` {problem}; choose another with --project-name{hint}."
+        )
     return name
 
 
 def validate_cron(cron: str) -> str:
     """CRON if Dagster accepts it as a schedule's cron_schedule, else a UserError."""
-    # Dagster's own check (the one ScheduleDefinition applies when the definitions load);
+    # Dagster's own check, as ScheduleDefinition applies it when the definitions load;
     # importing dagster costs seconds, so only `init --schedule` pays for it.
-    from dagster._utils.schedules import is_valid_cron_string
+    from dagster import DagsterInvalidDefinitionError, ScheduleDefinition
 
-    if not cron.strip() or not is_valid_cron_string(cron):
+    try:
+        valid = bool(cron.strip()) and bool(
+            ScheduleDefinition(name="cron_check", cron_schedule=cron, job_name="cron_check")
+        )
+    except DagsterInvalidDefinitionError:
+        valid = False
+    if not valid:
         shown = cron.encode("unicode_escape").decode("ascii")
         raise UserError(
             f"Cron schedule `{shown}` is not valid; pass five fields (minute hour day month "
@@ -74,20 +94,29 @@ def toml_str(value: str) -> str:
     return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
-def _profiles_dir_args(loc: proj.ProfilesLocation, dbt_dir: Path, package_dir: Path) -> str:
-    """The arguments of find_profiles_dir() in constants.py for the profiles.yml init used.
+def _profiles_dir(loc: proj.ProfilesLocation, dbt_dir: Path, package_dir: Path) -> str:
+    """DbtProject(profiles_dir=...) in constants.py for the profiles.yml init used ("": none).
 
-    Found in dbt's own order (DBT_PROFILES_DIR, the dbt project, ~/.dbt), the generated
-    project looks the same way when it runs; a folder given by --profiles-dir is named,
-    relative to constants.py (never an absolute path: a team commits that file).
+    profiles.yml in the dbt project needs none (DbtProject's default, which follows the
+    packaged copy too); found in dbt's own order (DBT_PROFILES_DIR, then ~/.dbt), the project
+    looks the same way when it runs; a folder given by --profiles-dir is named, relative to
+    the package (never an absolute path: a team commits that file).
     """
     pdir = loc.path.parent
-    if loc.how != "--profiles-dir" or pdir == dbt_dir.resolve():
-        return "DBT_PROJECT_DIR"
-    if pdir == (Path.home() / ".dbt").resolve():
-        return 'DBT_PROJECT_DIR, Path.home() / ".dbt"'
-    parts = relpath(pdir, package_dir).split("/")
-    return "DBT_PROJECT_DIR, HERE.joinpath(" + ", ".join(py_literal(p) for p in parts) + ")"
+    home = (Path.home() / ".dbt").resolve()
+    if pdir == dbt_dir.resolve():
+        return ""
+    if loc.how != "--profiles-dir":
+        return 'os.environ.get("DBT_PROFILES_DIR", Path.home() / ".dbt")'
+    if pdir == home:
+        return 'Path.home() / ".dbt"'
+    return _from_here(relpath(pdir, package_dir))
+
+
+def _from_here(rel: str) -> str:
+    """`HERE.joinpath(...).resolve()` for REL, a path relative to the package folder HERE."""
+    parts = [p for p in rel.split("/") if p != "."] or ["."]
+    return "HERE.joinpath(" + ", ".join(py_literal(p) for p in parts) + ").resolve()"
 
 
 def _doc_text(value: str) -> str:
@@ -102,17 +131,19 @@ def build_context(
     project_dir: Path,
     schedule: str | None = None,
     with_schedule: bool = True,
+    dbt_state: bool = False,
 ) -> dict[str, object]:
     """The cookiecutter context: SCHEDULE is `--schedule`'s cron (None: the default, off)."""
     from dbtscaffold.dbt.target import duckdb_path
 
     package_dir = project_dir / name
     duckdb = duckdb_path(profile)
+    pins = current_pins()
     adapters = proj.adapter_packages(profile.target_types(), profile.targets.values())
-    deps = [*BASE_DEPENDENCIES, *(f"{a}{DBT_CORE_UPPER}" for a in adapters)]
+    deps = [pins.dagster_req("dagster"), pins.dagster_req("dagster-dbt"), dbt_req("dbt-core")]
+    deps += [dbt_req(a, DBT_CORE_UPPER) for a in adapters]
     if "duckdb" in profile.target_types():
-        deps.append("dagster-duckdb")
-    rel_parts = relpath(dbt.dir, package_dir).split("/")
+        deps.append(pins.dagster_req("dagster-duckdb"))
     return {
         "project_name": name,
         "version": __version__,
@@ -122,11 +153,14 @@ def build_context(
         "dbt_project_dir_md": relpath(dbt.dir, project_dir).replace("`", "'"),
         "dbt_assets_name": to_identifier(dbt.name) + "_dbt_assets",
         "dependencies_toml": [toml_str(d) for d in deps],
+        "webserver_req": pins.dagster_req("dagster-webserver"),
+        "postgres_req": pins.dagster_req("dagster-postgres"),
         "dbt_project_dir_toml": toml_str(relpath(dbt.dir, project_dir)),
-        "dbt_project_dir_parts_py": ", ".join(py_literal(p) for p in rel_parts),
-        "profiles_dir_args_py": _profiles_dir_args(profile.location, dbt.dir, package_dir),
+        "dbt_project_dir_parts_py": _from_here(relpath(dbt.dir, package_dir))[14:-11],
+        "profiles_dir_py": _profiles_dir(profile.location, dbt.dir, package_dir),
         "target_path_py": py_literal(dbt.target_path) if dbt.target_path != "target" else "",
         "schedule": with_schedule,
+        "dbt_state": dbt_state,
         "schedule_cron_py": py_literal(schedule or DEFAULT_CRON),
         "schedule_cron_md": (schedule or DEFAULT_CRON).replace("`", "'"),
         "schedule_status": "RUNNING" if schedule else "STOPPED",
@@ -187,6 +221,8 @@ def plan_init(
     overwrite: bool = False,
     schedule: str | None = None,
     no_schedule: bool = False,
+    ignore_package_conflict: bool = False,
+    dbt_state: bool = False,
 ) -> InitResult:
     """Plan the files of a new Dagster project for the dbt project in DBT_PROJECT_DIR.
 
@@ -199,7 +235,9 @@ def plan_init(
     if schedule is not None:
         validate_cron(schedule)
     dbt = proj.read_dbt_project(dbt_project_dir)
-    name = validate_project_name(project_name or default_project_name(dbt))
+    name = project_name or default_project_name(dbt)
+    validate_project_name(name, shadowing=ignore_package_conflict)
+    shadows = shadow_problem(name)
     location = proj.find_profiles(dbt.dir, profiles_dir)
     profile = proj.read_profile(location, dbt.profile)
     output_dir = output_dir.absolute()
@@ -221,7 +259,7 @@ def plan_init(
             "(other files are left alone) or choose another --project-name."
         )
     _check_writable(project_dir)
-    context = build_context(name, dbt, profile, project_dir, schedule, not no_schedule)
+    context = build_context(name, dbt, profile, project_dir, schedule, not no_schedule, dbt_state)
     with tempfile.TemporaryDirectory(prefix="dbtscaffold-init-") as tmp:
         rendered = _read_tree(render(context, Path(tmp)))
     if no_schedule:
@@ -233,7 +271,7 @@ def plan_init(
         del rendered[f"{name}/schedules.py"]
     # The runtime goes in byte for byte (not through cookiecutter): it is our tested code.
     for rel, data in _read_tree(runtime_dir()).items():
-        if rel.endswith(".py"):
+        if rel in COPIED:
             rendered[f"{name}/{RUNTIME_PACKAGE}/{rel}"] = data
     # seed_assets.py belongs to convert-seed once it exists: --force keeps its loaders.
     seed_assets = f"{name}/seed_assets.py"
@@ -266,6 +304,14 @@ def plan_init(
         target = project_dir / rel
         before = target.read_bytes() if target.is_file() else None
         plan.add(FileChange(target, before, rendered[rel]))
+    # Runtime modules an older init copied that the copy no longer has, if still as written.
+    for rel in sorted(set(record) - set(rendered)):
+        old = project_dir / rel
+        ours = rel.startswith(f"{name}/{RUNTIME_PACKAGE}/") and old.is_file()
+        if ours and _sha256(data := old.read_bytes()) == record[rel]:
+            check_confined(old, (project_dir,))
+            plan.add(FileChange(old, data, None))
+            del record[rel]
     # What init wrote, so that the next `init --force` can tell a user's edit from ours.
     record.update({rel: _sha256(data) for rel, data in rendered.items()})
     after = (json.dumps(dict(sorted(record.items())), indent=2) + "\n").encode()
@@ -277,6 +323,9 @@ def plan_init(
         dbt,
         profile,
         proj.adapter_packages(profile.target_types(), profile.targets.values()),
+        f"Project name `{name}` {shadows} (allowed by --ignore-package-conflict)."
+        if shadows
+        else None,
     )
 
 

@@ -3,8 +3,8 @@
 `dbtscaffold init` copies this package byte for byte into `<package>/_dbtscaffold/` of
 every project it generates (and `init --force` refreshes the copy), so the project needs
 no dbtscaffold installed. It imports nothing from the rest of dbtscaffold, and only the
-standard library when imported; PyYAML, Jinja, DuckDB and psycopg2 are imported by the
-functions that use them.
+standard library when imported; PyYAML, Jinja, DuckDB, psycopg2 and dagster-dbt are imported
+by the functions (and the preparer module) that use them.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ _EXPORTS = {
     "find_dbt_project_dir": "project",
     "find_profiles_dir": "project",
     "load_csv": "loaders",
+    "ParseOnLoadPreparer": "preparer",
     "parse_on_load_enabled": "parse",
     "prepare_manifest": "parse",
 }
@@ -32,6 +33,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "ParseOnLoadPreparer",
     "__version__",
     "find_dbt_project_dir",
     "find_profiles_dir",

@@ -15,7 +15,9 @@ when its process dies, so a killed process never leaves the project locked):
 - `.dbtscaffold_parse.run`, held exclusively by the one load that runs `dbt parse`.
 
 Loads of older runtime copies take the change lock exclusively to parse, which still
-excludes changes. On Windows (msvcrt has no shared locks) every lock is exclusive.
+excludes changes. On Windows (msvcrt has no shared locks) every lock is exclusive. The
+change side (`project_lock`, and who holds a lock) is in change_lock.py, which the CLI
+uses and generated projects do not carry.
 """
 
 from __future__ import annotations
@@ -31,9 +33,6 @@ from pathlib import Path
 LOCK_FILE = ".dbtscaffold_parse.lock"
 GATE_FILE = ".dbtscaffold_parse.gate"
 RUN_FILE = ".dbtscaffold_parse.run"
-# How long a change waits for a lock another process holds before it gives up (seconds).
-TIMEOUT_ENV = "DBTSCAFFOLD_LOCK_TIMEOUT"
-DEFAULT_TIMEOUT = 300.0  # a load may be parsing a big dbt project
 
 
 class LockBusyError(TimeoutError):
@@ -41,55 +40,7 @@ class LockBusyError(TimeoutError):
 
     def __init__(self, path: Path, waited: float) -> None:
         self.path = path
-        super().__init__(f"`{path}` stayed locked for {waited:.0f} s{describe_holders(path)}")
-
-
-def lock_timeout(default: float) -> float:
-    """Seconds to wait for a lock: DBTSCAFFOLD_LOCK_TIMEOUT if it is a number, else DEFAULT."""
-    try:
-        return max(0.0, float(os.environ.get(TIMEOUT_ENV, "")))
-    except ValueError:
-        return default
-
-
-def lock_holders(path: Path) -> list[int]:
-    """Pids that hold a flock() on PATH (Linux: /proc/locks names them; elsewhere none)."""
-    # No library reads /proc/locks (psutil does not); its format is one lock per line:
-    # "1: FLOCK  ADVISORY  WRITE 4242 fe:00:2753593 0 EOF", "-> " marking a waiter.
-    try:
-        st = os.stat(path)
-        with open("/proc/locks", encoding="ascii", errors="replace") as f:
-            lines = f.read().splitlines()
-    except OSError:
-        return []
-    want = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
-    pids = []
-    for line in lines:
-        fields = line.split()
-        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == want:
-            with contextlib.suppress(ValueError):
-                pids.append(int(fields[4]))
-    return sorted(set(pids))
-
-
-def _command_line(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            argv = [a.decode("utf-8", "replace") for a in f.read().split(b"\0") if a]
-    except OSError:
-        return ""
-    text = " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(argv))
-    text = " ".join(text.split())  # one line, whatever the arguments hold
-    return text if len(text) <= 100 else text[:97] + "..."
-
-
-def describe_holders(path: Path) -> str:
-    """ ", held by pid N (`command`)" for the holders of PATH's lock, or "" if unknown."""
-    pids = [p for p in lock_holders(path) if p != os.getpid()]
-    if not pids:
-        return ""
-    shown = [f"pid {p} (`{c}`)" if (c := _command_line(p)) else f"pid {p}" for p in pids]
-    return ", held by " + ", ".join(shown)
+        super().__init__(f"`{path}` stayed locked for {waited:.0f} s")
 
 
 def _flock(fd: int, exclusive: bool, blocking: bool) -> None:
@@ -111,7 +62,7 @@ def _flock(fd: int, exclusive: bool, blocking: bool) -> None:
         fcntl.flock(fd, flags if blocking else flags | fcntl.LOCK_NB)
 
 
-def _unlock(fd: int) -> None:
+def unlock(fd: int) -> None:
     try:
         if os.name == "nt":
             import msvcrt
@@ -122,7 +73,7 @@ def _unlock(fd: int) -> None:
         os.close(fd)  # drops a flock() too
 
 
-def _acquire(path: Path, *, exclusive: bool, timeout: float | None) -> int:
+def acquire(path: Path, *, exclusive: bool, timeout: float | None) -> int:
     """An fd of PATH holding its lock; waits TIMEOUT seconds at most (None: for ever)."""
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
@@ -156,64 +107,13 @@ def _acquire(path: Path, *, exclusive: bool, timeout: float | None) -> int:
 
 
 @contextlib.contextmanager
-def project_lock(
-    project_dir: Path, target_path: Path | str = "target", *, timeout: float | None = None
-) -> Iterator[None]:
-    """Hold the change lock of a dbt project while its files (or its Dagster code) change.
-
-    Loads that start meanwhile wait, and loads in progress finish first, so every load sees
-    the project before or after the change. A project never parsed has no target folder: it
-    is made for the lock, and removed again afterwards if the lock files are all it holds.
-    A folder that cannot be made (a read-only project) cannot be parsed into either: then
-    no lock is needed. Raises LockBusyError after TIMEOUT seconds (default: see
-    `lock_timeout`).
-    """
-    target = Path(project_dir) / target_path
-    made: list[Path] = []
-    d = target
-    while not d.exists():
-        made.append(d)
-        d = d.parent
-    try:
-        for m in reversed(made):
-            m.mkdir()
-    except OSError:
-        for m in made:
-            with contextlib.suppress(OSError):
-                m.rmdir()
-        made = []
-    if not target.is_dir():
-        yield
-        return
-    wait = lock_timeout(DEFAULT_TIMEOUT) if timeout is None else timeout
-    fds: list[int] = []
-    try:
-        started = time.monotonic()
-        if os.name != "nt":
-            fds.append(_acquire(target / GATE_FILE, exclusive=True, timeout=wait))
-        left = max(0.0, wait - (time.monotonic() - started))
-        fds.append(_acquire(target / LOCK_FILE, exclusive=True, timeout=left))
-        yield
-    finally:
-        if made:  # still holding the locks: nobody can have used the folder meanwhile
-            for name in (LOCK_FILE, GATE_FILE, RUN_FILE):
-                with contextlib.suppress(OSError):
-                    os.unlink(target / name)
-            for m in made:
-                with contextlib.suppress(OSError):
-                    m.rmdir()
-        for fd in reversed(fds):
-            _unlock(fd)
-
-
-@contextlib.contextmanager
 def parse_run_lock(target: Path) -> Iterator[None]:
     """The one load that runs `dbt parse` in TARGET at a time."""
-    fd = _acquire(target / RUN_FILE, exclusive=True, timeout=None)
+    fd = acquire(target / RUN_FILE, exclusive=True, timeout=None)
     try:
         yield
     finally:
-        _unlock(fd)
+        unlock(fd)
 
 
 def hold_for_load(target: Path) -> Callable[[], None]:
@@ -225,13 +125,13 @@ def hold_for_load(target: Path) -> Callable[[], None]:
     try:
         target.mkdir(parents=True, exist_ok=True)
         if os.name == "nt":
-            fd = _acquire(target / LOCK_FILE, exclusive=True, timeout=None)
+            fd = acquire(target / LOCK_FILE, exclusive=True, timeout=None)
         else:
-            gate = _acquire(target / GATE_FILE, exclusive=False, timeout=None)
+            gate = acquire(target / GATE_FILE, exclusive=False, timeout=None)
             try:
-                fd = _acquire(target / LOCK_FILE, exclusive=False, timeout=None)
+                fd = acquire(target / LOCK_FILE, exclusive=False, timeout=None)
             finally:
-                _unlock(gate)
+                unlock(gate)
     except OSError as e:
         import errno
 
@@ -243,7 +143,7 @@ def hold_for_load(target: Path) -> Callable[[], None]:
 
     def release() -> None:
         if released.acquire(blocking=False):
-            _unlock(fd)
+            unlock(fd)
 
     return release
 

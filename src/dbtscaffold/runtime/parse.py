@@ -17,7 +17,6 @@ import os
 import shutil
 import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -224,43 +223,6 @@ def _parse(
         _write_atomic(target_path / FINGERPRINT_FILE, json.dumps(record).encode())
 
 
-@dataclass(frozen=True)
-class ManifestState:
-    """What parse on load would find, worked out without running dbt or writing anything."""
-
-    exists: bool  # TARGET_PATH/manifest.json is there
-    recorded: bool  # it is the file the last parse on load wrote (its record says so)
-    fingerprint_matches: bool  # nothing dbt reads changed since that parse
-    parsed_at: float | None  # when that parse started (epoch seconds), if recorded
-
-    @property
-    def current(self) -> bool:
-        """True when a load with parse on load on would reuse the manifest as it is."""
-        return self.exists and self.recorded and self.fingerprint_matches
-
-
-def manifest_state(project_dir: Path, profiles_dir: Path, target_path: Path) -> ManifestState:
-    """Whether TARGET_PATH/manifest.json is current for the dbt project, as a load would see it.
-
-    The same fingerprint and record `prepare_manifest` uses; read only, dbt is not started.
-    """
-    project_dir = Path(project_dir).resolve()
-    target_path = Path(target_path)
-    if not target_path.is_absolute():
-        target_path = project_dir / target_path
-    record = _read_record(target_path)
-    manifest_id = _file_id(target_path / "manifest.json")
-    packages = _adapter_packages(Path(profiles_dir), project_dir)
-    current = fingerprint(project_dir, Path(profiles_dir), target_path, packages)
-    parsed_at = record.get("parsed_at")
-    return ManifestState(
-        exists=manifest_id is not None,
-        recorded=manifest_id is not None and record.get("manifest") == manifest_id,
-        fingerprint_matches=record.get("fingerprint") == current,
-        parsed_at=float(parsed_at) if isinstance(parsed_at, (int, float)) else None,
-    )
-
-
 class ManifestMissingError(FileNotFoundError):
     """Parse on load is off and the dbt project has no manifest."""
 
@@ -276,15 +238,15 @@ def _adapter_packages(profiles_dir: Path, project_dir: Path) -> tuple[str, ...]:
     return tuple(sorted(f"dbt-{t.replace('_', '-')}" for t in types if t))
 
 
-def prepare_manifest(project: Any) -> Path:
+def prepare_manifest(project: Any, *, always: bool = False) -> Path:
     """The manifest of PROJECT (a dagster_dbt.DbtProject) that the dbt assets are built from.
 
-    With parse on load on, the project is parsed first if anything dbt reads changed since
-    the last parse; otherwise the manifest must already be there (made by `dbt parse` or
-    packaged with the code).
+    With parse on load on (or ALWAYS, as when packaging), the project is parsed first if
+    anything dbt reads changed since the last parse; otherwise the manifest must already be
+    there (made by `dbt parse` or packaged with the code).
     """
     manifest = Path(project.manifest_path)
-    if not parse_on_load_enabled():
+    if not always and not parse_on_load_enabled():
         if not manifest.is_file():
             value = os.environ.get(PARSE_ON_LOAD_ENV)
             if value is not None and value.strip():

@@ -6,7 +6,7 @@ from dagster import AssetsDefinition, Definitions
 from dagster_dbt import get_asset_key_for_model
 
 from {{ cookiecutter.project_name }} import assets, seed_assets
-from {{ cookiecutter.project_name }}.constants import DBT_MANIFEST_PATH
+from {{ cookiecutter.project_name }}.constants import dbt_project
 from {{ cookiecutter.project_name }}.definitions import defs
 
 
@@ -16,7 +16,7 @@ def test_definitions_load():
 
 def test_every_dbt_model_is_an_asset():
     keys = defs.resolve_asset_graph().materializable_asset_keys
-    manifest = json.loads(DBT_MANIFEST_PATH.read_text(encoding="utf-8"))
+    manifest = json.loads(dbt_project.manifest_path.read_text(encoding="utf-8"))
     for node in manifest["nodes"].values():
         if node["resource_type"] == "model" and node["config"]["materialized"] != "ephemeral":
             key = get_asset_key_for_model([assets.{{ cookiecutter.dbt_assets_name }}], node["name"])

@@ -3,10 +3,10 @@
 from dagster import Definitions, load_assets_from_modules
 from dagster_dbt import DbtCliResource
 
-from {{ cookiecutter.project_name }} import assets, seed_assets
-from {{ cookiecutter.project_name }}.constants import dbt_project
+from . import assets, seed_assets
+from .constants import dbt_project
 {%- if cookiecutter.schedule %}
-from {{ cookiecutter.project_name }}.schedules import materialize_dbt_models, materialize_dbt_models_schedule
+from .schedules import materialize_dbt_models, materialize_dbt_models_schedule
 {%- endif %}
 
 defs = Definitions(
