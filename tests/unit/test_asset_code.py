@@ -38,8 +38,8 @@ from pathlib import Path
 
 from dagster import AssetExecutionContext, MaterializeResult, asset
 
-from shop_dagster._dbtscaffold import load_csv
-from shop_dagster.constants import dbt_project
+from ._dbtscaffold import load_csv
+from .constants import dbt_project
 
 HERE = Path(__file__).parent
 # The project's data/ folder, else the copy `dbtscaffold package` puts in this package.
@@ -105,7 +105,7 @@ def test_missing_names_of_an_edited_module():
     assert missing_names(PLACEHOLDER) == []
     assert missing_names("") == []
     edited = add_loader_asset(PLACEHOLDER, SPEC, "pkg").replace(
-        "from pkg.constants import dbt_project\n", ""
+        "from .constants import dbt_project\n", ""
     )
     assert missing_names(edited) == ["dbt_project"]
 

@@ -4,8 +4,8 @@ from pathlib import Path
 
 from dagster import AssetExecutionContext, MaterializeResult, asset
 
-from pkg._dbtscaffold import load_csv
-from pkg.constants import dbt_project
+from ._dbtscaffold import load_csv
+from .constants import dbt_project
 
 HERE = Path(__file__).parent
 # The project's data/ folder, else the copy `dbtscaffold package` puts in this package.
