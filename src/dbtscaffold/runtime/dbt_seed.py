@@ -8,6 +8,7 @@ replaces, so the adapter's own type conversion, quoting, batching and table crea
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -16,7 +17,7 @@ import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,22 @@ def _dbt_failure(project: Path, output: str) -> str:
     return " ".join((errors or lines)[-3:])[:2000] or "dbt exited with an error"
 
 
+@contextlib.contextmanager
+def _loader_folder(name: str) -> Iterator[Path]:
+    """The throw-away project's folder: kept in the temp folder between loads when it can be,
+    else (no temp folder to keep it in) a new one each time."""
+    base = Path(tempfile.gettempdir()) / "dbtscaffold-seed-load"
+    try:
+        base.mkdir(mode=0o700, exist_ok=True)
+        folder = base / name
+        folder.mkdir(exist_ok=True)
+    except OSError:
+        with tempfile.TemporaryDirectory(prefix="dbtscaffold-load-") as tmp:
+            yield Path(tmp)
+        return
+    yield folder
+
+
 def load_csv_with_dbt(
     config: Mapping[str, Any],
     project_dir: Path,
@@ -108,10 +125,14 @@ def load_csv_with_dbt(
         seed_config["+delimiter"] = delimiter
     if quote_columns is not None:
         seed_config["+quote_columns"] = bool(quote_columns)
-    with tempfile.TemporaryDirectory(prefix="dbtscaffold-load-") as tmp:
-        loader = Path(tmp)
-        (loader / "seeds").mkdir()
-        (loader / "macros").mkdir()
+    # One folder per dbt project, target and relation, kept between loads, so that dbt's
+    # partial parse skips parsing its own macros again (about 2 s of every `dbt seed`). Loads
+    # into one relation never run at once: loaders.py holds the schema's lock around this.
+    key = json.dumps([str(Path(project_dir).resolve()), str(config.get("_target")), schema, table])
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:20]
+    with _loader_folder(digest) as loader:
+        (loader / "seeds").mkdir(exist_ok=True)
+        (loader / "macros").mkdir(exist_ok=True)
         (loader / "macros" / "naming.sql").write_text(_NAMING_MACROS, encoding="utf-8")
         project = {  # JSON is YAML: no quoting rules to get wrong
             "name": _LOADER_PROJECT,
@@ -124,6 +145,8 @@ def load_csv_with_dbt(
         }
         (loader / "dbt_project.yml").write_text(json.dumps(project), encoding="utf-8")
         seed_file = loader / "seeds" / "data.csv"
+        seed_file.unlink(missing_ok=True)
+        (loader / "target" / "run_results.json").unlink(missing_ok=True)  # an earlier load's
         try:
             seed_file.symlink_to(csv_path.resolve())
         except OSError:  # no symlinks here (Windows without the privilege)
@@ -132,7 +155,7 @@ def load_csv_with_dbt(
             _dbt_executable(), "seed", "--project-dir", str(loader),
             "--profiles-dir", str(Path(profiles_dir).resolve()),
             "--target", str(config["_target"]), "--target-path", str(loader / "target"),
-            "--log-path", str(loader / "logs"), "--no-use-colors", "--no-partial-parse",
+            "--log-path", str(loader / "logs"), "--no-use-colors",
         ]  # fmt: skip
         env = dict(os.environ, DBT_SEND_ANONYMOUS_USAGE_STATS="false")
         proc = subprocess.run(
