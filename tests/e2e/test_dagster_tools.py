@@ -16,20 +16,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import BIN, run_cli, run_tool
+from tests.e2e.test_production import ROWS  # the example's row counts
 
 pytestmark = [pytest.mark.e2e]
 
 PACKAGE = "jaffle_dagster"
-ROWS = {
-    "raw_customers": 100,
-    "raw_orders": 99,
-    "raw_payments": 113,
-    "stg_customers": 100,
-    "stg_orders": 99,
-    "stg_payments": 113,
-    "customers": 100,
-    "orders": 99,
-}
 
 
 def tutorial_layout(root: Path) -> Path:

@@ -11,21 +11,28 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from .locks import GATE_FILE, LOCK_FILE, RUN_FILE, LockBusyError, acquire, unlock
+from .locks import (
+    GATE_FILE,
+    LOCK_FILE,
+    RUN_FILE,
+    TIMEOUT_ENV,
+    LockBusyError,
+    acquire,
+    lock_timeout,
+    unlock,
+)
 
-__all__ = ["LockBusyError", "describe_holders", "lock_holders", "lock_timeout", "project_lock"]
+__all__ = [
+    "TIMEOUT_ENV",
+    "LockBusyError",
+    "describe_holders",
+    "lock_holders",
+    "lock_timeout",
+    "project_lock",
+]
 
 # How long a change waits for a lock another process holds before it gives up (seconds).
-TIMEOUT_ENV = "DBTSCAFFOLD_LOCK_TIMEOUT"
 DEFAULT_TIMEOUT = 300.0  # a load may be parsing a big dbt project
-
-
-def lock_timeout(default: float) -> float:
-    """Seconds to wait for a lock: DBTSCAFFOLD_LOCK_TIMEOUT if it is a number, else DEFAULT."""
-    try:
-        return max(0.0, float(os.environ.get(TIMEOUT_ENV, "")))
-    except ValueError:
-        return default
 
 
 def lock_holders(path: Path) -> list[int]:

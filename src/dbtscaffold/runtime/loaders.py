@@ -320,7 +320,7 @@ def _load_lock(config: Mapping[str, Any], project_dir: Path, schema: str) -> Ite
     drops the lock of a process that dies. Waits DBTSCAFFOLD_LOCK_TIMEOUT seconds (600 by
     default) at most, then says which process holds it.
     """
-    from .locks import LockBusyError, acquire, unlock
+    from .locks import LockBusyError, acquire, lock_timeout, unlock
 
     kind = str(config.get("type"))
     if kind == "duckdb":
@@ -332,10 +332,7 @@ def _load_lock(config: Mapping[str, Any], project_dir: Path, schema: str) -> Ite
         key = json.dumps([kind, *(str(config.get(k)) for k in place), schema])
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:24]
     path = Path(tempfile.gettempdir()) / "dbtscaffold-locks" / f"load-{digest}.lock"
-    try:
-        wait = max(0.0, float(os.environ.get("DBTSCAFFOLD_LOCK_TIMEOUT", "")))
-    except ValueError:
-        wait = 600.0
+    wait = lock_timeout(600.0)
     try:
         fd = acquire(path, exclusive=True, timeout=wait)
     except LockBusyError as e:

@@ -33,6 +33,16 @@ from pathlib import Path
 LOCK_FILE = ".dbtscaffold_parse.lock"
 GATE_FILE = ".dbtscaffold_parse.gate"
 RUN_FILE = ".dbtscaffold_parse.run"
+# How long a lock is waited for when another process holds it (seconds), for every lock.
+TIMEOUT_ENV = "DBTSCAFFOLD_LOCK_TIMEOUT"
+
+
+def lock_timeout(default: float) -> float:
+    """Seconds to wait for a lock: DBTSCAFFOLD_LOCK_TIMEOUT if it is a number, else DEFAULT."""
+    try:
+        return max(0.0, float(os.environ.get(TIMEOUT_ENV, "")))
+    except ValueError:
+        return default
 
 
 class LockBusyError(TimeoutError):
