@@ -116,6 +116,11 @@ def _esc(text: str) -> str:
     return escape(text)
 
 
+def count(n: int, word: str, plural: str | None = None) -> str:
+    """`1 asset`, `2 assets` (PLURAL for words that do not take an s)."""
+    return f"{n} {word if n == 1 else plural or word + 's'}"
+
+
 def info(message: str) -> None:
     _say(message)
 

@@ -107,7 +107,7 @@ def test_spark_convert_seed_needs_no_server_and_the_loader_names_host_and_port(t
     env = {"DBT_TARGET": "wh_spark"}
     run_cli("convert-seed", "raw_customers", cwd=dagster_dir, env=env, check=0)
     assets = (dagster_dir / "jaffle_shop_dagster" / "seed_assets.py").read_text(encoding="utf-8")
-    assert 'kinds={"spark"}' in assets, assets
+    assert 'kinds={"python", "spark"}' in assets, assets
     assert 'schema="shop"' in assets, assets
     proc = run_cli("materialize", "--select", "raw_customers", cwd=dagster_dir, env=env, check=1)
     assert "Traceback" not in proc.stderr

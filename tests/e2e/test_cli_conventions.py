@@ -399,7 +399,8 @@ def test_ctrl_c_cancels_the_run_through_dagster_and_says_what_was_built(tmp_path
         assert (status, code) == ("CANCELED", 130)
         assert 1 <= len(keys) < 8
         assert re.match(
-            rf"error: Canceled run \w{{8}} after [\d.]+ s: {len(keys)} of 8 assets were built before it stopped",
+            rf"error: Canceled run \w{{8}} after [\d.]+ s: {len(keys)} of 8 assets "
+            rf"{'was' if len(keys) == 1 else 'were'} built before it stopped",
             last,
         ), last
     elif status == "CANCELED":  # the stop came while dbt ran the last tests

@@ -78,7 +78,7 @@ def test_tutorial_part_3_on_the_example(tmp_path):
     print(f"convert-seed raw_customers on the example: {wall:.2f}s wall")
     assert "Traceback" not in proc.stderr
     assert "Converted `raw_customers` into source `jaffle_shop`" in proc.stderr
-    assert "2 ref(s) rewritten" in proc.stdout
+    assert "2 refs rewritten" in proc.stdout
     assert not (dbt_dir / "seeds" / "raw_customers.csv").exists()
     assert (dagster_dir / "data" / "raw_customers.csv").read_bytes() == (
         EXAMPLE / "seeds" / "raw_customers.csv"
@@ -190,7 +190,7 @@ def test_every_ref_form_and_place_is_rewritten_and_dbt_parses_it(tmp_path):
         (dbt_dir / rel).write_bytes(text.encode())
     run_cli("init", "--dbt-project-dir", dbt_dir, "--output-dir", tmp_path, check=0)
     proc = run_cli("convert-seed", "raw_customers", "--dbt-project-dir", dbt_dir, check=0)
-    assert "10 ref(s) rewritten" in proc.stdout
+    assert "10 refs rewritten" in proc.stdout
 
     def read(rel):
         return (dbt_dir / rel).read_bytes().decode()

@@ -78,7 +78,7 @@ def workflow(tmp_path, pg_database):
 def test_full_workflow_on_postgres(workflow):
     dbt_dir, dagster_dir, db = workflow
     assets = (dagster_dir / "jaffle_shop_dagster" / "seed_assets.py").read_text(encoding="utf-8")
-    assert 'kinds={"postgres"}' in assets
+    assert 'kinds={"python", "postgres"}' in assets
     assert '"dbt-postgres' in (dagster_dir / "pyproject.toml").read_text(encoding="utf-8")
 
     # The same project built the plain dbt way (seeds, no Dagster) in another schema: the

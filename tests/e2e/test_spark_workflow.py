@@ -130,7 +130,7 @@ def test_the_whole_workflow_on_a_spark_cluster(tmp_path, spark_server, spark_sch
 
         run_cli("convert-seed", "customers", cwd=dagster_dir, check=0)
         assets = (dagster_dir / PACKAGE / "seed_assets.py").read_text(encoding="utf-8")
-        assert 'kinds={"spark"}' in assets and f'schema="{schema}"' in assets
+        assert 'kinds={"python", "spark"}' in assets and f'schema="{schema}"' in assets
         assert "'decimal(10,2)'" in assets or '"decimal(10,2)"' in assets, assets
 
         for _ in range(2):  # the second materialize replaces the data: no duplicated row

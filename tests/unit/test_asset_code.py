@@ -48,7 +48,7 @@ DATA_DIR = HERE.parent / "data" if (HERE.parent / "data").is_dir() else HERE / "
 
 @asset(
     key=["raw_orders"],
-    kinds={"duckdb"},
+    kinds={"python", "duckdb"},
     description='Orders, "as exported".',
 )
 def raw_orders(context: AssetExecutionContext) -> MaterializeResult:
@@ -97,8 +97,31 @@ def test_hostile_values_stay_inside_their_literals():
     [func] = [n for n in tree.body if isinstance(n, ast.FunctionDef)]
     [call] = func.decorator_list
     kwargs = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
-    assert kwargs == {"key": ["raw_x"], "kinds": {"duckdb"}, "description": desc}
+    assert kwargs == {"key": ["raw_x"], "kinds": {"python", "duckdb"}, "description": desc}
     assert not [n for n in tree.body if isinstance(n, ast.Import)]
+
+
+def test_the_loader_keeps_the_seeds_group_and_owners():
+    import ast
+
+    spec = LoaderSpec(
+        "raw_x", "main", "raw_x", "duckdb", group="finance", owners=("team:data", "a@b.io")
+    )
+    tree = ast.parse(add_loader_asset(PLACEHOLDER, spec, "pkg"))
+    [func] = [n for n in tree.body if isinstance(n, ast.FunctionDef)]
+    kwargs = {k.arg: ast.literal_eval(k.value) for k in func.decorator_list[0].keywords}
+    assert kwargs["group_name"] == "finance"
+    assert kwargs["owners"] == ["team:data", "a@b.io"]
+
+
+def test_seed_dagster_props_read_as_dagster_dbt_reads_them():
+    from dbtscaffold.dagster_project.seed_assets import seed_dagster_props
+
+    assert seed_dagster_props({}, {}, None) == (None, [])
+    assert seed_dagster_props({"group": "dbt_grp"}, {}, {"name": "s"}) == ("dbt_grp", [])
+    entry = {"name": "s", "config": {"meta": {"dagster": {"group": "g", "owners": ["o@x"]}}}}
+    assert seed_dagster_props({"group": "dbt_grp"}, {}, entry) == ("g", ["o@x"])
+    assert seed_dagster_props({"meta": {"dagster": {"owners": ["p"]}}}, {}, {}) == (None, ["p"])
 
 
 def test_missing_names_of_an_edited_module():

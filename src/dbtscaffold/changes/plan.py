@@ -73,11 +73,50 @@ class Plan:
                 return "."
         return path.as_posix()
 
+    def moves(self) -> dict[Path, Path]:
+        """{from: to} for each file the plan deletes and creates elsewhere with the same bytes."""
+        created: dict[bytes, list[Path]] = {}
+        for c in self.effective:
+            if c.before is None and c.after:  # empty files are not moves (as git)
+                created.setdefault(c.after, []).append(c.path)
+        moves = {}
+        for c in self.effective:
+            if c.after is None and c.before and created.get(c.before):
+                moves[c.path] = created[c.before].pop(0)
+        return moves
+
+    def _shown(self) -> Iterable[tuple[FileChange, Path | None]]:
+        """(change, where it moves the file to) per change to show; a move's target is not."""
+        moves = self.moves()
+        targets = set(moves.values())
+        return ((c, moves.get(c.path)) for c in self.effective if c.path not in targets)
+
+    def summary(self) -> list[tuple[str, str]]:
+        """(verb, path) per change, a move as one `from -> to` line."""
+        return [
+            ("move", f"{self.display_path(c.path)} -> {self.display_path(to)}")
+            if to
+            else (c.verb, self.display_path(c.path))
+            for c, to in self._shown()
+        ]
+
     def diff(self) -> str:
-        """A unified diff of every effective change, paths shown relative to the roots' parent."""
-        return "".join(
-            unified_diff(c.before, c.after, self.display_path(c.path)) for c in self.effective
-        )
+        """A unified diff of every effective change, paths shown relative to the roots' parent.
+
+        A moved file is shown as git shows a rename, not as its whole text twice.
+        """
+        out = []
+        for c, to in self._shown():
+            a = self.display_path(c.path)
+            if to:
+                b = self.display_path(to)
+                out.append(
+                    f"diff --git a/{a} b/{b}\nsimilarity index 100%\n"
+                    f"rename from {a}\nrename to {b}\n"
+                )
+            else:
+                out.append(unified_diff(c.before, c.after, a))
+        return "".join(out)
 
 
 def _lines(data: bytes | None) -> list[str]:

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from dbtscaffold import console
 from dbtscaffold.commands.check_items import FAIL, OK, WARN, Context, Finding, skipped
 from dbtscaffold.dbt.manifest import DbtResource
 from dbtscaffold.errors import UserError
@@ -274,8 +275,9 @@ def check_asset_keys(ctx: Context) -> Finding:
         if "dagster_dbt_translator" in text:
             custom = "; assets.py has its own translator, keys read with the default one"
     summary = (
-        f"{len(assets)} dbt assets, {sum(map(len, python.values()))} Python assets, "
-        f"{len(used)} sources read: no key claimed twice{custom}{stale_note(ctx)}"
+        f"{console.count(len(assets), 'dbt asset')}, "
+        f"{console.count(sum(map(len, python.values())), 'Python asset')}, "
+        f"{console.count(len(used), 'source')} read: no key claimed twice{custom}{stale_note(ctx)}"
     )
     if problems:
         return Finding(WARN, f"{summary}; not read: {', '.join(problems)}", "fix that module")

@@ -123,8 +123,13 @@ def execute_plan(
     state_dir: Path | None,
     command: str,
     nothing_to_do: str = "Nothing to do: everything is already up to date.",
+    report: bool = True,
 ) -> bool:
-    """Print PLAN's diff (dry run) or apply it all-or-nothing; True when files changed."""
+    """Print PLAN's diff (dry run) or apply it all-or-nothing; True when files changed.
+
+    Applied, each change is listed (a move as `from -> to`) unless REPORT is false (the
+    command prints its own list).
+    """
     from dbtscaffold.changes.apply import apply_plan
 
     if plan.is_empty:
@@ -133,16 +138,17 @@ def execute_plan(
     if dry_run:
         console.print_diff(plan.diff())
         n = len(plan.effective)
-        console.info(f"Dry run: {n} file{'s' if n != 1 else ''} would change; nothing was written.")
+        console.info(f"Dry run: {console.count(n, 'file')} would change; nothing was written.")
         return False
     applied = apply_plan(plan, state_dir=state_dir, command=command)
     # Reported once every file is in place, in one print (a plan may have 1,000 files).
-    console.actions([(c.verb, plan.display_path(c.path)) for c in applied.changes])
+    if report:
+        console.actions(plan.summary())
     if applied.pruned:
         from dbtscaffold.changes.journal import keep_count
 
         console.info(
-            f"Deleted the {applied.pruned} oldest backup(s) in .dbtscaffold/backups: `undo` "
+            f"Deleted the {console.count(applied.pruned, 'oldest backup')} in .dbtscaffold/backups: `undo` "
             f"keeps the last {keep_count()} changes (set DBTSCAFFOLD_KEEP_BACKUPS for more)."
         )
     return True

@@ -108,7 +108,7 @@ def run_convert_seed(
             console.success(f"Nothing to do: {done} already converted.")
             return result
         if dry_run:
-            console.print_diff(dry_run_diff(result))
+            console.print_diff(result.plan.diff())
             _summary(result, to_stdout=False)
             for warning in result.warnings:
                 console.warn(warning)
@@ -121,6 +121,7 @@ def run_convert_seed(
                 dry_run=False,
                 state_dir=dagster.state_dir,
                 command="convert-seed " + " ".join(unique),
+                report=False,  # the summary table below lists every change once
             )
     _summary(result, to_stdout=True)
     for info in result.infos:
@@ -129,14 +130,17 @@ def run_convert_seed(
         console.warn(note)
     elapsed = time.perf_counter() - started
     names = ", ".join(f"`{s}`" for s in result.converted)
+    n = len(result.converted)
     console.success(
-        f"Converted {names} into source `{source_name or dbt.name}` with upstream Dagster "
-        f"asset(s) in {elapsed:.2f}s. Undo with `dbtscaffold undo`."
+        f"Converted {names} into source `{source_name or dbt.name}` in {elapsed:.2f} s: "
+        f"{'the Dagster asset' if n == 1 else 'the Dagster assets'} {names} in "
+        f"`{result.plan.display_path(dagster.package_dir / 'seed_assets.py')}` "
+        f"{'loads it' if n == 1 else 'load them'}. Undo with `dbtscaffold undo`."
     )
     if dagster_dev_running(dagster):
         console.info(
             "`dagster dev` is running for this project: click Reload definitions in the UI "
-            "to see the new asset(s); `dbtscaffold materialize` or a UI run loads the CSV "
+            "to see the new assets; `dbtscaffold materialize` or a UI run loads the CSV "
             "before the models that read it."
         )
     else:
@@ -163,41 +167,14 @@ def dagster_dev_running(dagster: DagsterProjectInfo) -> bool:
     return bool(proc.running_in(dagster.dir, _is_dagster_dev))
 
 
-def dry_run_diff(result: ConvertResult) -> str:
-    """The plan's unified diff, with each CSV move shown as a git-style rename."""
-    from dbtscaffold.changes.plan import unified_diff
-
-    plan = result.plan
-    moves = {src: dst for src, dst in result.csv_moves if dst is not None}
-    out = []
-    for c in plan.effective:
-        if c.path in moves.values() and c.label == "move":
-            continue
-        if c.path in moves:
-            a, b = plan.display_path(c.path), plan.display_path(moves[c.path])
-            out.append(
-                f"diff --git a/{a} b/{b}\nsimilarity index 100%\nrename from {a}\nrename to {b}\n"
-            )
-            continue
-        out.append(unified_diff(c.before, c.after, plan.display_path(c.path)))
-    return "".join(out)
-
-
 def _summary(result: ConvertResult, *, to_stdout: bool) -> None:
+    """One table of the changes (a move as `from -> to`) with the refs rewritten in each."""
     plan = result.plan
-    moved = {src: dst for src, dst in result.csv_moves}
-    rows = []
-    for c in plan.effective:
-        if c.path in moved.values():
-            continue
-        shown = plan.display_path(c.path)
-        verb = c.verb
-        if c.path in moved:
-            dst = moved[c.path]
-            shown = f"{shown} -> {plan.display_path(dst)}" if dst else shown
-            verb = "move" if dst else "delete"
-        refs = result.refs.get(c.path, 0)
-        rows.append([shown, verb, refs if refs else ""])
+    refs = {plan.display_path(p): n for p, n in result.refs.items()}
+    rows = [[shown, verb, refs.get(shown) or ""] for verb, shown in plan.summary()]
     total = sum(result.refs.values())
-    title = f"convert-seed: {len(rows)} change(s), {total} ref(s) rewritten"
+    title = (
+        f"convert-seed: {console.count(len(rows), 'change')}, "
+        f"{console.count(total, 'ref')} rewritten"
+    )
     console.table(title, ["File", "Change", "Refs"], rows, to_stdout=to_stdout)

@@ -149,7 +149,7 @@ class _Planner(ProjectTexts):
     # --- one seed --------------------------------------------------------
 
     def convert(self, seed: str) -> None:
-        from dbtscaffold.dagster_project.seed_assets import LoaderSpec
+        from dbtscaffold.dagster_project.seed_assets import LoaderSpec, seed_dagster_props
 
         seed_file = self.files.find_seed(seed)
         found = self.find_source()
@@ -162,7 +162,12 @@ class _Planner(ProjectTexts):
             if asset_state == "ours" and converted_table(self, seed) is not None:
                 self.result.already.append(seed)
                 return
-            raise self.files.unknown_seed(seed)
+            from dbtscaffold.dagster_project.seed_assets import defined_assets
+
+            converted = tuple(key[-1] for _, key in defined_assets(self.seed_assets_text))
+            raise self.files.unknown_seed(
+                seed, converted, self.rel(self.seed_assets_path)
+            )
         if asset_state == "other":
             raise UserError(
                 f"Asset key `{seed}` is already used by an asset in the Dagster project "
@@ -192,7 +197,10 @@ class _Planner(ProjectTexts):
             self.edit_yaml(entry[0], dbt_yaml.remove_seed_entry, seed, doc=True)
             self.emptied.add(entry[0])
         loader = self.project_config(seed_file, moved, inherited, own)
-        for prop in (p for p in moved.dropped if p.removeprefix("config.") not in _RELATION_KEYS):
+        group, owners = seed_dagster_props(inherited, own, entry[1] if entry else None)
+        for prop in (
+            p for p in moved.dropped if p.removeprefix("config.") not in (*_RELATION_KEYS, "group")
+        ):
             self.result.notes.append(
                 f"`{prop}` of seed `{seed}` has no place on a source table and was dropped."
             )
@@ -227,6 +235,7 @@ class _Planner(ProjectTexts):
                 column_types=column_types, delimiter=delimiter,
                 quote_columns=quote if isinstance(quote, bool) else None,
                 description=" ".join(str(description).split()) if description else "",
+                group=group, owners=tuple(owners),
             )  # fmt: skip
             self.seed_assets_text = add_loader_asset(
                 self.seed_assets_text, spec, self.dagster.package
@@ -320,6 +329,7 @@ class _Planner(ProjectTexts):
                 *dbt_yaml.LOADER_CONFIG_KEYS,
                 *dbt_yaml.TABLE_CONFIG_KEYS,
                 *_RELATION_KEYS,
+                "group",  # the loader asset's group (seed_dagster_props)
             ):
                 self.result.notes.append(
                     f"Seed config `{key}` of `{seed_file.name}` in dbt_project.yml does not apply "

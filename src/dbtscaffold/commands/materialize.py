@@ -89,7 +89,7 @@ class _Events:
             elif kind == "run":
                 n = len(self.selected)
                 console.info(
-                    f"Run {event['run_id'][:8]} started ({n} asset{'s' if n != 1 else ''})."
+                    f"Run {event['run_id'][:8]} started ({console.count(n, 'asset')})."
                 )
             elif kind == "built":
                 name = key_string(event["key"])
@@ -178,8 +178,12 @@ def _canceled_text(names: list[str], total: int) -> str:
     if not names:
         return " before any asset was built"
     if len(names) >= total:
-        return f": all {len(names)} assets were built before it stopped"
-    return f": {len(names)} of {total} assets were built before it stopped ({_built_text(names)})"
+        return f": all {console.count(len(names), 'asset')} were built before it stopped"
+    was = "was" if len(names) == 1 else "were"
+    return (
+        f": {len(names)} of {console.count(total, 'asset')} {was} built before it stopped "
+        f"({_built_text(names)})"
+    )
 
 
 def _checks_text(passed: int, failed: int) -> str:
@@ -236,7 +240,7 @@ def _outcome(
         _fail(info, events, run_id)
     note = " The stop came after the run had finished." if stopped else ""
     console.success(
-        f"Materialized {n} asset{'s' if n != 1 else ''} in {seconds:.1f} s"
+        f"Materialized {console.count(n, 'asset')} in {seconds:.1f} s"
         f"{_checks_text(passed, failed)} (run {run_id[:8] if run_id else '?'}; see it in "
         f"`dbtscaffold dev`).{note}"
     )

@@ -16,6 +16,7 @@ def run_undo(
     dry_run: bool = False,
 ) -> None:
     """Restore the last change recorded in the Dagster project's .dbtscaffold/."""
+    from dbtscaffold.changes.plan import Plan
     from dbtscaffold.changes.undo import plan_undo, undo_last
     from dbtscaffold.commands.common import dbt_project_locked, state_locked
     from dbtscaffold.dagster_project.locate import resolve_dagster_project
@@ -34,19 +35,21 @@ def run_undo(
             f"file{'s' if n != 1 else ''}; nothing was written."
         )
         return
+    shown = Plan(roots=(info.dbt_project_dir, info.dir)).display_path
     # The dbt project's parse-on-load lock too: a load never parses a half-restored project.
     with state_locked(info.state_dir), dbt_project_locked(info.dbt_project_dir, _target_path(info)):
         result = undo_last(
             info.state_dir,
             force=force,
-            report=lambda verb, path: console.action(verb, str(path)),
+            report=lambda verb, path: console.action(verb, shown(path)),
         )
     if result is None:
         console.success("Nothing to undo.")
         return
+    n = len(result.restored)
     console.success(
-        f"Undid `dbtscaffold {result.command}`: {len(result.restored)} file(s) restored "
-        f"from {result.backup_dir}."
+        f"Undid `dbtscaffold {result.command}`: {n} file{'s' if n != 1 else ''} restored "
+        f"from {shown(result.backup_dir)}."
     )
 
 

@@ -46,6 +46,8 @@ class LoaderSpec:
     delimiter: str = ","
     quote_columns: bool | None = None
     description: str = ""
+    group: str | None = None  # the seed's Dagster group (dagster-dbt's translator)
+    owners: tuple[str, ...] = ()
 
 
 def _parse(text: str) -> ast.Module:
@@ -154,6 +156,8 @@ def add_loader_asset(text: str, spec: LoaderSpec, package: str) -> str:
             "seed_py": py_literal(spec.seed),
             "adapter_py": py_literal(spec.adapter),
             "description_py": py_literal(desc),
+            "group_py": py_literal(spec.group) if spec.group else "",
+            "owners_py": py_literal(list(spec.owners)) if spec.owners else "",
             "function": func,
             "csv_name_py": py_literal(f"{spec.seed}.csv"),
             "schema_py": py_literal(spec.schema),
@@ -199,3 +203,30 @@ def asset_state(
         if state is not None:
             return state
     return None
+
+
+def seed_dagster_props(
+    inherited: dict[str, Any], own: dict[str, Any], entry: Any
+) -> tuple[str | None, list[str]]:
+    """(group, owners) Dagster gave the seed's asset, as dagster-dbt's translator reads them.
+
+    meta.dagster.group, else dbt's `group` config; meta.dagster.owners. Meta merges as dbt
+    merges it: dbt_project.yml's inherited config, the seed's own block, then its YAML entry.
+    """
+    from dbtscaffold.dbt.yaml_edit import as_dbt_reads
+
+    entry = as_dbt_reads(entry) if isinstance(entry, dict) else {}
+    entry_config = entry.get("config") if isinstance(entry.get("config"), dict) else {}
+    meta: dict[str, Any] = {}
+    group = None
+    for cfg in (inherited, own, entry, entry_config):
+        if isinstance(cfg.get("meta"), dict):
+            meta.update(cfg["meta"])
+        if isinstance(cfg.get("group"), str) and cfg is not entry:
+            group = cfg["group"]
+    dagster = meta.get("dagster") if isinstance(meta.get("dagster"), dict) else {}
+    if isinstance(dagster.get("group"), str):
+        group = dagster["group"]
+    owners = dagster.get("owners")
+    owners = [str(o) for o in owners] if isinstance(owners, list) else []
+    return group, owners

@@ -160,14 +160,26 @@ class ProjectFiles:
             )
         return found[0] if found else None
 
-    def unknown_seed(self, name: str) -> UserError:
+    def unknown_seed(
+        self, name: str, converted: tuple[str, ...] = (), where_converted: str = ""
+    ) -> UserError:
+        """Seed NAME is not here: say which seeds are, and whether NAME meant a converted one.
+
+        CONVERTED: seeds already turned into loader assets (in WHERE_CONVERTED).
+        """
         names = sorted(self.seeds)
         where = ", ".join(f"`{self.rel(r)}/`" for r in self.seed_roots) or "the seed paths"
+        # Case is ignored: `RAW_CUSTOMERS` means `raw_customers`.
+        lowered = {n.lower(): n for n in reversed([*names, *converted])}
+        close = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)
+        if close and lowered[close[0]] in converted:
+            done = lowered[close[0]]
+            return UserError(
+                f"Seed `{name}` not found; `{done}` was already converted: it is a source now, "
+                f"loaded by the Dagster asset `{done}` in `{where_converted}`."
+            )
         if not names:
             return UserError(f"Seed `{name}` not found: there are no seeds (CSV files) in {where}.")
-        # Case is ignored: `RAW_CUSTOMERS` means `raw_customers`.
-        lowered = {n.lower(): n for n in reversed(names)}
-        close = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)
         hint = f" Did you mean `{lowered[close[0]]}`?" if close else ""
         listed = ", ".join(f"`{n}`" for n in names)
         return UserError(f"Seed `{name}` not found in {where} (seeds there: {listed}).{hint}")

@@ -14,7 +14,7 @@ DATA_DIR = HERE.parent / "data" if (HERE.parent / "data").is_dir() else HERE / "
 
 @asset(
     key=["raw_customers"],
-    kinds={"duckdb"},
+    kinds={"python", "duckdb"},
     description="Customers of the shop, one row each.",
 )
 def raw_customers(context: AssetExecutionContext) -> MaterializeResult:

@@ -14,7 +14,7 @@ DATA_DIR = HERE.parent / "data" if (HERE.parent / "data").is_dir() else HERE / "
 
 @asset(
     key=["raw_a"],
-    kinds={"duckdb"},
+    kinds={"python", "duckdb"},
     description="The former dbt seed raw_a, loaded from data/raw_a.csv.",
 )
 def raw_a(context: AssetExecutionContext) -> MaterializeResult:
@@ -30,7 +30,7 @@ def raw_a(context: AssetExecutionContext) -> MaterializeResult:
 
 @asset(
     key=["raw_b"],
-    kinds={"duckdb"},
+    kinds={"python", "duckdb"},
     description="The former dbt seed raw_b, loaded from data/raw_b.csv.",
 )
 def raw_b(context: AssetExecutionContext) -> MaterializeResult:
