@@ -6,7 +6,7 @@ import contextlib
 import os
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -249,19 +249,23 @@ def plain_table(title: str, columns: list[str], rows: list[list[str]]) -> str:
 
 
 @contextlib.contextmanager
-def status(message: str) -> Iterator[None]:
-    """A spinner on a terminal; a plain progress line otherwise."""
+def status(message: str) -> Iterator[Callable[[str], None]]:
+    """A spinner on a terminal; a plain progress line otherwise.
+
+    Yields a function that changes the spinner's text (it does nothing when piped: say what
+    happens there with info() lines, one per event).
+    """
     global _status_active
     if is_terminal(stderr=True):
         _status_active = True
         try:
-            with err().status(_esc(message)):
-                yield
+            with err().status(_esc(message)) as spinner:
+                yield lambda text: spinner.update(_esc(text))
         finally:
             _status_active = False
     else:
         info(message)
-        yield
+        yield lambda text: None
 
 
 _STATUS_STYLE = {"ok": "green", "warn": "yellow", "fail": "bold red", "skip": "dim"}

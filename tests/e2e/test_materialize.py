@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -25,6 +27,13 @@ def materialize(*args, cwd: Path, env: dict[str, str]) -> subprocess.CompletedPr
     )
 
 
+# dbt builds the tests of the selected models too, and a relationships test reads both of its
+# models: select every staging model, so that only the marts are left out.
+STAGING = ",".join(
+    f"{kind}_{t}" for kind in ("raw", "stg") for t in ("customers", "orders", "payments")
+)
+
+
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
     return scaffold(tmp_path_factory.mktemp("materialize"))
@@ -32,16 +41,23 @@ def project(tmp_path_factory) -> Path:
 
 def test_materialize_a_selection_through_dagster(project, tmp_path):
     env = isolated_env(tmp_path)  # no DAGSTER_HOME: the run goes to the project's .dagster_home
-    # dbt builds the tests of the selected models too, and a relationships test reads both
-    # of its models: select every staging model, so that only the marts are left out.
-    staging = ",".join(
-        f"{kind}_{t}" for kind in ("raw", "stg") for t in ("customers", "orders", "payments")
-    )
-    proc = materialize("--select", staging, cwd=project, env=env)
+    proc = materialize("--select", STAGING, cwd=project, env=env)
     assert proc.returncode == 0, proc.stderr
     assert "built  raw_customers" in proc.stdout  # results on stdout, progress on stderr
     assert "built  stg_customers" in proc.stdout
     assert "Materialized 6 assets" in proc.stderr
+    # Piped, progress is one plain line per event: each step as it starts, each check result.
+    assert re.search(r"Running step `\w+` \(\d/6 assets(, \d+ checks?)?, \d+ s\)\.", proc.stderr)
+    assert re.search(
+        r"Asset check `\w+` on `stg_\w+` passed \(\d/6 assets, \d+ checks?, ", proc.stderr
+    )
+    # It ends with what was built, where, and how many rows (as quickstart's table).
+    table = proc.stdout[proc.stdout.index("Assets built by run ") :].splitlines()
+    assert table[1].split() == ["Asset", "Built", "by", "Table", "Rows"]
+    rows = {line.split()[0]: line.split()[1:] for line in table[2:]}
+    assert rows["stg_customers"] == ["dbt", "model", "main.stg_customers", "100"]
+    assert rows["raw_customers"] == ["dbt", "seed", "main.raw_customers", "100"]
+    assert len(rows) == 6
 
     import duckdb
 
@@ -92,3 +108,32 @@ def test_materialize_failing_model_shows_dbt_error(tmp_path):
     )
     assert "Traceback" not in proc.stderr
     assert "Stack Trace" not in proc.stderr
+
+
+def test_materialize_on_a_terminal_shows_a_moving_counter(project, tmp_path):
+    """On a terminal the spinner says how far the run is: `2/6 assets, 4 checks, 17 s`."""
+    import pty
+
+    env = dict(isolated_env(tmp_path), COLUMNS="200", TERM="xterm")
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen(
+        [str(CLI), "materialize", "--select", STAGING],
+        cwd=project, env=env, stdin=subprocess.DEVNULL, stdout=secondary, stderr=secondary,
+    )  # fmt: skip
+    os.close(secondary)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(primary)
+    assert proc.wait(timeout=600) == 0, out.decode(errors="replace")[-3000:]
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.decode(errors="replace"))
+    counters = re.findall(r"(\d)/6 assets(?:, (\d+) checks?)?, \d+ s, running `(\w+)`", text)
+    assert counters, text[-3000:]
+    assert int(counters[-1][0]) >= 1  # it moved as dbt reported the nodes
+    assert "Assets built by run" in text and "Materialized 6 assets" in text

@@ -160,6 +160,31 @@ def _is_dagster_dev(cmd: list[str]) -> bool:
     return any(n == "dagster-webserver" for n in names[:2])
 
 
+def dagster_dev_url(dagster: DagsterProjectInfo) -> str | None:
+    """The UI's address of a `dagster dev`/`dg dev` working in the project's folder, if any."""
+    import itertools
+
+    import psutil
+
+    from dbtscaffold import proc
+
+    for pid in proc.running_in(dagster.dir, _is_dagster_dev):
+        try:
+            cmd = psutil.Process(pid).cmdline()
+        except psutil.Error:
+            continue
+        host, port = "127.0.0.1", "3000"  # dagster dev's defaults
+        for flag, value in itertools.pairwise(cmd):
+            if flag in ("-h", "--host"):
+                host = value
+            elif flag in ("-p", "--port", "--dagster-webserver-port"):
+                port = value
+        if host in ("0.0.0.0", "::"):
+            host = "127.0.0.1"
+        return f"http://{host}:{port}"
+    return None
+
+
 def dagster_dev_running(dagster: DagsterProjectInfo) -> bool:
     """True when a `dagster dev` works in the Dagster project's folder (best effort)."""
     from dbtscaffold import proc

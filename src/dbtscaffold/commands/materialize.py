@@ -70,7 +70,18 @@ class _Events:
         self.built: list[str] = []
         self.checks: dict[tuple[str, str], bool] = {}
         self.failures: list[tuple[str, str]] = []  # (step, message)
+        self.running: list[str] = []  # steps started, in order
+        self.started = time.monotonic()
         self._lock = threading.Lock()
+
+    def progress(self, running: bool = True) -> str:
+        """`3/8 assets, 2 checks, 17 s, running `step``: where the run is."""
+        checks = f", {console.count(len(self.checks), 'check')}" if self.checks else ""
+        step = f", running `{self.running[-1]}`" if running and self.running else ""
+        return (
+            f"{len(self.built)}/{len(self.selected)} assets{checks}, "
+            f"{time.monotonic() - self.started:.0f} s{step}"
+        )
 
     def __call__(self, line: str) -> None:
         if not line.startswith(EVENT_PREFIX):
@@ -91,12 +102,21 @@ class _Events:
                 console.info(
                     f"Run {event['run_id'][:8]} started ({console.count(n, 'asset')})."
                 )
+            elif kind == "step_start":
+                self.running.append(event["step"])
+                if not console.is_terminal(stderr=True):  # piped: one line per event
+                    console.info(f"Running step `{event['step']}` ({self.progress(running=False)}).")
             elif kind == "built":
                 name = key_string(event["key"])
                 self.built.append(name)
                 console.action("built", name)
             elif kind == "check":
                 self.checks[(key_string(event["key"]), event["name"])] = bool(event["passed"])
+                if event["passed"] and not console.is_terminal(stderr=True):
+                    console.info(
+                        f"Asset check `{event['name']}` on `{key_string(event['key'])}` passed "
+                        f"({self.progress(running=False)})."
+                    )
                 if not event["passed"]:
                     console.warn(
                         f"Asset check `{event['name']}` on `{key_string(event['key'])}` failed."
@@ -114,8 +134,13 @@ def _show(text: str, limit: int = 60) -> None:
         console.relay(line)
 
 
-def run_materialize(*, dagster_project_dir: Path | None, select: str = "*") -> MaterializeResult:
-    """Materialize SELECT in the project through Dagster; return what was built."""
+def run_materialize(
+    *, dagster_project_dir: Path | None, select: str = "*", table: bool = True
+) -> MaterializeResult:
+    """Materialize SELECT in the project through Dagster; return what was built.
+
+    TABLE: end with the table of what was built (asset, what built it, table, rows).
+    """
     from dbtscaffold import proc
     from dbtscaffold.commands.dev import dagster_env
 
@@ -139,20 +164,32 @@ def run_materialize(*, dagster_project_dir: Path | None, select: str = "*") -> M
     with proc.stop_signals(on_signal):
         group = proc.ProcessGroup(cmd, cwd=info.dir, env=env, on_line=events, stdin_pipe=True)
         try:
-            with console.status(f"Materializing `{select}` in `{info.package}` through Dagster..."):
-                _wait(group, events, stop, hurry)
+            title = f"Materializing `{select}` in `{info.package}` through Dagster"
+            with console.status(title + "...") as show:
+                _wait(group, events, stop, hurry, lambda: show(f"{title}: {events.progress()}"))
         finally:
             report = group.stop(interrupt_timeout=3.0, terminate_timeout=3.0, hurry=hurry)
         seconds = time.monotonic() - started
         if report.survivors:
             console.warn(f"Processes {report.survivors} of the run did not stop.")
-        return _outcome(info, select, events, group, seconds, stopped=stop.is_set())
+        return _outcome(info, events, group, seconds, stopped=stop.is_set(), table=table)
 
 
-def _wait(group: Any, events: _Events, stop: threading.Event, hurry: threading.Event) -> None:
-    """Until the worker exits; a stop signal asks it to cancel, a second one gives up."""
+def _wait(
+    group: Any,
+    events: _Events,
+    stop: threading.Event,
+    hurry: threading.Event,
+    tick: Any = None,
+) -> None:
+    """Until the worker exits; a stop signal asks it to cancel, a second one gives up.
+
+    TICK() shows the run's progress, four times a second once the run has started.
+    """
     canceled_at: float | None = None
     while group.poll() is None:
+        if tick is not None and events.run_id:
+            tick()
         if stop.is_set() and canceled_at is None:
             canceled_at = time.monotonic()
             group.send("cancel")
@@ -194,12 +231,12 @@ def _checks_text(passed: int, failed: int) -> str:
 
 def _outcome(
     info: DagsterProjectInfo,
-    select: str,
     events: _Events,
     group: Any,
     seconds: float,
     *,
     stopped: bool,
+    table: bool,
 ) -> MaterializeResult:
     """Tell the user what really happened, from the worker's events; raise on failure."""
     kinds = events.by_kind
@@ -238,11 +275,19 @@ def _outcome(
         raise SystemExit(EXIT_INTERRUPTED)
     if status != "SUCCESS":
         _fail(info, events, run_id)
+    if table and assets:
+        from dbtscaffold.commands.built import describe_assets, show_built
+
+        show_built(run_id or "", describe_assets(info.dbt_project_dir, assets))
     note = " The stop came after the run had finished." if stopped else ""
+    from dbtscaffold.commands.convert_seed import dagster_dev_url
+
+    url = dagster_dev_url(info)
+    short = run_id[:8] if run_id else "?"
+    where = f"{url}/runs/{run_id}" if url and run_id else "`dbtscaffold dev`"
     console.success(
         f"Materialized {console.count(n, 'asset')} in {seconds:.1f} s"
-        f"{_checks_text(passed, failed)} (run {run_id[:8] if run_id else '?'}; see it in "
-        f"`dbtscaffold dev`).{note}"
+        f"{_checks_text(passed, failed)} (run {short}; see it in {where}).{note}"
     )
     return MaterializeResult(run_id or "", assets, seconds, info, passed, failed)
 

@@ -189,6 +189,8 @@ def _report(event: Any, cancel: _Cancel) -> None:
     kind = event.event_type
     if kind == DagsterEventType.RUN_START:
         cancel.run_started()
+    elif kind == DagsterEventType.STEP_START:
+        emit("step_start", step=event.step_key)
     elif kind == DagsterEventType.ASSET_MATERIALIZATION:
         mat = event.event_specific_data.materialization
         emit("built", key=list(mat.asset_key.path))

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from dbtscaffold.dagster_project.names import py_literal
 from dbtscaffold.errors import UserError
