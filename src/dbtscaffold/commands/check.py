@@ -124,7 +124,9 @@ def run_check(
     took = f"{time.perf_counter() - started:.1f} s"
     if report.exit_code:
         failed = ", ".join(c.id for c in report.checks if c.status == items.FAIL)
-        console.error(f"{console.count(counts[items.FAIL], 'check')} failed ({failed}): {summary}, in {took}.")
+        console.error(
+            f"{console.count(counts[items.FAIL], 'check')} failed ({failed}): {summary}, in {took}."
+        )
     else:
         console.success(f"No check failed: {summary}, in {took}.")
     return report.exit_code

@@ -165,9 +165,7 @@ class _Planner(ProjectTexts):
             from dbtscaffold.dagster_project.seed_assets import defined_assets
 
             converted = tuple(key[-1] for _, key in defined_assets(self.seed_assets_text))
-            raise self.files.unknown_seed(
-                seed, converted, self.rel(self.seed_assets_path)
-            )
+            raise self.files.unknown_seed(seed, converted, self.rel(self.seed_assets_path))
         if asset_state == "other":
             raise UserError(
                 f"Asset key `{seed}` is already used by an asset in the Dagster project "

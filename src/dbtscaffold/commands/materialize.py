@@ -99,13 +99,13 @@ class _Events:
                 self.selected = [key_string(k) for k in event["keys"]]
             elif kind == "run":
                 n = len(self.selected)
-                console.info(
-                    f"Run {event['run_id'][:8]} started ({console.count(n, 'asset')})."
-                )
+                console.info(f"Run {event['run_id'][:8]} started ({console.count(n, 'asset')}).")
             elif kind == "step_start":
                 self.running.append(event["step"])
                 if not console.is_terminal(stderr=True):  # piped: one line per event
-                    console.info(f"Running step `{event['step']}` ({self.progress(running=False)}).")
+                    console.info(
+                        f"Running step `{event['step']}` ({self.progress(running=False)})."
+                    )
             elif kind == "built":
                 name = key_string(event["key"])
                 self.built.append(name)
