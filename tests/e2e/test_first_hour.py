@@ -93,3 +93,110 @@ def test_the_loader_is_a_python_asset_with_the_seeds_group_owners_and_descriptio
     assert description.startswith("Fictional customers of the jaffle shop")
     kinds, group, owners, _ = specs["raw_orders"]
     assert (group, owners) == ("shop", ["ops@example.com", "team:data"])
+
+
+# dagster-dbt's own test projects, in their shape: test_dagster_meta_config declares the seed's
+# relation as a source table with an asset key of its own ...
+CUSTOM_KEY_SOURCES = """\
+version: 2
+
+sources:
+  - name: jaffle_shop
+    schema: main
+    tables:
+      - name: raw_customers
+        meta:
+          dagster:
+            asset_key:
+              ["customized", "source", "jaffle_shop", "main", "raw_customers"]
+      - name: raw_events
+"""
+# ... and test_dagster_dbt_source_freshness names its database with an env_var().
+DATABASE_SOURCES = """\
+version: 2
+
+sources:
+  - name: jaffle_shop
+    database: "{{ env_var('MY_DUCKDB_NAME') }}"
+    schema: main
+    freshness:
+      warn_after: { count: 12, period: hour }
+    loaded_at_field: created_at
+    tables:
+      - name: raw_customers
+"""
+CUSTOM = "customized/source/jaffle_shop/main/raw_customers"
+PARENTS = (
+    "import json; from dagster import AssetKey; from jaffle_shop_dagster.definitions import defs; "
+    "g = defs.resolve_asset_graph(); "
+    "print(json.dumps(sorted(p.to_user_string() for p in g.get(AssetKey('stg_customers'))"
+    ".parent_keys)))"
+)
+
+
+def test_a_source_table_with_an_asset_key_of_its_own_is_adopted(scaffolded, tmp_path):
+    from tests.conftest import tree_hash
+
+    dbt_dir, dagster_dir = scaffolded
+    (dbt_dir / "models" / "sources.yml").write_text(CUSTOM_KEY_SOURCES)
+    before = tree_hash(tmp_path, ignore=(".dbtscaffold", "target", "logs", "__pycache__"))
+    proc = run_cli("convert-seed", "raw_customers", cwd=dbt_dir, check=0)
+    assert f"the Dagster asset `{CUSTOM}` in" in proc.stderr
+    assert "has the asset key" in proc.stderr  # says it took the table's key
+    seed_assets = (dagster_dir / "jaffle_shop_dagster" / "seed_assets.py").read_text()
+    assert 'key=["customized", "source", "jaffle_shop", "main", "raw_customers"],' in seed_assets
+    sources = (dbt_dir / "models" / "sources.yml").read_text()
+    assert sources.count("asset_key") == 1, sources  # the table's own, not a second one
+    assert "- name: raw_events" in sources
+
+    env = dict(os.environ, DAGSTER_DBT_PARSE_PROJECT_ON_LOAD="1")
+    graph = subprocess.run(
+        [sys.executable, "-c", PARENTS], cwd=dagster_dir, env=env, check=False,
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert graph.returncode == 0, graph.stderr[-4000:]
+    assert json.loads(graph.stdout.strip().splitlines()[-1]) == [CUSTOM]
+
+    # dbt builds the selected models' tests too: the staging models and the seeds they read
+    staging = f"{CUSTOM},raw_orders,raw_payments,stg_customers,stg_orders,stg_payments"
+    proc = run_cli("materialize", "--select", staging, cwd=dagster_dir, check=0)
+    assert "Materialized 6 assets" in proc.stderr
+    import duckdb
+
+    con = duckdb.connect(str(dbt_dir / "jaffle_shop.duckdb"), read_only=True)
+    try:
+        assert con.execute("select count(*) from main.stg_customers").fetchall() == [(100,)]
+    finally:
+        con.close()
+
+    again = run_cli("convert-seed", "raw_customers", cwd=dbt_dir, check=0)
+    assert again.stderr.strip() == "Nothing to do: `raw_customers` already converted."
+    run_cli("undo", cwd=dbt_dir, check=0)
+    after = tree_hash(tmp_path, ignore=(".dbtscaffold", "target", "logs", "__pycache__"))
+    assert {k: v for k, v in after.items() if not k.endswith(".duckdb")} == {
+        k: v for k, v in before.items() if not k.endswith(".duckdb")
+    }
+
+
+def test_a_source_on_the_targets_database_is_accepted(scaffolded, tmp_path):
+    from tests.conftest import tree_hash
+
+    dbt_dir, _ = scaffolded
+    (dbt_dir / "models" / "sources.yml").write_text(DATABASE_SOURCES)
+    before = tree_hash(tmp_path, ignore=())
+    unset = run_cli("convert-seed", "raw_customers", cwd=dbt_dir, check=1)
+    assert unset.stderr.strip().startswith("error: The source `jaffle_shop` in ")
+    assert "cannot be resolved here; set the variables it reads and retry." in unset.stderr
+    other = run_cli(
+        "convert-seed", "raw_customers", cwd=dbt_dir, check=1, env={"MY_DUCKDB_NAME": "other"}
+    )
+    assert len(other.stderr.strip().splitlines()) == 1
+    assert "reads database `other`, not the target's `jaffle_shop`" in other.stderr
+    assert tree_hash(tmp_path, ignore=()) == before
+    # The example's DuckDB file is jaffle_shop.duckdb: its database (catalog) is jaffle_shop.
+    run_cli(
+        "convert-seed", "raw_customers", cwd=dbt_dir, check=0, env={"MY_DUCKDB_NAME": "jaffle_shop"}
+    )
+    sources = (dbt_dir / "models" / "sources.yml").read_text()
+    assert "database: \"{{ env_var('MY_DUCKDB_NAME') }}\"" in sources
+    assert 'asset_key: ["raw_customers"]' in sources

@@ -130,10 +130,11 @@ def run_convert_seed(
         console.warn(note)
     elapsed = time.perf_counter() - started
     names = ", ".join(f"`{s}`" for s in result.converted)
+    keys = ", ".join(f"`{'/'.join(result.keys.get(s, [s]))}`" for s in result.converted)
     n = len(result.converted)
     console.success(
         f"Converted {names} into source `{source_name or dbt.name}` in {elapsed:.2f} s: "
-        f"{'the Dagster asset' if n == 1 else 'the Dagster assets'} {names} in "
+        f"{'the Dagster asset' if n == 1 else 'the Dagster assets'} {keys} in "
         f"`{result.plan.display_path(dagster.package_dir / 'seed_assets.py')}` "
         f"{'loads it' if n == 1 else 'load them'}. Undo with `dbtscaffold undo`."
     )

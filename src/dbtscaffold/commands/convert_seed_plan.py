@@ -36,6 +36,7 @@ class ConvertResult:
     plan: Plan
     refs: dict[Path, int] = field(default_factory=dict)
     converted: list[str] = field(default_factory=list)
+    keys: dict[str, list[str]] = field(default_factory=dict)  # seed -> its loader's asset key
     already: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what could not be carried over
     infos: list[str] = field(default_factory=list)  # choices worth knowing about
@@ -157,29 +158,17 @@ class _Planner(ProjectTexts):
         if found is not None:
             idx = dbt_yaml._named(found[1].get("tables"), seed)
             table = found[1]["tables"][idx] if idx is not None else None
-        asset_state = self.asset_state(seed)
         if seed_file is None:
-            if asset_state == "ours" and converted_table(self, seed) is not None:
+            from dbtscaffold.dagster_project.seed_assets import loader_key
+
+            done = loader_key(self.seed_assets_text, seed) or loader_key(self.assets_text, seed)
+            if done is not None and converted_table(self, done) is not None:
                 self.result.already.append(seed)
                 return
             from dbtscaffold.dagster_project.seed_assets import defined_assets
 
             converted = tuple(key[-1] for _, key in defined_assets(self.seed_assets_text))
             raise self.files.unknown_seed(seed, converted, self.rel(self.seed_assets_path))
-        if asset_state == "other":
-            raise UserError(
-                f"Asset key `{seed}` is already used by an asset in the Dagster project "
-                f"`{self.dagster.dir.name}`; Dagster cannot load two assets with one key. "
-                "Rename or remove it first."
-            )
-        if table is not None:
-            key = dbt_yaml.asset_key_of(table)
-            if key is not None and key != [seed]:
-                raise UserError(
-                    f"Source table `{self.source}.{seed}` already has the asset key `{key}`; "
-                    f"remove its `meta.dagster.asset_key` or pass another --source-name."
-                )
-        self.check_key_free(seed)
         entry = self.seed_entry(seed)
         # The seed's config in dbt_project.yml, read once for where and how it is loaded.
         inherited, own = self.project_seed_config(seed_file)
@@ -187,6 +176,22 @@ class _Planner(ProjectTexts):
         source, name = self.source, seed
         if table is None and (other := extend_other_table(self, seed, rel)) is not None:
             found, table, source, name = other
+        # A source table with an asset key of its own keeps it: the loader takes that key.
+        key = (dbt_yaml.asset_key_of(table) if table is not None else None) or [seed]
+        asset_state = self.asset_state(key)
+        if asset_state == "other":
+            raise UserError(
+                f"Asset key `{'/'.join(key)}` is already used by an asset in the Dagster "
+                f"project `{self.dagster.dir.name}`; Dagster cannot load two assets with one "
+                "key. Rename or remove it first."
+            )
+        if key == [seed]:
+            self.check_key_free(seed)
+        elif found is not None and name == seed:
+            self.result.infos.append(
+                f"Source table `{source}.{name}` has the asset key `{key}` of its own: the "
+                "loader asset takes it."
+            )
         schema, identifier = self.location(found, table, seed, rel, source)
 
         moved = dbt_yaml.MovedProperties()
@@ -204,7 +209,8 @@ class _Planner(ProjectTexts):
             )
         if identifier != name and not any(k == "identifier" for k, _ in moved.keys):
             moved.keys.append(("identifier", identifier))  # the seed's alias
-        new_table = dbt_yaml.new_table(seed, moved, meta_in_config=self.meta_in_config)
+        new_table = dbt_yaml.new_table(seed, moved, meta_in_config=self.meta_in_config, key=key)
+        self.result.keys[seed] = key
         new_table["name"] = name  # a table named otherwise that reads the relation: extended
         source_path = found[0] if found else str(self.new_source_path())
         self.kinds.setdefault(source_path, "yaml")
@@ -233,7 +239,7 @@ class _Planner(ProjectTexts):
                 column_types=column_types, delimiter=delimiter,
                 quote_columns=quote if isinstance(quote, bool) else None,
                 description=" ".join(str(description).split()) if description else "",
-                group=group, owners=tuple(owners),
+                group=group, owners=tuple(owners), key=tuple(key),
             )  # fmt: skip
             self.seed_assets_text = add_loader_asset(
                 self.seed_assets_text, spec, self.dagster.package
@@ -242,15 +248,15 @@ class _Planner(ProjectTexts):
         self.plan_csv(seed_file, csv_raw)
         self.result.converted.append(seed)
 
-    def asset_state(self, seed: str) -> str | None:
-        """ "ours" when seed_assets.py loads SEED, "other" when an asset elsewhere has its key."""
+    def asset_state(self, key: list[str]) -> str | None:
+        """ "ours" when seed_assets.py has a loader with KEY, "other" when another asset has it."""
         from dbtscaffold.dagster_project.seed_assets import asset_state
 
         modules = [
             (self.seed_assets_path, self.seed_assets_text),
             (self.assets_path, self.assets_text),
         ]
-        return asset_state(modules, seed, self.rel)
+        return asset_state(modules, key, self.rel)
 
     def project_seed_config(self, seed_file: SeedFile) -> tuple[dict[str, Any], dict[str, Any]]:
         """(inherited, own) config of the seed in dbt_project.yml (see properties.py).

@@ -47,6 +47,7 @@ class LoaderSpec:
     quote_columns: bool | None = None
     description: str = ""
     group: str | None = None  # the seed's Dagster group (dagster-dbt's translator)
+    key: tuple[str, ...] = ()  # the asset key, when not [seed] (a source table's own)
     owners: tuple[str, ...] = ()
 
 
@@ -96,6 +97,20 @@ def find_asset(text: str, key: list[str]) -> Literal["ours", "other"] | None:
     return None
 
 
+def loader_key(text: str, seed: str) -> list[str] | None:
+    """The key of the loader asset in module TEXT that loads SEED's CSV (data/SEED.csv)."""
+    for node in _parse(text).body:
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        csv = any(isinstance(n, ast.Constant) and n.value == f"{seed}.csv" for n in ast.walk(node))
+        if not csv or f"{LOADER_CALL}(" not in (ast.get_source_segment(text, node) or ""):
+            continue
+        for dec in node.decorator_list:
+            if (key := _decorator_key(dec, node.name)) is not None:
+                return key
+    return None
+
+
 def bound_names(text: str) -> set[str]:
     """The names module TEXT binds at its top level."""
     names: set[str] = set()
@@ -142,6 +157,11 @@ def missing_names(text: str) -> list[str]:
     return [n for n in HEAD_NAMES if n not in bound]
 
 
+def _py_list(items: tuple[str, ...]) -> str:
+    """`["a", "b"]`: strings as py_literal writes them (double quotes, as ruff formats)."""
+    return "[" + ", ".join(py_literal(i) for i in items) + "]"
+
+
 def add_loader_asset(text: str, spec: LoaderSpec, package: str) -> str:
     """seed_assets.py TEXT with SPEC's loader asset appended (its head written if needed)."""
     m = _NEWLINE_RE.search(text)
@@ -153,11 +173,11 @@ def add_loader_asset(text: str, spec: LoaderSpec, package: str) -> str:
     block = _render(
         "asset.py.jinja",
         {
-            "seed_py": py_literal(spec.seed),
+            "key_py": _py_list(spec.key or (spec.seed,)),
             "adapter_py": py_literal(spec.adapter),
             "description_py": py_literal(desc),
             "group_py": py_literal(spec.group) if spec.group else "",
-            "owners_py": py_literal(list(spec.owners)) if spec.owners else "",
+            "owners_py": _py_list(spec.owners) if spec.owners else "",
             "function": func,
             "csv_name_py": py_literal(f"{spec.seed}.csv"),
             "schema_py": py_literal(spec.schema),
@@ -186,16 +206,16 @@ def defined_assets(text: str) -> list[tuple[str, list[str]]]:
 
 
 def asset_state(
-    modules: list[tuple[Path, str]], seed: str, shown: Callable[[Path], str]
+    modules: list[tuple[Path, str]], key: list[str], shown: Callable[[Path], str]
 ) -> Literal["ours", "other"] | None:
-    """Whether one of MODULES ((path, text), seed_assets.py first) defines the asset [SEED].
+    """Whether one of MODULES ((path, text), seed_assets.py first) defines the asset KEY.
 
     "ours": a loader we generated (in seed_assets.py, or in assets.py by an older
     dbtscaffold); "other": an asset of the user's has that key; None: no asset has it.
     """
     for path, text in modules:
         try:
-            state = find_asset(text, [seed])
+            state = find_asset(text, key)
         except AssetCodeError as e:
             raise UserError(
                 f"`{shown(path)}` is not valid Python (line {e.line}: {e}); fix it and retry."

@@ -152,29 +152,32 @@ def split_seed_entry(entry: Any) -> MovedProperties:
     return out
 
 
-def _asset_meta(seed: str) -> Any:
+def _asset_meta(key_path: list[str]) -> Any:
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
     from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
-    key = CommentedSeq([DoubleQuotedScalarString(seed)])
+    key = CommentedSeq([DoubleQuotedScalarString(k) for k in key_path])
     key.fa.set_flow_style()
     return CommentedMap([("dagster", CommentedMap([("asset_key", key)]))])
 
 
-def _merge_meta(meta: Any, seed: str) -> Any:
+def _merge_meta(meta: Any, key: list[str]) -> Any:
     from ruamel.yaml.comments import CommentedMap
 
     out = meta if isinstance(meta, CommentedMap) else CommentedMap(meta or {})
     dagster = out.get("dagster")
     if not isinstance(dagster, dict):
-        out["dagster"] = _asset_meta(seed)["dagster"]
+        out["dagster"] = _asset_meta(key)["dagster"]
     else:
-        dagster["asset_key"] = _asset_meta(seed)["dagster"]["asset_key"]
+        dagster["asset_key"] = _asset_meta(key)["dagster"]["asset_key"]
     return out
 
 
-def new_table(seed: str, moved: MovedProperties, *, meta_in_config: bool) -> Any:
-    """The source table entry for SEED: its moved properties plus the asset key meta."""
+def new_table(
+    seed: str, moved: MovedProperties, *, meta_in_config: bool, key: list[str] | None = None
+) -> Any:
+    """The source table entry for SEED: its moved properties plus the asset key meta (KEY,
+    by default [SEED]; no meta for a KEY the table being extended declares already)."""
     from ruamel.yaml.comments import CommentedMap
 
     table = CommentedMap([("name", seed)])
@@ -187,11 +190,12 @@ def new_table(seed: str, moved: MovedProperties, *, meta_in_config: bool) -> Any
     for _, v in moved.table_config:
         trim_trailing_comments(v)
     config = CommentedMap(moved.table_config)
-    if meta_in_config:
-        config["meta"] = _merge_meta(config.get("meta"), seed)
-    else:
+    own_key = key is not None and key != [seed]  # the extended table's own: already there
+    if meta_in_config and not own_key:
+        config["meta"] = _merge_meta(config.get("meta"), [seed])
+    elif not own_key:
         meta = config.pop("meta", None)
-        table["meta"] = _merge_meta(meta, seed)
+        table["meta"] = _merge_meta(meta, [seed])
     if config:
         table["config"] = config
     return table

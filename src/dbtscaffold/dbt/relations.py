@@ -147,10 +147,19 @@ def check_source_reads(
             f"`{database}`; convert-seed loads into the target's database only."
         )
     if source is not None and source.get("database"):
-        raise UserError(
-            f"The {where} sets `database:`; convert-seed loads into the target's own "
-            "database only. Remove `database:` or pass another --source-name."
-        )
+        try:
+            named = _rendered(source["database"])
+        except LookupError:
+            raise UserError(
+                f"The {where} sets `database: {source['database']}`, which cannot be resolved "
+                "here; set the variables it reads and retry."
+            ) from None
+        if not database or (named or "").lower() != database.lower():
+            raise UserError(
+                f"The {where} reads database `{named}`, not the target's "
+                f"`{database or '?'}`; convert-seed loads into the target's own database "
+                "only. Point `database:` at it (or remove it), or pass another --source-name."
+            )
     if source is not None:
         schema = str(source.get("schema") or source_name)
         if schema.lower() != rel.schema.lower():

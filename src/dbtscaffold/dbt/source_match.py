@@ -16,7 +16,6 @@ from typing import Any
 from dbtscaffold.dbt import properties as dbt_yaml
 from dbtscaffold.dbt.refs import RefTarget
 from dbtscaffold.dbt.relations import Relation
-from dbtscaffold.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -66,23 +65,12 @@ def table_on_relation(
     return None
 
 
-def table_with_key(files: Iterable[tuple[str, Any]], seed: str) -> DeclaredTable | None:
-    """The enabled source table of FILES whose asset key is [SEED] (a converted seed)."""
+def table_with_key(files: Iterable[tuple[str, Any]], key: list[str]) -> DeclaredTable | None:
+    """The enabled source table of FILES whose asset key is KEY (a converted seed's)."""
     for t in _tables(files):
-        if dbt_yaml.asset_key_of(t.table_map) == [seed]:
+        if dbt_yaml.asset_key_of(t.table_map) == key:
             return t
     return None
-
-
-def check_extendable(found: DeclaredTable, seed: str, shown: str) -> None:
-    """A UserError if FOUND already has an asset key other than [SEED]."""
-    key = dbt_yaml.asset_key_of(found.table_map)
-    if key is not None and key != [seed]:
-        raise UserError(
-            f"Source table `{found.source}.{found.table}` in `{shown}` reads the table of seed "
-            f"`{seed}` and already has the asset key `{key}`; remove its "
-            "`meta.dagster.asset_key` (one relation, one asset) and retry."
-        )
 
 
 def source_files(planner: Any) -> Iterable[tuple[str, Any]]:
@@ -97,9 +85,9 @@ def ref_target(planner: Any, seed: str) -> RefTarget:
     return planner.ref_targets.get(seed) or RefTarget(seed, planner.dbt.name, planner.source)
 
 
-def converted_table(planner: Any, seed: str) -> DeclaredTable | None:
-    """The source table of the convert-seed PLANNER's project with asset key [SEED]."""
-    return table_with_key(source_files(planner), seed)
+def converted_table(planner: Any, key: list[str]) -> DeclaredTable | None:
+    """The source table of the convert-seed PLANNER's project with asset key KEY."""
+    return table_with_key(source_files(planner), key)
 
 
 def extend_other_table(planner: Any, seed: str, rel: Relation) -> tuple[Any, ...] | None:
@@ -108,11 +96,12 @@ def extend_other_table(planner: Any, seed: str, rel: Relation) -> tuple[Any, ...
     found = table_on_relation(source_files(planner), rel, planner.target.database())
     if found is None:
         return None
-    check_extendable(found, seed, planner.rel(found.path))
     planner.ref_targets[seed] = SourceTableRef(seed, planner.dbt.name, found.source, found.table)
+    key = dbt_yaml.asset_key_of(found.table_map)
+    gets = f"keeps its asset key `{key}`" if key else f"gets the asset key `{seed}`"
     planner.result.infos.append(
         f"Source table `{found.source}.{found.table}` already reads the table of seed `{seed}`: "
-        f"it gets the asset key `{seed}` and the seed's properties, and refs to the seed become "
+        f"it {gets} and the seed's properties, and refs to the seed become "
         f"source('{found.source}', '{found.table}')."
     )
     return (found.path, found.source_map), found.table_map, found.source, found.table
