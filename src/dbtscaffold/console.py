@@ -268,7 +268,7 @@ def status(message: str) -> Iterator[Callable[[str], None]]:
         yield lambda text: None
 
 
-_STATUS_STYLE = {"ok": "green", "warn": "yellow", "fail": "bold red", "skip": "dim"}
+_STATUS_STYLE = {"ok": "green", "hint": "cyan", "warn": "yellow", "fail": "bold red", "skip": "dim"}
 
 
 def status_table(rows: list[tuple[str, str, str, str]]) -> None:

@@ -21,7 +21,9 @@ from dbtscaffold.dbt.project import DbtProjectInfo, ProfileInfo, ProfilesLocatio
 from dbtscaffold.errors import UserError
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
-STATUSES = (OK, WARN, FAIL, SKIP)
+# A suggestion, not a problem: it never makes the overall status worse than ok.
+HINT = "hint"
+STATUSES = (OK, HINT, WARN, FAIL, SKIP)
 # env_var('NAME') with no default, as dbt_project.yml would need it set.
 _ENV_VAR_RE = re.compile(r"""env_var\(\s*['"]([^'"]+)['"]""")
 _ENV_VAR_NO_DEFAULT_RE = re.compile(r"""env_var\(\s*['"]([^'"]+)['"]\s*\)""")

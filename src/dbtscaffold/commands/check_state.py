@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from dbtscaffold import console
-from dbtscaffold.commands.check_items import FAIL, OK, WARN, Context, Finding, skipped
+from dbtscaffold.commands.check_items import FAIL, HINT, OK, WARN, Context, Finding, skipped
 from dbtscaffold.dbt.manifest import DbtResource
 from dbtscaffold.errors import UserError
 
@@ -298,8 +298,8 @@ def check_seeds(ctx: Context) -> Finding:
     if len(refs) > 4:
         shown += f" and {len(refs) - 4} more"
     return Finding(
-        WARN,
-        f"hint: {len(refs)} seed{'s' if len(refs) > 1 else ''} that models ref could be "
+        HINT,
+        f"{console.count(len(refs), 'seed')} that models ref could be "
         f"upstream Dagster assets: {shown}",
         f"`dbtscaffold convert-seed {' '.join(refs)}` (see --dry-run first)",
     )

@@ -250,10 +250,10 @@ def _serve(
             "definitions load. Press Ctrl-C to stop."
         )
     else:
-        n = len(state.assets)
+        own = "" if console.VERBOSE else " `dbtscaffold -v dev` shows Dagster's own output."
         console.success(
-            f"Dagster UI ready at {url} ({n} asset{'s' if n != 1 else ''} loaded from "
-            f"`{info.package}` in {elapsed:.1f} s). Press Ctrl-C to stop."
+            f"Dagster UI ready at {url} ({console.count(len(state.assets), 'asset')} loaded "
+            f"from `{info.package}` in {elapsed:.1f} s). Press Ctrl-C to stop.{own}"
         )
     relaying.set()
     return _watch(group, info, url, stop, failing=bool(state.errors))
