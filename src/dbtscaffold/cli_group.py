@@ -6,6 +6,8 @@
 - The command list shows each command's whole summary (Click cuts it at the terminal's
   width with `...`), and the help shows metavars a user can read (`SEED...`, `--port PORT`)
   instead of Typer's types (`{seeds}...`, `<list[str]>`, `<int range>`).
+- A usage error reads like every other error: `error: <what>` first, then the usage line
+  (Click prints `Usage:`, a hint, then `Error: <what>`), exit 2.
 - Text and path values are taken as they are (`_PlainValue`), the way Typer would take
   them, without the Pydantic TypeAdapter Typer 0.29 builds for every value (importing
   Pydantic costs ~0.1 s of every command's start).
@@ -18,7 +20,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, get_args, get_origin
+from typing import Any, NoReturn, get_args, get_origin
 
 from typer.core import TyperGroup
 
@@ -155,3 +157,37 @@ class Group(TyperGroup):
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         return super().parse_args(ctx, hoist_global_flags(list(args)))
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        import typer
+
+        try:
+            return super().make_context(*args, **kwargs)
+        except typer.TyperException as e:
+            usage_exit(e)
+
+    def invoke(self, ctx: Any) -> Any:
+        import typer
+
+        try:
+            return super().invoke(ctx)
+        except typer.TyperException as e:
+            usage_exit(e)
+
+
+def usage_exit(e: Any) -> NoReturn:
+    """Say usage error E as every error is said (`error: ...`), with the usage line; exit 2.
+
+    Typer 0.29 carries its own copy of Click, whose UsageError is not public: a usage error
+    is the TyperException with exit code 2 and a message (Exit and Abort have none).
+    """
+    import sys
+
+    if getattr(e, "exit_code", None) != 2 or not hasattr(e, "format_message"):
+        raise e
+    lines = [f"error: {e.format_message()}"]
+    if e.ctx is not None:
+        usage = e.ctx.get_usage().removeprefix("Usage: ")
+        lines.append(f"usage: {usage}  (`{e.ctx.command_path} -h` for help)")
+    print("\n".join(lines), file=sys.stderr)
+    raise SystemExit(e.exit_code)

@@ -200,3 +200,21 @@ def test_a_source_on_the_targets_database_is_accepted(scaffolded, tmp_path):
     sources = (dbt_dir / "models" / "sources.yml").read_text()
     assert "database: \"{{ env_var('MY_DUCKDB_NAME') }}\"" in sources
     assert 'asset_key: ["raw_customers"]' in sources
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["convert-seed"], "error: Missing argument 'SEED'."),
+        (["init", "--bogus"], "error: No such option: --bogus"),
+        (
+            ["materialize", "--select", ""],
+            "error: --select is empty; pass an asset selection such as `*`.",
+        ),
+    ],
+)
+def test_every_error_has_one_prefix(tmp_path, args, error):
+    proc = run_cli(*args, cwd=tmp_path)
+    lines = proc.stderr.splitlines()
+    assert lines[0] == error, proc.stderr
+    assert not any(line.startswith(("Error", "Usage", "Try ")) for line in lines), proc.stderr

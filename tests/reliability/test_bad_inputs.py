@@ -888,10 +888,10 @@ def state_files(root: Path) -> dict[str, str]:
 def message_line(case: Case, stderr: str) -> str:
     lines = [line for line in stderr.splitlines() if line.strip()]
     if case.code == 2:
-        errors = [line for line in lines if line.startswith("Error: ")]
-        assert len(errors) == 1, stderr
-        assert lines[-1] == errors[0], stderr  # Click: usage, hint, then the one error line
-        return errors[0]
+        # A usage error reads like any other (`error: ...`), then the usage line.
+        assert len(lines) == 2 and lines[0].startswith("error: "), stderr
+        assert lines[1].startswith("usage: dbtscaffold") and lines[1].endswith(" -h` for help)")
+        return lines[0]
     if case.code == 0:
         return lines[0] if lines else ""
     errors = [line for line in lines if line.startswith("error: ")]

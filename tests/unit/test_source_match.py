@@ -60,8 +60,8 @@ def test_table_on_relation(rel, expected):
 
 
 def test_table_with_key_finds_a_converted_seed():
-    assert table_with_key(FILES, "raw_t").table == "t"
-    assert table_with_key(FILES, "raw_customers") is None
+    assert table_with_key(FILES, ["raw_t"]).table == "t"
+    assert table_with_key(FILES, ["raw_customers"]) is None
 
 
 def test_refs_become_the_extended_table():
