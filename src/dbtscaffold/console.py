@@ -116,6 +116,15 @@ def _esc(text: str) -> str:
     return escape(text)
 
 
+def shown_path(path: os.PathLike[str] | str) -> str:
+    """PATH as messages show it: relative to the current folder unless that climbs far."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:  # another drive
+        return str(path)
+    return str(path) if rel.startswith(os.path.join("..", "..", "..")) else rel
+
+
 def count(n: int, word: str, plural: str | None = None) -> str:
     """`1 asset`, `2 assets` (PLURAL for words that do not take an s)."""
     return f"{n} {word if n == 1 else plural or word + 's'}"

@@ -218,3 +218,16 @@ def test_every_error_has_one_prefix(tmp_path, args, error):
     lines = proc.stderr.splitlines()
     assert lines[0] == error, proc.stderr
     assert not any(line.startswith(("Error", "Usage", "Try ")) for line in lines), proc.stderr
+
+
+def test_example_and_init_print_relative_paths_and_name_convert_seed(tmp_path):
+    example = run_cli("example", "jaffle_shop", cwd=tmp_path, check=0)
+    init = run_cli(
+        "init", "--project-name", "jaffle_dagster", cwd=tmp_path / "jaffle_shop", check=0
+    )
+    for proc in (example, init):
+        assert str(tmp_path) not in proc.stdout + proc.stderr, proc.stderr
+    assert "Next: dbtscaffold init --dbt-project-dir jaffle_shop" in example.stderr
+    assert "Using profiles.yml in the dbt project: profiles.yml" in init.stderr
+    assert "  cd jaffle_dagster\n" in init.stderr
+    assert "  dbtscaffold convert-seed raw_customers " in init.stderr

@@ -40,10 +40,15 @@ def run_example(dest: Path, *, dry_run: bool, next_steps: bool = True) -> Path:
             lines = (c.after or b"").count(b"\n")
             console.action("create", f"{plan.display_path(c.path)} ({lines} lines)")
         n = len(plan.effective)
-        console.info(f"Dry run: {n} files would be written to {dest}; nothing was written.")
+        console.info(
+            f"Dry run: {n} files would be written to {console.shown_path(dest)}; nothing was "
+            "written."
+        )
         return dest
     if execute_plan(plan, dry_run=False, state_dir=None, command="example"):
-        console.success(f"Wrote the example dbt project `jaffle_shop` to {dest}.")
+        console.success(
+            f"Wrote the example dbt project `jaffle_shop` to {console.shown_path(dest)}."
+        )
         if next_steps:
-            console.info(f"Next: dbtscaffold init --dbt-project-dir {dest}")
+            console.info(f"Next: dbtscaffold init --dbt-project-dir {console.shown_path(dest)}")
     return dest

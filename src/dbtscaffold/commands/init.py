@@ -70,10 +70,9 @@ def run_init(
             nothing_to_do=f"Nothing to do: {result.project_dir} is already up to date.",
         )
     # After the plan ran, so that a failed init prints its one error line and nothing else.
-    console.info(f"Using profiles.yml {how}: {result.profile.location.path}")
+    console.info(f"Using profiles.yml {how}: {console.shown_path(result.profile.location.path)}")
     if changed:
-        rel = Path(__import__("os").path.relpath(result.project_dir, Path.cwd()))
-        shown = rel if not str(rel).startswith("..") else result.project_dir
+        shown = console.shown_path(result.project_dir)
         console.success(
             f"Created Dagster project `{result.project_dir.name}` for dbt project "
             f"`{result.dbt.name}` (adapters: {', '.join(result.adapter_packages)})."
@@ -85,4 +84,12 @@ def run_init(
             "  dbtscaffold dev            # open the Dagster UI with every dbt model as an asset"
         )
         console.info("  dbtscaffold materialize    # or build every asset headless")
+        seeds = sorted(
+            p.stem for d in result.dbt.seed_paths for p in (result.dbt.dir / d).rglob("*.csv")
+        )
+        if seeds:
+            console.info(
+                f"  dbtscaffold convert-seed {seeds[0]}   # a seed becomes an upstream Dagster "
+                "asset (--dry-run first)"
+            )
     return result.project_dir
