@@ -117,12 +117,13 @@ def _esc(text: str) -> str:
 
 
 def shown_path(path: os.PathLike[str] | str) -> str:
-    """PATH as messages show it: relative to the current folder unless that climbs far."""
+    """PATH as messages show it: relative to the current folder, or to the one above it
+    (`../profiles.yml` in the tutorial's nested layout); absolute when further away."""
     try:
         rel = os.path.relpath(path)
     except ValueError:  # another drive
         return str(path)
-    return str(path) if rel.startswith(os.path.join("..", "..", "..")) else rel
+    return str(path) if rel.startswith(os.path.join("..", "..")) else rel
 
 
 def count(n: int, word: str, plural: str | None = None) -> str:

@@ -189,7 +189,7 @@ def test_piped_init_and_convert_seed_are_plain_text_results_on_stdout(dbt_dir, t
     assert converted != before
     dry = cli("undo", "--dry-run", cwd=dagster_dir, env=env)
     assert dry.returncode == 0, dry.stderr
-    assert "+++ b/jaffle_shop/seeds/raw_customers.csv" in dry.stdout
+    assert "rename to jaffle_shop/seeds/raw_customers.csv\n" in dry.stdout  # a move, not a copy
     assert "--- a/jaffle_shop/models/sources.yml" in dry.stdout
     assert "Dry run: undoing `dbtscaffold convert-seed raw_customers` would restore" in dry.stderr
     assert tree_hash(tmp_path) == converted
