@@ -1,19 +1,21 @@
-"""Shared fixtures: isolation from the user's machine, the installed CLI, tree hashes."""
+"""Shared fixtures: isolation from the user's machine, the example, the session's servers.
+
+Shared functions live in tests/helpers; a test module imports them from there.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-BIN = Path(sys.executable).parent
-CLI = BIN / "dbtscaffold"
-EXAMPLE = Path(__file__).resolve().parents[1] / "src" / "dbtscaffold" / "example"
+from tests.helpers.cli import BIN, EXAMPLE, run_cli
+
+# The PostgreSQL server and the Spark cluster of the session, for every test that asks.
+from tests.helpers.postgres import pg_database, pg_server  # noqa: F401 (fixtures)
+from tests.helpers.spark import spark_schema, spark_server  # noqa: F401 (fixtures)
 
 
 @pytest.fixture(autouse=True)
@@ -31,78 +33,6 @@ def isolation(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.setenv("PATH", f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     yield home
-
-
-def run_cli(*args, cwd=None, env=None, check=None, timeout=600, input=None):
-    """Run the installed `dbtscaffold` in a subprocess; return CompletedProcess (text)."""
-    full_env = dict(os.environ, **(env or {}))
-    proc = subprocess.run(
-        [str(CLI), *map(str, args)],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        input=input,
-    )
-    if check is not None and proc.returncode != check:
-        raise AssertionError(
-            f"dbtscaffold {' '.join(map(str, args))} exited {proc.returncode}, expected {check}\n"
-            f"--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
-        )
-    return proc
-
-
-def run_tool(tool, *args, cwd=None, env=None, check=0, timeout=600):
-    """Run an executable from this venv (dbt, dagster) and assert its exit code."""
-    full_env = dict(os.environ, **(env or {}))
-    proc = subprocess.run(
-        [str(BIN / tool), *map(str, args)],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    if check is not None and proc.returncode != check:
-        raise AssertionError(
-            f"{tool} {' '.join(map(str, args))} exited {proc.returncode}\n"
-            f"--- stdout\n{proc.stdout[-6000:]}\n--- stderr\n{proc.stderr[-6000:]}"
-        )
-    return proc
-
-
-def tree_hash(root: Path, ignore=(".dbtscaffold",)) -> dict[str, str]:
-    """{relative path: sha256} of every file (and symlink target) under ROOT."""
-    out = {}
-    if not root.exists():
-        return out
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if d not in ignore]
-        rel_dir = Path(dirpath).relative_to(root)
-        out[str(rel_dir) + "/"] = "dir"
-        for f in filenames:
-            p = Path(dirpath) / f
-            if p.is_symlink():
-                out[str(rel_dir / f)] = "link:" + os.readlink(p)
-            else:
-                out[str(rel_dir / f)] = hashlib.sha256(p.read_bytes()).hexdigest()
-    return out
-
-
-def write_constraints(path: Path) -> Path:
-    """This environment's versions as a pip constraints file (dbtscaffold left out)."""
-    from importlib import metadata
-
-    pins = sorted(
-        {
-            f"{d.metadata['Name']}=={d.version}"
-            for d in metadata.distributions()
-            if d.metadata["Name"] and d.metadata["Name"].lower() != "dbtscaffold"
-        }
-    )
-    path.write_text("\n".join(pins) + "\n")
-    return path
 
 
 @pytest.fixture

@@ -17,7 +17,8 @@ import sys
 import pytest
 
 from dbtscaffold.runtime.loaders import adapter_installed, adapter_package
-from tests.conftest import run_cli, tree_hash
+from tests.helpers.cli import run_cli
+from tests.helpers.trees import tree_hash
 
 pytestmark = pytest.mark.e2e
 

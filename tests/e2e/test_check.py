@@ -20,7 +20,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from tests.conftest import BIN, run_cli, run_tool, tree_hash
+from tests.helpers.cli import BIN, run_cli, run_tool
+from tests.helpers.trees import tree_hash
 
 pytestmark = pytest.mark.e2e
 

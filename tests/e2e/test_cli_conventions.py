@@ -20,8 +20,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conftest import CLI, EXAMPLE, tree_hash
-from tests.e2e.test_dev import descendants, group, isolated_env, living, scaffold
+from tests.helpers.cli import CLI, EXAMPLE, isolated_env, run, scaffold
+from tests.helpers.dev import descendants, group, living
+from tests.helpers.trees import tree_hash
 
 pytestmark = pytest.mark.e2e
 
@@ -31,15 +32,8 @@ BOX = re.compile("[\u2500-\u257f]")  # box-drawing characters
 
 
 def cli(*args, cwd: Path, env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(CLI), *map(str, args)],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    """`dbtscaffold ARGS` in ENV (whole), whatever its exit code."""
+    return run([CLI, *args], cwd=cwd, env=env, check=None, timeout=timeout)
 
 
 def bash(script: str, *, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLE, run_cli, run_tool, tree_hash
+from tests.helpers.cli import EXAMPLE, run_cli, run_tool
+from tests.helpers.trees import tree_hash
 
 pytestmark = pytest.mark.e2e
 

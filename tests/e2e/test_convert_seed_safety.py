@@ -11,7 +11,8 @@ import subprocess
 
 import pytest
 
-from tests.conftest import CLI, run_cli, tree_hash
+from tests.helpers.cli import CLI, run_cli
+from tests.helpers.trees import tree_hash
 
 pytestmark = pytest.mark.e2e
 

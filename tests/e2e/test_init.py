@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli, run_tool, tree_hash
+from tests.helpers.cli import run_cli, run_tool
+from tests.helpers.trees import tree_hash
 
 pytestmark = pytest.mark.e2e
 PARSE = {"DAGSTER_DBT_PARSE_PROJECT_ON_LOAD": "1"}

@@ -9,7 +9,7 @@ import pytest
 import tomllib
 
 from dbtscaffold.dagster_project.names import to_identifier
-from tests.conftest import EXAMPLE, run_cli
+from tests.helpers.cli import EXAMPLE, run_cli
 
 pytestmark = pytest.mark.e2e
 

@@ -31,7 +31,7 @@ from pathlib import Path
 import pytest
 import tomllib
 
-from tests.conftest import BIN, run_cli, run_tool, write_constraints
+from tests.helpers.cli import BIN, run_cli, run_tool, write_constraints
 
 pytestmark = [pytest.mark.e2e, pytest.mark.network]
 

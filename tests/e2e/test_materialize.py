@@ -7,22 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CLI
-from tests.e2e.test_dev import isolated_env, scaffold
+from tests.helpers.cli import CLI, isolated_env, run, scaffold
 
 pytestmark = pytest.mark.e2e
 
 
 def materialize(*args, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(CLI), "materialize", *map(str, args)],
-        cwd=cwd,
-        env=env,
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return run([CLI, "materialize", *args], cwd=cwd, env=env, check=None)
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BIN, CLI, EXAMPLE
+from tests.helpers.cli import BIN, CLI, EXAMPLE
 
 pytestmark = pytest.mark.e2e
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli, run_tool
+from tests.helpers.cli import run_cli, run_tool
 
 pytestmark = pytest.mark.e2e
 

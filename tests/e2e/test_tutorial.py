@@ -21,19 +21,20 @@ import psutil
 import pytest
 import yaml
 
-from tests.conftest import BIN, run_cli, run_tool, tree_hash
-from tests.e2e.test_dev import (
+from tests.helpers.cli import BIN, isolated_env, run_cli, run_tool
+from tests.helpers.dev import (
+    NODES_QUERY,
     READY_TIMEOUT,
     STOP_LIMIT,
     Dev,
     descendants,
-    free_port,
     graphql,
     group,
-    isolated_env,
     wait_gone,
 )
-from tests.e2e.test_quickstart import duckdb_counts
+from tests.helpers.example import duckdb_counts
+from tests.helpers.ports import free_port
+from tests.helpers.trees import tree_hash
 
 pytestmark = pytest.mark.e2e
 needs_killpg = pytest.mark.skipif(not hasattr(os, "killpg"), reason="POSIX process groups")
@@ -43,7 +44,6 @@ DBT_MODELS = {"stg_customers", "stg_orders", "stg_payments", "customers", "order
 PARSE_ENV = "DAGSTER_DBT_PARSE_PROJECT_ON_LOAD"
 PLAIN_STOP_LIMIT = 20.0  # plain `dagster dev` gets SIGINT, then SIGKILL after this long
 
-NODES_QUERY = "{ assetNodes { assetKey { path } opNames dependencyKeys { path } } }"
 WORKSPACE_QUERY = """
 { workspaceOrError { __typename ... on Workspace { locationEntries { name loadStatus
     locationOrLoadError { __typename ... on PythonError { message } } } } } }

@@ -32,8 +32,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
-from tests.reliability.conftest import (
+from tests.helpers.cli import run_cli
+from tests.helpers.projects import (
     DAGSTER,
     DBT,
     PACKAGE,

@@ -33,8 +33,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CLI, run_cli
-from tests.reliability.conftest import DAGSTER, DBT, copy_template, journals, snapshot
+from tests.helpers.cli import CLI, run_cli
+from tests.helpers.projects import DAGSTER, DBT, copy_template, journals, snapshot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(os.name != "posix", reason="needs SIGKILL")]
 

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CLI
-from tests.reliability.conftest import (
+from tests.helpers.cli import CLI
+from tests.helpers.projects import (
     DAGSTER,
     DBT,
     PACKAGE,
