@@ -11,11 +11,56 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.cli import BIN, EXAMPLE, run_cli
+from tests.helpers.cli import BIN, CLI, EXAMPLE, isolated_env, run, run_cli
 
 # The PostgreSQL server and the Spark cluster of the session, for every test that asks.
 from tests.helpers.postgres import pg_database, pg_server  # noqa: F401 (fixtures)
 from tests.helpers.spark import spark_schema, spark_server  # noqa: F401 (fixtures)
+
+
+# --- what a test costs, and where it runs --------------------------------------------------
+
+# A test that needs one of these is slow too: `pytest -m "not slow"` skips it.
+COSTLY = ("dev_server", "venv", "network", "postgres", "spark")
+# Modules whose tests share an expensive module-scoped fixture (a shipped wheel in a fresh
+# venv, an out-of-step package index, a converted and materialized project...): under
+# `--dist loadgroup` (pyproject's addopts) each runs on one xdist worker, so the fixture is
+# built once rather than once per worker.
+ONE_WORKER = (
+    "tests/e2e/test_production.py",
+    "tests/e2e/test_install_pins.py",
+    "tests/e2e/test_generated_tests.py",
+    "tests/e2e/test_seed_fidelity.py",
+)
+# Started first, so that the longest tests do not end the run on one worker alone: these
+# modules, then every other slow test, then the rest (collection order within each).
+FIRST = (
+    "tests/e2e/test_spark_workflow.py",
+    "tests/e2e/test_production.py",
+    "tests/e2e/test_concurrent_loads.py",
+    "tests/reliability/test_dev_stress.py",
+    "tests/e2e/test_install_pins.py",
+    "tests/e2e/test_generated_venv.py",
+    "tests/e2e/test_tutorial.py",
+    "tests/e2e/test_dev.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        path = item.nodeid.split("::")[0]
+        if any(item.get_closest_marker(m) for m in COSTLY):
+            item.add_marker(pytest.mark.slow)
+        if path in ONE_WORKER:
+            item.add_marker(pytest.mark.xdist_group(path))
+
+    def rank(item) -> int:
+        path = item.nodeid.split("::")[0]
+        if path in FIRST:
+            return FIRST.index(path)
+        return len(FIRST) + (0 if item.get_closest_marker("slow") else 1)
+
+    items.sort(key=rank)  # stable: collection order within each rank
 
 
 @pytest.fixture(autouse=True)
@@ -48,3 +93,26 @@ def scaffolded(example_project, tmp_path) -> tuple[Path, Path]:
     """(dbt project, Dagster project) after `dbtscaffold init` on the example."""
     run_cli("init", "--dbt-project-dir", example_project, "--output-dir", tmp_path, check=0)
     return example_project, tmp_path / "jaffle_shop_dagster"
+
+
+@pytest.fixture(scope="session")
+def initialized_template(tmp_path_factory) -> Path:
+    """The example and the Dagster project `init` made for it, once per session (and xdist
+    worker), with HOME in tmp: copy it (`initialized`), never edit it."""
+    root = tmp_path_factory.mktemp("initialized")
+    shutil.copytree(EXAMPLE, root / "jaffle_shop")
+    run(
+        [CLI, "init", "--dbt-project-dir", root / "jaffle_shop", "--output-dir", root],
+        env=isolated_env(root),
+    )
+    return root
+
+
+@pytest.fixture
+def initialized(initialized_template, tmp_path) -> tuple[Path, Path]:
+    """(dbt project, Dagster project) as `scaffolded` gives them, copied from the session's
+    init: for the tests of what comes after init (init writes no absolute path, so a copy
+    is what init would have written there)."""
+    for name in ("jaffle_shop", "jaffle_shop_dagster"):
+        shutil.copytree(initialized_template / name, tmp_path / name, symlinks=True)
+    return tmp_path / "jaffle_shop", tmp_path / "jaffle_shop_dagster"

@@ -24,7 +24,7 @@ from tests.helpers.cli import CLI, EXAMPLE, isolated_env, run, scaffold
 from tests.helpers.dev import descendants, group, living
 from tests.helpers.trees import tree_hash
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 SEEDS = ["raw_customers", "raw_orders", "raw_payments"]
 ALL_ASSETS = {*SEEDS, "stg_customers", "stg_orders", "stg_payments", "customers", "orders"}

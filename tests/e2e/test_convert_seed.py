@@ -17,7 +17,7 @@ import pytest
 from tests.helpers.cli import EXAMPLE, run_cli, run_tool
 from tests.helpers.trees import tree_hash
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 MARTS = ("customers", "orders")
 

@@ -36,7 +36,7 @@ from hypothesis import strategies as st
 from tests.helpers.cli import run_cli
 from tests.helpers.trees import tree_hash
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 PROJECT = "proj"
 PACKAGE = "proj_dagster"

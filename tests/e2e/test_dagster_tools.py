@@ -18,7 +18,7 @@ import pytest
 from tests.helpers.cli import BIN, run_cli, run_tool
 from tests.helpers.example import ROWS
 
-pytestmark = [pytest.mark.e2e]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.venv]
 
 PACKAGE = "jaffle_dagster"
 

@@ -40,6 +40,8 @@ from tests.helpers.ports import free_port
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(not hasattr(os, "killpg"), reason="POSIX process groups"),
+    pytest.mark.slow,
+    pytest.mark.dev_server,
 ]
 
 PACKAGE = "jaffle_shop_dagster"

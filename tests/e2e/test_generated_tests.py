@@ -17,7 +17,7 @@ import pytest
 from tests.helpers.cli import CLI, isolated_env
 from tests.helpers.trees import tree_hash
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 PACKAGE = "jaffle_dagster"
 

@@ -14,7 +14,7 @@ import pytest
 
 from tests.helpers.cli import BIN, run, run_cli
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.venv]
 
 PACKAGE = "jaffle_dagster"
 RUNTIME = Path(__file__).resolve().parents[2] / "src" / "dbtscaffold" / "runtime"

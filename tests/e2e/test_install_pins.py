@@ -33,7 +33,7 @@ import tomllib
 
 from tests.helpers.cli import BIN, run_cli, run_tool, write_constraints
 
-pytestmark = [pytest.mark.e2e, pytest.mark.network]
+pytestmark = [pytest.mark.e2e, pytest.mark.network, pytest.mark.slow, pytest.mark.venv]
 
 PACKAGE = "jaffle_dagster"
 ROOT = Path(__file__).resolve().parents[2]  # dbtscaffold's own project

@@ -9,7 +9,7 @@ import pytest
 
 from tests.helpers.cli import CLI, isolated_env, run, scaffold
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def materialize(*args, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:

@@ -11,7 +11,7 @@ import pytest
 from tests.helpers.cli import run_tool
 from tests.helpers.postgres import MODEL_ROWS, pg_counts
 
-pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.slow]
 
 
 def test_example_builds_on_postgres_with_target_flag(example_project, pg_database):

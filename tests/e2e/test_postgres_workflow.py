@@ -21,7 +21,7 @@ from tests.helpers.postgres import (
     table_digest,
 )
 
-pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.slow]
 
 
 def materialize(dagster_dir, *, select="*", env=None, check=0):

@@ -42,6 +42,10 @@ from tests.helpers.trees import tree_hash
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(not hasattr(os, "killpg"), reason="POSIX process groups"),
+    pytest.mark.slow,
+    pytest.mark.venv,
+    pytest.mark.dev_server,
+    pytest.mark.postgres,
 ]
 
 PACKAGE = "jaffle_dagster"

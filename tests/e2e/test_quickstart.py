@@ -11,7 +11,7 @@ from tests.helpers.cli import run_cli
 from tests.helpers.example import duckdb_counts
 from tests.helpers.trees import tree_hash
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 MARTS = {"customers": 100, "orders": 99}
 ASSETS = {

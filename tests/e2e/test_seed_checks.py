@@ -10,7 +10,7 @@ import pytest
 
 from tests.helpers.cli import run_cli
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 PACKAGE = "jaffle_dagster"
 BUILT = re.compile(r"^\s*built\s+(\S+)\s*$", re.MULTILINE)
 FAILED = re.compile(r"Asset check `(\w+)` on `(\w+)` failed")

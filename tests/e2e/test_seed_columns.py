@@ -24,7 +24,7 @@ from tests.helpers.cli import run_cli, run_tool
 from tests.helpers.postgres import PgServer
 from tests.helpers.seed_matrix import write_project
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 PACKAGE = "fid_dagster"
 LOAD = (
     "import sys; from dagster import materialize; from fid_dagster import seed_assets; "

@@ -12,7 +12,7 @@ import pytest
 
 from tests.helpers.cli import run_cli, run_tool
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 SEEDS = ("raw_customers", "raw_orders", "raw_payments")
 PACKAGE = "jaffle_dagster"

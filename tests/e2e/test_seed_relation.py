@@ -16,7 +16,7 @@ from tests.helpers.cli import run_cli, run_tool
 from tests.helpers.example import CUSTOM_SCHEMA
 from tests.helpers.trees import tree_hash
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 PACKAGE = "jaffle_dagster"
 LOAD = (
     "import sys; from dagster import materialize; from jaffle_dagster import seed_assets; "

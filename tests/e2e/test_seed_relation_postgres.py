@@ -12,7 +12,7 @@ from tests.helpers.cli import run_cli, run_tool
 from tests.helpers.example import CUSTOM_SCHEMA
 from tests.helpers.postgres import PG, column_types, query, table_digest
 
-pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.slow]
 
 SEEDED = {("raw", "customers_export"), ("raw", "raw_orders"), ("raw", "raw_payments")}
 

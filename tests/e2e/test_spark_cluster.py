@@ -20,7 +20,7 @@ from tests.helpers.spark import (
     run_sql,
 )
 
-pytestmark = [pytest.mark.e2e, pytest.mark.spark]
+pytestmark = [pytest.mark.e2e, pytest.mark.spark, pytest.mark.slow]
 
 PEOPLE_CSV = """\
 id,name,score,joined

@@ -36,7 +36,7 @@ from tests.helpers.example import duckdb_counts
 from tests.helpers.ports import free_port
 from tests.helpers.trees import tree_hash
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.dev_server]
 needs_killpg = pytest.mark.skipif(not hasattr(os, "killpg"), reason="POSIX process groups")
 
 DAGSTER = "jaffle_dagster"

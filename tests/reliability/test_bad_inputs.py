@@ -44,7 +44,7 @@ from tests.helpers.projects import (
     snapshot,
 )
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 @dataclass

@@ -37,6 +37,8 @@ from tests.helpers.projects import DAGSTER, copy_template
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(not hasattr(os, "killpg"), reason="POSIX process groups"),
+    pytest.mark.slow,
+    pytest.mark.dev_server,
 ]
 
 READY_TIMEOUT = 240.0
@@ -48,7 +50,6 @@ CYCLES = [
     (signal.SIGINT, "startup"),
     (signal.SIGTERM, "startup"),
     (signal.SIGINT, "ready"),
-    (signal.SIGTERM, "ready"),
 ]
 
 

@@ -37,7 +37,11 @@ from tests.helpers.projects import (
     snapshot,
 )
 
-pytestmark = [pytest.mark.e2e, pytest.mark.skipif(os.name != "posix", reason="tmpfs/rlimit")]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(os.name != "posix", reason="tmpfs/rlimit"),
+    pytest.mark.slow,
+]
 
 PAGE = 4096
 FULL = ("No space left on device", "File too large")

@@ -29,7 +29,7 @@ from dbtscaffold.dagster_project.seed_assets import LoaderSpec, add_loader_asset
 from tests.helpers.cli import EXAMPLE, run_cli, run_tool
 from tests.helpers.projects import DAGSTER, DBT, PACKAGE, copy_template
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 HOSTILE = [
     "it's",

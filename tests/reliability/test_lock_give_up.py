@@ -23,6 +23,7 @@ from tests.helpers.projects import DAGSTER, DBT, STATE, copy_template, snapshot
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="flock, /proc/locks"),
+    pytest.mark.slow,
 ]
 
 HOLD = r"""

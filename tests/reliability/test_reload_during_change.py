@@ -37,6 +37,8 @@ from tests.helpers.projects import DAGSTER, DBT, copy_template
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(not hasattr(os, "killpg"), reason="POSIX process groups"),
+    pytest.mark.slow,
+    pytest.mark.dev_server,
 ]
 
 RELOAD_EVERY = 1.0  # seconds between the end of one reload and the next
