@@ -58,8 +58,11 @@ def project(tmp_path_factory) -> Path:
 # --- serving and stopping ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_dev_serves_every_model_and_stops_on_signal(project, tmp_path, sig):
+# SIGINT here; SIGTERM once the UI is ready is cycle 2 of reliability/test_dev_stress.py, which
+# asserts all this test asserted of a stop (exit 0, "Stopped dagster dev", no traceback, no
+# process of the group nor any descendant seen left), and the port free again.
+def test_dev_serves_every_model_and_stops_on_sigint(project, tmp_path):
+    sig = signal.SIGINT
     port = free_port()
     env = isolated_env(tmp_path)  # no DAGSTER_HOME: dev must use the project's .dagster_home
     dev = Dev(
