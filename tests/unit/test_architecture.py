@@ -189,6 +189,13 @@ def _loaded(package: str) -> str:
     return f"sorted(m for m in sys.modules if m.split('.')[0] == {package!r})"
 
 
+def test_a_command_imports_no_pydantic():
+    # Typer 0.29 builds a Pydantic TypeAdapter for each value it coerces; cli_group gives
+    # plain values a coercion of their own (Pydantic costs ~0.1 s of every command's start).
+    proc, last = _bad_convert_seed(after=_loaded("pydantic"))
+    assert last == ["exit 1", "[]"], proc.stdout + proc.stderr
+
+
 def test_piped_output_imports_no_rich():
     # Rich goes plain when not on a terminal; console.py then writes the text itself and
     # spares the import (tens of ms of every piped command).
@@ -196,6 +203,17 @@ def test_piped_output_imports_no_rich():
     proc, last = _bad_convert_seed(after=_loaded("rich"), env=env)
     assert last == ["exit 1", "[]"], proc.stdout + proc.stderr
     assert proc.stderr.startswith("error: Seed name `not-a-name` is not a plain name"), proc.stderr
+
+
+def test_without_typer_internals_values_are_coerced_typers_way():
+    # cli_group's plain coercion is built on typer._coercion's RuntimeParam (Typer 0.29);
+    # in a Typer without it, Typer coerces every value its own way, and commands work alike.
+    proc, last = _bad_convert_seed(
+        before="import typer._coercion\ndel typer._coercion.RuntimeParam\n",
+        after="__import__('dbtscaffold.cli_group').cli_group._plain_value_class()",
+    )
+    assert last == ["exit 1", "None"], proc.stdout + proc.stderr
+    assert "is not a plain name" in proc.stderr
 
 
 # --- who starts processes, who writes files ----------------------------------------------

@@ -16,7 +16,13 @@ from typer.core import TyperArgument, TyperOption
 
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src" / "dbtscaffold"
-INTERNALS = {"_usage_display_name", "_rich_display_name", "display_type_rich"}
+INTERNALS = {
+    "_usage_display_name",
+    "_rich_display_name",
+    "display_type_rich",
+    "_runtime_param",
+    "_coerce_value",
+}
 BOUND = (0, 30)
 
 
@@ -40,8 +46,9 @@ def test_no_typer_internals_outside_cli_group():
         if p.name != "cli_group.py" and (names := _touches(p))
     }
     assert offenders == {}
-    # cli_group.py itself imports no private Typer module: it replaces methods only.
-    assert [n for n in _touches(SRC / "cli_group.py") if n.startswith("typer.")] == []
+    # cli_group.py imports these private modules, and no other.
+    modules = {n for n in _touches(SRC / "cli_group.py") if n.startswith("typer.")}
+    assert modules == {"typer._coercion", "typer._param_types"}
 
 
 def test_installed_typer_is_within_the_bound():
@@ -78,3 +85,24 @@ def test_help_shows_the_readable_metavars():
     assert done.exit_code == 0, done.output
     usage = done.output.splitlines()[0]
     assert "SEED..." in usage and "{" not in usage, usage
+
+
+def test_the_coercion_internals_are_there_with_the_same_signatures():
+    import dataclasses
+
+    from typer._coercion import RuntimeParam, build_runtime_param
+    from typer._param_types import coerce_cli_path
+    from typer.core import TyperArgument
+
+    def params(f):
+        return list(inspect.signature(f).parameters)
+
+    assert dataclasses.is_dataclass(RuntimeParam)
+    fields = [f.name for f in dataclasses.fields(RuntimeParam)]
+    assert {"parameter_info", "annotation"} <= set(fields), fields
+    assert params(RuntimeParam._coerce_value) == ["self", "value", "param", "ctx"]
+    assert params(build_runtime_param) == ["descriptor"]
+    assert params(coerce_cli_path)[:2] == ["value", "parameter_info"]
+    assert {"path_type", "param", "ctx"} <= set(params(coerce_cli_path))
+    # Typer reads a parameter's `_runtime_param` before building one of its own.
+    assert "self._runtime_param" in inspect.getsource(TyperArgument.__mro__[1])
