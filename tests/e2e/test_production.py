@@ -34,7 +34,7 @@ import pytest
 
 from tests.helpers.cli import BIN, CLI, isolated_env, run, write_constraints
 from tests.helpers.dev import descendants, graphql, group, living
-from tests.helpers.example import ROWS
+from tests.helpers.example import ROWS, duckdb_counts
 from tests.helpers.ports import free_port
 from tests.helpers.postgres import query
 from tests.helpers.trees import tree_hash
@@ -217,16 +217,6 @@ def test_the_wheel_loads_and_materializes_where_the_source_does_not_exist(shippe
     # dbt's artifacts went to DBT_TARGET_PATH, the database to JAFFLE_SHOP_DUCKDB_PATH.
     assert tree_hash(shipped.site_package, ignore=("__pycache__",)) == before
     assert not list(shipped.venv.rglob("*.duckdb"))
-
-
-def duckdb_counts(db: Path) -> dict[str, int]:
-    import duckdb
-
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return {t: con.execute(f"select count(*) from main.{t}").fetchone()[0] for t in ROWS}
-    finally:
-        con.close()
 
 
 # --- the production topology ---------------------------------------------------------

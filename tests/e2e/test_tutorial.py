@@ -23,10 +23,10 @@ import yaml
 
 from tests.helpers.cli import BIN, isolated_env, run_cli, run_tool
 from tests.helpers.dev import (
-    NODES_QUERY,
+    asset_nodes,
+    serve_with_dbtscaffold_dev,
+    upstream,
     READY_TIMEOUT,
-    STOP_LIMIT,
-    Dev,
     descendants,
     graphql,
     group,
@@ -59,16 +59,6 @@ def nested_project(root: Path) -> tuple[Path, Path]:
     dbt_dir = root / "jaffle_shop"
     run_cli("init", "--project-name", DAGSTER, cwd=dbt_dir, check=0)
     return dbt_dir, dbt_dir / DAGSTER
-
-
-def asset_nodes(port: int) -> dict[str, dict]:
-    """{asset key: node} of what the UI at PORT serves."""
-    nodes = graphql(port, NODES_QUERY)["data"]["assetNodes"]
-    return {"/".join(n["assetKey"]["path"]): n for n in nodes}
-
-
-def upstream(node: dict) -> set[str]:
-    return {"/".join(k["path"]) for k in node["dependencyKeys"]}
 
 
 def single_error_line(proc: subprocess.CompletedProcess) -> str:
@@ -186,26 +176,6 @@ class PlainDagsterDev:
             self.popen.wait(timeout=10)
         except subprocess.TimeoutExpired:
             pass
-
-
-def serve_with_dbtscaffold_dev(dagster_dir: Path, tmp_path: Path) -> dict[str, dict]:
-    """`dbtscaffold dev --port P` from DAGSTER_DIR: what it served; stopped, nothing left."""
-    port = free_port()
-    dev = Dev(["--port", port], cwd=dagster_dir, env=isolated_env(tmp_path))
-    try:
-        ready = dev.wait_for("Dagster UI ready")
-        nodes = asset_nodes(port)
-        pgid = dev.dagster_pgid()
-        dev.watch()
-        os.kill(dev.popen.pid, signal.SIGINT)
-        took, left = wait_gone(pgid, dev.seen, STOP_LIMIT)
-        code = dev.finish()
-        print(f"dbtscaffold dev: ready in {ready:.1f} s, all gone {took:.1f} s after SIGINT")
-        assert not left, f"still running after {STOP_LIMIT} s: {left}\n{dev.stderr}"
-        assert code == 0, dev.stderr
-        return nodes
-    finally:
-        dev.kill_all()
 
 
 def serve_with_plain_dagster_dev(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -16,7 +17,8 @@ from pathlib import Path
 
 import psutil
 
-from tests.helpers.cli import CLI
+from tests.helpers.cli import CLI, isolated_env
+from tests.helpers.ports import free_port
 
 READY_TIMEOUT = 180
 STOP_LIMIT = 15.0
@@ -192,3 +194,35 @@ def reload_location(port: int, name: str) -> set[str]:
     assert done["__typename"] == "WorkspaceLocationEntry", done
     nodes = graphql(port, ASSETS_QUERY)["data"]["assetNodes"]
     return {"/".join(n["assetKey"]["path"]) for n in nodes}
+
+
+def asset_nodes(port: int) -> dict[str, dict]:
+    """{asset key: node} of what the UI at PORT serves."""
+    nodes = graphql(port, NODES_QUERY)["data"]["assetNodes"]
+    return {"/".join(n["assetKey"]["path"]): n for n in nodes}
+
+
+def upstream(node: dict) -> set[str]:
+    """The asset keys NODE (of `asset_nodes`) depends on."""
+    return {"/".join(k["path"]) for k in node["dependencyKeys"]}
+
+
+def serve_with_dbtscaffold_dev(dagster_dir: Path, tmp_path: Path) -> dict[str, dict]:
+    """`dbtscaffold dev --port P` from DAGSTER_DIR: {asset key: node} it served; stopped by
+    SIGINT, with nothing left running."""
+    port = free_port()
+    dev = Dev(["--port", port], cwd=dagster_dir, env=isolated_env(tmp_path))
+    try:
+        ready = dev.wait_for("Dagster UI ready")
+        nodes = asset_nodes(port)
+        pgid = dev.dagster_pgid()
+        dev.watch()
+        os.kill(dev.popen.pid, signal.SIGINT)
+        took, left = wait_gone(pgid, dev.seen, STOP_LIMIT)
+        code = dev.finish()
+        print(f"dbtscaffold dev: ready in {ready:.1f} s, all gone {took:.1f} s after SIGINT")
+        assert not left, f"still running after {STOP_LIMIT} s: {left}\n{dev.stderr}"
+        assert code == 0, dev.stderr
+        return nodes
+    finally:
+        dev.kill_all()

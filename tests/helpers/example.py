@@ -28,8 +28,9 @@ CUSTOM_SCHEMA = """\
 """
 
 
-def duckdb_counts(db: Path, tables: Iterable[str]) -> dict[str, int]:
-    """{table: row count} of main.TABLE in the DuckDB file DB (opened read-only)."""
+def duckdb_counts(db: Path, tables: Iterable[str] = tuple(ROWS)) -> dict[str, int]:
+    """{table: row count} of main.TABLE (default: every relation the example builds) in the
+    DuckDB file DB, opened read-only."""
     import duckdb
 
     con = duckdb.connect(str(db), read_only=True)
