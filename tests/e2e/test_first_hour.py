@@ -9,9 +9,10 @@ import sys
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.helpers.cli import run_cli
+from tests.helpers.trees import tree_hash
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def test_convert_seed_lists_each_change_once_and_names_the_asset(scaffolded):
@@ -135,7 +136,6 @@ PARENTS = (
 
 
 def test_a_source_table_with_an_asset_key_of_its_own_is_adopted(scaffolded, tmp_path):
-    from tests.conftest import tree_hash
 
     dbt_dir, dagster_dir = scaffolded
     (dbt_dir / "models" / "sources.yml").write_text(CUSTOM_KEY_SOURCES)
@@ -179,7 +179,6 @@ def test_a_source_table_with_an_asset_key_of_its_own_is_adopted(scaffolded, tmp_
 
 
 def test_a_source_on_the_targets_database_is_accepted(scaffolded, tmp_path):
-    from tests.conftest import tree_hash
 
     dbt_dir, _ = scaffolded
     (dbt_dir / "models" / "sources.yml").write_text(DATABASE_SOURCES)

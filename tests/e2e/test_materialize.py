@@ -9,22 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CLI
-from tests.e2e.test_dev import isolated_env, scaffold
+from tests.helpers.cli import CLI, isolated_env, run, scaffold
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def materialize(*args, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(CLI), "materialize", *map(str, args)],
-        cwd=cwd,
-        env=env,
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return run([CLI, "materialize", *args], cwd=cwd, env=env, check=None)
 
 
 # dbt builds the tests of the selected models too, and a relationships test reads both of its
@@ -39,45 +30,9 @@ def project(tmp_path_factory) -> Path:
     return scaffold(tmp_path_factory.mktemp("materialize"))
 
 
-def test_materialize_a_selection_through_dagster(project, tmp_path):
-    env = isolated_env(tmp_path)  # no DAGSTER_HOME: the run goes to the project's .dagster_home
-    proc = materialize("--select", STAGING, cwd=project, env=env)
-    assert proc.returncode == 0, proc.stderr
-    assert "built  raw_customers" in proc.stdout  # results on stdout, progress on stderr
-    assert "built  stg_customers" in proc.stdout
-    assert "Materialized 6 assets" in proc.stderr
-    # Piped, progress is one plain line per event: each step as it starts, each check result.
-    assert re.search(r"Running step `\w+` \(\d/6 assets(, \d+ checks?)?, \d+ s\)\.", proc.stderr)
-    assert re.search(
-        r"Asset check `\w+` on `stg_\w+` passed \(\d/6 assets, \d+ checks?, ", proc.stderr
-    )
-    # It ends with what was built, where, and how many rows (as quickstart's table).
-    table = proc.stdout[proc.stdout.index("Assets built by run ") :].splitlines()
-    assert table[1].split() == ["Asset", "Built", "by", "Table", "Rows"]
-    rows = {line.split()[0]: line.split()[1:] for line in table[2:]}
-    assert rows["stg_customers"] == ["dbt", "model", "main.stg_customers", "100"]
-    assert rows["raw_customers"] == ["dbt", "seed", "main.raw_customers", "100"]
-    assert len(rows) == 6
-
-    import duckdb
-
-    con = duckdb.connect(str(project.parent / "jaffle_shop" / "jaffle_shop.duckdb"), read_only=True)
-    try:
-        names = {
-            r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()
-        }
-        assert con.execute("select count(*) from stg_customers").fetchall() == [(100,)]
-    finally:
-        con.close()
-    assert {"raw_customers", "stg_customers", "stg_orders", "stg_payments"} <= names
-    assert "customers" not in names and "orders" not in names
-
-    # The run is recorded where `dbtscaffold dev` will show it.
-    from dagster import DagsterInstance, DagsterRunStatus
-
-    with DagsterInstance.from_config(str(project / ".dagster_home")) as instance:
-        runs = instance.get_runs()
-    assert [r.status for r in runs] == [DagsterRunStatus.SUCCESS]
+# A selection through Dagster (results on stdout, the runs in the project's .dagster_home,
+# only the selected tables built): test_cli_conventions.py's
+# test_selections_empty_glob_and_dbt_style_against_the_example.
 
 
 def test_materialize_unknown_selection_is_one_line(project, tmp_path):

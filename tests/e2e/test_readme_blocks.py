@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]  # this checkout
+from tests.helpers.cli import REPO as ROOT
+
 pytestmark = [pytest.mark.e2e, pytest.mark.network, pytest.mark.venv, pytest.mark.slow]
 
 SERVER_LINE = re.compile(r"^\s*(dbtscaffold dev|dagster dev)\b")
@@ -28,7 +29,9 @@ SUITE = "python -m pytest"  # this suite itself
 
 def blocks(readme: Path) -> list[list[str]]:
     """The commands of README's ```bash blocks (continued lines joined), in order."""
-    out, current, inside = [], [], False
+    out: list[list[str]] = []
+    current: list[str] = []
+    inside = False
     for line in readme.read_text(encoding="utf-8").splitlines():
         if line.startswith("```bash"):
             inside, current = True, []

@@ -22,7 +22,13 @@ from dbtscaffold.resources import templates_dir
 _NEWLINE_RE = re.compile(r"\r\n|\r|\n")
 LOADER_CALL = "load_csv"
 # What the asset template uses, defined by the head template.
-HEAD_NAMES = ("AssetExecutionContext", "MaterializeResult", "asset", "load_csv", "dbt_project")
+HEAD_NAMES: tuple[str, ...] = (
+    "AssetExecutionContext",
+    "MaterializeResult",
+    "asset",
+    "load_csv",
+    "dbt_project",
+)
 HEAD_NAMES += ("DATA_DIR",)
 
 
@@ -235,18 +241,18 @@ def seed_dagster_props(
     """
     from dbtscaffold.dbt.yaml_edit import as_dbt_reads
 
-    entry = as_dbt_reads(entry) if isinstance(entry, dict) else {}
-    entry_config = entry.get("config") if isinstance(entry.get("config"), dict) else {}
+    def mapping(value: Any) -> dict[str, Any]:
+        return value if isinstance(value, dict) else {}
+
+    plain = mapping(as_dbt_reads(entry) if isinstance(entry, dict) else None)
     meta: dict[str, Any] = {}
     group = None
-    for cfg in (inherited, own, entry, entry_config):
-        if isinstance(cfg.get("meta"), dict):
-            meta.update(cfg["meta"])
-        if isinstance(cfg.get("group"), str) and cfg is not entry:
+    for cfg in (inherited, own, plain, mapping(plain.get("config"))):
+        meta.update(mapping(cfg.get("meta")))
+        if isinstance(cfg.get("group"), str) and cfg is not plain:
             group = cfg["group"]
-    dagster = meta.get("dagster") if isinstance(meta.get("dagster"), dict) else {}
+    dagster = mapping(meta.get("dagster"))
     if isinstance(dagster.get("group"), str):
         group = dagster["group"]
     owners = dagster.get("owners")
-    owners = [str(o) for o in owners] if isinstance(owners, list) else []
-    return group, owners
+    return group, [str(o) for o in owners] if isinstance(owners, list) else []
