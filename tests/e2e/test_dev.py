@@ -75,7 +75,7 @@ def test_dev_serves_every_model_and_stops_on_sigint(project, tmp_path):
         line = next(ln for ln in dev.err if "Dagster UI ready" in ln)
         assert f"http://127.0.0.1:{port}" in line
         assert "8 assets loaded" in line, line
-        assert line.endswith("`dbtscaffold -v dev` shows Dagster's own output."), line
+        assert line.rstrip().endswith("`dbtscaffold -v dev` shows Dagster's own output."), line
 
         nodes = graphql(port, ASSETS_QUERY)["data"]["assetNodes"]
         keys = {"/".join(n["assetKey"]["path"]) for n in nodes}
