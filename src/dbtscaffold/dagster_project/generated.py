@@ -31,7 +31,14 @@ COPIED = frozenset(
     {"__init__.py", "dbt_seed.py", "fingerprint.py", "loaders.py", "locks.py", "parse.py",
      "preparer.py", "profiles.py"}
 )  # fmt: skip
+# The components layout's defs.yaml names the runtime copy's DbtProjectComponent too.
+COPIED_COMPONENTS = COPIED | {"component.py"}
 _VERSION_RE = re.compile(r"""^__version__\s*=\s*['"]([^'"]+)['"]""", re.MULTILINE)
+
+
+def copied_modules(layout: str) -> frozenset[str]:
+    """The runtime modules init copies into a project of LAYOUT (`python` or `components`)."""
+    return COPIED_COMPONENTS if layout == "components" else COPIED
 
 
 @dataclass(frozen=True)
@@ -247,7 +254,7 @@ def _edited(package_dir: Path, copy: Path) -> tuple[str, ...]:
     )
 
 
-def read_runtime_copy(package_dir: Path) -> RuntimeCopy:
+def read_runtime_copy(package_dir: Path, layout: str = "python") -> RuntimeCopy:
     """The version stamped in PACKAGE_DIR/_dbtscaffold, and how it differs (see RuntimeCopy)."""
     copy = package_dir / RUNTIME_PACKAGE
     try:
@@ -255,7 +262,7 @@ def read_runtime_copy(package_dir: Path) -> RuntimeCopy:
     except OSError:
         return RuntimeCopy(None, ())
     m = _VERSION_RE.search(init)
-    ours = {p.name for p in runtime_dir().glob("*.py") if p.name in COPIED}
+    ours = {p.name for p in runtime_dir().glob("*.py") if p.name in copied_modules(layout)}
     theirs = {p.name for p in copy.glob("*.py")}
     differing = sorted(
         name
