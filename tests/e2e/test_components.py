@@ -206,3 +206,51 @@ def test_tutorial_with_dg_then_convert_seed_then_undo(tmp_path):
 
     run_cli("undo", cwd=project, check=0)
     assert source_tree(dbt_dir) == before
+
+
+# --- dbtscaffold dev, materialize and check on the components layout ----------------------
+
+
+@pytest.mark.slow
+@pytest.mark.dev_server
+@pytest.mark.skipif(not hasattr(os, "killpg"), reason="POSIX process groups")
+def test_dev_runs_dg_dev_and_stops_with_nothing_left(tmp_path):
+    from tests.e2e.test_tutorial import serve_with_dbtscaffold_dev, upstream
+
+    dbt_dir, project = components_project(tmp_path)
+    run_cli("convert-seed", "raw_customers", cwd=project, check=0)
+    # Not installed: `dbtscaffold dev` puts src/ on the code server's path itself.
+    nodes = serve_with_dbtscaffold_dev(project, tmp_path)
+    assert set(nodes) == DBT_MODELS | SEEDS
+    assert upstream(nodes["stg_customers"]) == {"raw_customers"}
+    assert nodes["raw_customers"]["opNames"] == ["raw_customers"]  # the loader, not dbt
+
+
+def check_json(project: Path) -> dict:
+    proc = run_cli("--no-color", "check", "--json", cwd=project)
+    assert proc.returncode in (0, 1), proc.stderr
+    return {c["id"]: c for c in json.loads(proc.stdout)["checks"]} | {
+        "status": json.loads(proc.stdout)["status"]
+    }
+
+
+@pytest.mark.slow
+def test_materialize_and_check_json_in_both_layouts(tmp_path):
+    for layout in ("python", "components"):
+        root = tmp_path / layout
+        root.mkdir()
+        run_cli("example", "jaffle_shop", cwd=root, check=0)
+        dbt_dir = root / "jaffle_shop"
+        run_cli("init", "--layout", layout, "--project-name", DAGSTER, cwd=dbt_dir, check=0)
+        project = dbt_dir / DAGSTER
+        first = check_json(project)
+        assert first["status"] == "fail" and first["manifest"]["status"] == "fail"  # no parse yet
+        run_cli("convert-seed", "raw_customers", cwd=project, check=0)
+        run_cli("materialize", cwd=project, check=0)
+        assert duckdb_counts(dbt_dir / "jaffle_shop.duckdb") == ROWS, layout
+        checks = check_json(project)
+        assert checks["status"] == "warn", (layout, checks)  # hints only: seeds, dbt on PATH
+        for name in ("projects", "manifest", "asset_keys", "runtime_copy", "definitions"):
+            assert checks[name]["status"] == "ok", (layout, checks[name])
+        assert "8 assets" in checks["definitions"]["message"], checks["definitions"]
+        assert "1 Python assets" in checks["asset_keys"]["message"], checks["asset_keys"]

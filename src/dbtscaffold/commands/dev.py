@@ -87,6 +87,11 @@ def dagster_env(info: DagsterProjectInfo) -> dict[str, str]:
     env["PATH"] = os.pathsep.join(
         [bin_dir, *(p for p in env.get("PATH", "").split(os.pathsep) if p)]
     )
+    if info.layout == "components":
+        # dg's code server imports the package by name: src/ on the path, as `pip install -e .`.
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(info.source_dir), env.get("PYTHONPATH", "")) if p
+        )
     return env
 
 
@@ -104,9 +109,12 @@ def ensure_dagster_home(path: Path) -> Path:
     return path
 
 
-def check_webserver() -> None:
-    """dagster-webserver must be importable by this interpreter (it runs `dagster dev`)."""
-    for module, package in (("dagster", "dagster"), ("dagster_webserver", "dagster-webserver")):
+def check_webserver(layout: str = "python") -> None:
+    """dagster-webserver (and dg for LAYOUT components) must be importable by this interpreter."""
+    needed = [("dagster", "dagster"), ("dagster_webserver", "dagster-webserver")]
+    if layout == "components":
+        needed.append(("dagster_dg_cli", "dagster-dg-cli"))
+    for module, package in needed:
         if importlib.util.find_spec(module) is None:
             raise UserError(
                 f"{package} is not installed in `{sys.prefix}`; run "
@@ -164,10 +172,12 @@ def run_dev(
     from dbtscaffold import proc
 
     info = resolve_dagster_project(dagster_project_dir)
-    check_webserver()
+    check_webserver(info.layout)
     check_port(host, port)
     env = dagster_env(info)
-    cmd = [sys.executable, "-m", "dagster", "dev", "--host", host, "--port", str(port)]
+    # `dg dev` for dg's layout: it checks the defs.yaml files, then runs `dagster dev`.
+    tool = ["dagster_dg_cli.cli"] if info.layout == "components" else ["dagster"]
+    cmd = [sys.executable, "-m", *tool, "dev", "--host", host, "--port", str(port)]
     cmd += list(extra_args or [])
     url = ui_url(host, port)
 
