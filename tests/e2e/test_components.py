@@ -254,3 +254,15 @@ def test_materialize_and_check_json_in_both_layouts(tmp_path):
             assert checks[name]["status"] == "ok", (layout, checks[name])
         assert "8 assets" in checks["definitions"]["message"], checks["definitions"]
         assert "1 Python assets" in checks["asset_keys"]["message"], checks["asset_keys"]
+
+
+def test_package_refuses_the_components_layout_in_one_line(tmp_path):
+    dbt_dir, project = components_project(tmp_path)
+    before = tree_hash(dbt_dir, ignore=())
+    proc = run_cli("package", cwd=project)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert [line for line in proc.stderr.splitlines() if line.strip()] == [
+        f"error: `dbtscaffold package` does not build components-layout projects yet "
+        f"(`{DAGSTER}` is one); deploy from a checkout with `dg`, or use --layout python."
+    ]
+    assert tree_hash(dbt_dir, ignore=()) == before
