@@ -113,6 +113,8 @@ IgnorePackageConflict = Annotated[
         "standard-library module (as dagster-dbt's flag of the same name).",
     ),
 ]
+
+
 def _layout(value: str) -> str:
     if value not in ("python", "components"):
         raise typer.BadParameter(f"`{value}` is not a layout; choose `python` or `components`.")

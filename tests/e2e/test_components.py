@@ -53,12 +53,14 @@ def generated_files(project: Path) -> set[str]:
 def components_project(root: Path, *extra: str) -> tuple[Path, Path]:
     run_cli("example", "jaffle_shop", cwd=root, check=0)
     dbt_dir = root / "jaffle_shop"
-    run_cli("init", "--layout", "components", "--project-name", DAGSTER, *extra, cwd=dbt_dir, check=0)
+    run_cli(
+        "init", "--layout", "components", "--project-name", DAGSTER, *extra, cwd=dbt_dir, check=0
+    )
     return dbt_dir, dbt_dir / DAGSTER
 
 
 def test_init_components_writes_dgs_layout_under_150_lines(tmp_path):
-    dbt_dir, project = components_project(tmp_path)
+    _, project = components_project(tmp_path)
     files = generated_files(project)
     runtime = {f for f in files if f.startswith(f"src/{DAGSTER}/_dbtscaffold/")}
     assert files - runtime - {".dbtscaffold/generated.json"} == USER_FACING
@@ -99,8 +101,10 @@ def test_project_scaffold_layout_components_and_its_errors(tmp_path):
     other = run_cli("init", "--project-name", DAGSTER, "--force", cwd=dbt_dir)
     assert other.returncode == 1 and "Traceback" not in other.stderr
     assert [line for line in other.stderr.splitlines() if line.strip()] == [
-        f"error: `{dbt_dir / DAGSTER}` is a components-layout project; pass --layout components "
-        '(README.md, "Moving to components", says how to change layouts).'
+        (
+            f"error: `{dbt_dir / DAGSTER}` is a components-layout project; pass --layout "
+            'components (README.md, "Two layouts", says how to move between them).'
+        )
     ]
     assert tree_hash(dbt_dir, ignore=()) == after
 
@@ -135,14 +139,16 @@ def dg(bin_dir: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
     # The venv's python runs dg (the venv sees this environment's dagster-dg-cli).
     proc = subprocess.run(
         [bin_dir / "python", "-c", "from dagster_dg_cli.cli import main; main()", *args],
-        cwd=cwd, capture_output=True, text=True, timeout=900,
+        cwd=cwd, capture_output=True, text=True, timeout=900, check=False,
         env=dict(
             os.environ,
             PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
             VIRTUAL_ENV=str(bin_dir.parent),
         ),
     )  # fmt: skip
-    assert proc.returncode == 0, f"dg {' '.join(args)}\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    assert proc.returncode == 0, (
+        f"dg {' '.join(args)}\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    )
     return proc
 
 
@@ -217,7 +223,7 @@ def test_tutorial_with_dg_then_convert_seed_then_undo(tmp_path):
 def test_dev_runs_dg_dev_and_stops_with_nothing_left(tmp_path):
     from tests.e2e.test_tutorial import serve_with_dbtscaffold_dev, upstream
 
-    dbt_dir, project = components_project(tmp_path)
+    _, project = components_project(tmp_path)
     run_cli("convert-seed", "raw_customers", cwd=project, check=0)
     # Not installed: `dbtscaffold dev` puts src/ on the code server's path itself.
     nodes = serve_with_dbtscaffold_dev(project, tmp_path)
@@ -262,7 +268,9 @@ def test_package_refuses_the_components_layout_in_one_line(tmp_path):
     proc = run_cli("package", cwd=project)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert [line for line in proc.stderr.splitlines() if line.strip()] == [
-        f"error: `dbtscaffold package` does not build components-layout projects yet "
-        f"(`{DAGSTER}` is one); deploy from a checkout with `dg`, or use --layout python."
+        (
+            "error: `dbtscaffold package` does not build components-layout projects yet "
+            f"(`{DAGSTER}` is one); deploy from a checkout with `dg`, or use --layout python."
+        )
     ]
     assert tree_hash(dbt_dir, ignore=()) == before

@@ -318,7 +318,9 @@ def python_assets(
     keys: dict[tuple[str, ...], list[str]] = {}
     problems: list[str] = []
     modules = (
-        _defs_modules(package_dir) if layout == "components" else _modules_loaded(package_dir, package)
+        _defs_modules(package_dir)
+        if layout == "components"
+        else _modules_loaded(package_dir, package)
     )
     for module in modules:
         path = package_dir / f"{module}.py"

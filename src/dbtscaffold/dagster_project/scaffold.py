@@ -175,9 +175,9 @@ def build_context(
         "dbt_project_dir_yaml": json.dumps(
             "{{ context.project_root }}/" + relpath(dbt.dir, project_dir)
         ),
-        "dbt_project_dir_parts_from_tests_py": _from_here(
-            relpath(dbt.dir, project_dir / "tests")
-        )[14:-11],
+        "dbt_project_dir_parts_from_tests_py": _from_here(relpath(dbt.dir, project_dir / "tests"))[
+            14:-11
+        ],
         "manifest_rel_py": py_literal(f"{dbt.target_path}/manifest.json"),
     }
 
@@ -361,7 +361,7 @@ def _check_layout(project_dir: Path, layout: str) -> None:
     if info is not None and info.layout != layout:
         raise UserError(
             f"`{project_dir}` is a {info.layout}-layout project; pass --layout {info.layout} "
-            "(README.md, \"Moving to components\", says how to change layouts)."
+            '(README.md, "Two layouts", says how to move between them).'
         )
 
 

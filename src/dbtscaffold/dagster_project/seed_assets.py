@@ -151,7 +151,7 @@ def add_loader_asset(
     m = _NEWLINE_RE.search(text)
     nl = m.group() if m else "\n"
     if _is_placeholder(text) and dbt_project_dir_py is not None:
-        head = {"dbt_project_dir_parts_py": dbt_project_dir_py}
+        head: dict[str, object] = {"dbt_project_dir_parts_py": dbt_project_dir_py}
         text = _render("head_components.py.jinja", head).replace("\n", nl)
     elif _is_placeholder(text):
         text = _render("head.py.jinja", {"package": package}).replace("\n", nl)
