@@ -1,4 +1,4 @@
-"""`dbtscaffold dev`: preflight checks, start `dagster dev`, wait for the UI, report, stop.
+"""`dbtscaffold dev`: preflight checks, start `dagster dev` or `dg dev`, wait for the UI, stop.
 
 `dagster dev` runs in its own session with DAGSTER_DBT_PARSE_PROJECT_ON_LOAD=1 and a
 persistent DAGSTER_HOME. Readiness is read from the webserver's GraphQL endpoint, which
@@ -206,8 +206,13 @@ def run_dev(
             # each of them) is noise, not news: only --verbose shows it.
             if not console.VERBOSE:
                 relaying.clear()
-            _stop(group, url, hurry)
+            _stop(group, url, hurry, tool=_tool(info))
     return code
+
+
+def _tool(info: DagsterProjectInfo) -> str:
+    """What dev runs for INFO's layout, as messages name it."""
+    return "dg dev" if info.layout == "components" else "dagster dev"
 
 
 def _serve(
@@ -221,12 +226,12 @@ def _serve(
     """Wait for the UI, report, then serve until a stop signal; return the exit code."""
     state: LoadState | None = None
     answered = slow = False  # the UI answered once; said that the load outlasts READY_TIMEOUT
-    with console.status(f"Starting dagster dev for `{info.package}` (loading definitions)..."):
+    with console.status(f"Starting {_tool(info)} for `{info.package}` (loading definitions)..."):
         while not stop.is_set():
             code = group.poll()
             if code is not None:
                 console.error(
-                    f"`dagster dev` exited with code {code} before the UI was ready; its output:"
+                    f"`{_tool(info)}` exited with code {code} before the UI was ready; its output:"
                 )
                 _show_tail(group.output())
                 return code or 1
@@ -288,7 +293,7 @@ def _watch(
     while not stop.is_set():
         code = group.poll()
         if code is not None:
-            console.error(f"`dagster dev` exited on its own with code {code}.")
+            console.error(f"`{_tool(info)}` exited on its own with code {code}.")
             return code or 1
         group.track()
         if time.monotonic() >= next_look:
@@ -314,14 +319,14 @@ def _report_reload(state: LoadState, info: DagsterProjectInfo, url: str, failing
     return False
 
 
-def _stop(group: ProcessGroup, url: str, hurry: threading.Event) -> None:
+def _stop(group: ProcessGroup, url: str, hurry: threading.Event, tool: str = "dagster dev") -> None:
     """Cancel runs in flight through Dagster, then stop the group; leave nothing behind."""
     if not group.alive():
         group.stop(interrupt_timeout=0.5, terminate_timeout=0.5)
         return
     runs = runs_in_flight(url) or []
     in_flight = bool(runs) or any_run_process(group)
-    what = "dagster dev (waiting for the run in progress to stop)" if in_flight else "dagster dev"
+    what = f"{tool} (waiting for the run in progress to stop)" if in_flight else tool
     console.info(f"Stopping {what}...")
     if runs:
         _cancel_runs(group, url, [run_id for run_id, _ in runs], hurry)
@@ -336,7 +341,7 @@ def _stop(group: ProcessGroup, url: str, hurry: threading.Event) -> None:
         )
     else:
         how = " then ".join(report.signals) or "nothing to do"
-        console.info(f"Stopped dagster dev in {report.seconds:.1f} s ({how}).")
+        console.info(f"Stopped {tool} in {report.seconds:.1f} s ({how}).")
 
 
 def _cancel_runs(group: ProcessGroup, url: str, run_ids: list[str], hurry: threading.Event) -> None:
