@@ -17,14 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BIN, run_cli, tree_hash
-from tests.e2e.test_production import ROWS, duckdb_counts
+from tests.helpers.cli import BIN, run_cli
+from tests.helpers.dev import serve_with_dbtscaffold_dev, upstream
+from tests.helpers.example import ALL_ASSETS, ROWS, duckdb_counts
+from tests.helpers.trees import tree_hash
 
 pytestmark = pytest.mark.e2e
 
 DAGSTER = "jaffle_dagster"
-DBT_MODELS = {"stg_customers", "stg_orders", "stg_payments", "customers", "orders"}
-SEEDS = {"raw_customers", "raw_orders", "raw_payments"}
 # What a user reads and edits; _dbtscaffold/ (the runtime copy) and .dbtscaffold/ are ours.
 USER_FACING = {
     ".gitignore",
@@ -175,6 +175,7 @@ def column_types(db: Path, table: str) -> list[tuple[str, str]]:
 
 
 @pytest.mark.slow
+@pytest.mark.venv
 def test_tutorial_with_dg_then_convert_seed_then_undo(tmp_path):
     dbt_dir, project = components_project(tmp_path)
     bin_dir = editable_venv(project, tmp_path)
@@ -182,7 +183,7 @@ def test_tutorial_with_dg_then_convert_seed_then_undo(tmp_path):
 
     assert "All definitions loaded successfully" in dg(bin_dir, "check", "defs", cwd=project).stdout
     assets = listed(bin_dir, project)
-    assert set(assets) == DBT_MODELS | SEEDS
+    assert set(assets) == ALL_ASSETS
     assert all("dbt" in a["kinds"] for a in assets.values())
     dg(bin_dir, "launch", "--assets", "*", cwd=project)
     # dbt ran in the dbt project itself: the database is there, and outlives the next command.
@@ -195,7 +196,7 @@ def test_tutorial_with_dg_then_convert_seed_then_undo(tmp_path):
     loader = project / "src" / DAGSTER / "defs" / "seed_assets.py"
     assert loader.is_file() and (project / "data" / "raw_customers.csv").is_file()
     assets = listed(bin_dir, project)
-    assert set(assets) == DBT_MODELS | SEEDS
+    assert set(assets) == ALL_ASSETS
     assert "dbt" not in assets["raw_customers"]["kinds"]  # a Python asset now, upstream:
     assert assets["stg_customers"]["dependency_keys"] == ["raw_customers"]
     out = dg(bin_dir, "list", "defs", "--json", cwd=project).stdout
@@ -221,13 +222,11 @@ def test_tutorial_with_dg_then_convert_seed_then_undo(tmp_path):
 @pytest.mark.dev_server
 @pytest.mark.skipif(not hasattr(os, "killpg"), reason="POSIX process groups")
 def test_dev_runs_dg_dev_and_stops_with_nothing_left(tmp_path):
-    from tests.e2e.test_tutorial import serve_with_dbtscaffold_dev, upstream
-
     _, project = components_project(tmp_path)
     run_cli("convert-seed", "raw_customers", cwd=project, check=0)
     # Not installed: `dbtscaffold dev` puts src/ on the code server's path itself.
     nodes = serve_with_dbtscaffold_dev(project, tmp_path)
-    assert set(nodes) == DBT_MODELS | SEEDS
+    assert set(nodes) == ALL_ASSETS
     assert upstream(nodes["stg_customers"]) == {"raw_customers"}
     assert nodes["raw_customers"]["opNames"] == ["raw_customers"]  # the loader, not dbt
 
