@@ -23,6 +23,7 @@ from dbtscaffold.cli_options import (
     DryRun,
     Force,
     IgnorePackageConflict,
+    Layout,
     NoSchedule,
     OutputDir,
     Overwrite,
@@ -106,6 +107,7 @@ def _init(
     no_schedule: bool = False,
     ignore_package_conflict: bool = False,
     dbt_state: bool = False,
+    layout: str = "python",
 ) -> None:
     if schedule is not None and no_schedule:
         raise typer.BadParameter("--schedule and --no-schedule exclude each other.")
@@ -125,6 +127,7 @@ def _init(
             no_schedule=no_schedule,
             ignore_package_conflict=ignore_package_conflict,
             dbt_state=dbt_state,
+            layout=layout,
         )
 
 
@@ -141,6 +144,7 @@ def init(
     no_schedule: NoSchedule = False,
     ignore_package_conflict: IgnorePackageConflict = False,
     use_experimental_dbt_state: DbtState = False,
+    layout: Layout = "python",
 ) -> None:
     """Create a Dagster project that loads every dbt model as an asset."""
     _init(
@@ -155,6 +159,7 @@ def init(
         no_schedule=no_schedule,
         ignore_package_conflict=ignore_package_conflict,
         dbt_state=use_experimental_dbt_state,
+        layout=layout,
     )
 
 
@@ -172,6 +177,7 @@ def project_scaffold(
     ignore_package_conflict: IgnorePackageConflict = False,
     use_experimental_dbt_state: DbtState = False,
     use_dbt_project_package_data_dir: PackageDataDir = False,
+    layout: Layout = "python",
 ) -> None:
     """Same as `dbtscaffold init`, with every option of `dagster-dbt project scaffold`."""
     _init(
@@ -186,6 +192,7 @@ def project_scaffold(
         no_schedule=no_schedule,
         ignore_package_conflict=ignore_package_conflict,
         dbt_state=use_experimental_dbt_state,
+        layout=layout,
     )
 
 

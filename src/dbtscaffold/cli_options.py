@@ -113,6 +113,25 @@ IgnorePackageConflict = Annotated[
         "standard-library module (as dagster-dbt's flag of the same name).",
     ),
 ]
+
+
+def _layout(value: str) -> str:
+    if value not in ("python", "components"):
+        raise typer.BadParameter(f"`{value}` is not a layout; choose `python` or `components`.")
+    return value
+
+
+Layout = Annotated[
+    str,
+    typer.Option(
+        "--layout",
+        metavar="[python|components]",
+        callback=_layout,
+        help="`python`: the tutorial's package (definitions.py, assets.py); `components`: the "
+        "project `create-dagster` + `dg scaffold defs dagster_dbt.DbtProjectComponent` write "
+        "(src/, defs/, run with `dg`).",
+    ),
+]
 DbtState = Annotated[
     bool,
     typer.Option(

@@ -35,6 +35,8 @@ def _init_force(ctx: Context) -> str:
         args += ["--output-dir", ctx.show(ctx.dagster.dir.parent)]
     if ctx.constants is not None and ctx.constants.profiles_dir is not None:
         args += ["--profiles-dir", ctx.show(ctx.constants.profiles_dir)]
+    if ctx.dagster.layout != "python":
+        args += ["--layout", ctx.dagster.layout]
     return " ".join([*args, "--project-name", ctx.dagster.package, "--force"])
 
 
@@ -45,7 +47,7 @@ def check_runtime_copy(ctx: Context) -> Finding:
 
     if ctx.dagster is None or ctx.dbt is None:
         return skipped("the Dagster project")
-    copy = read_runtime_copy(ctx.dagster.package_dir)
+    copy = read_runtime_copy(ctx.dagster.package_dir, ctx.dagster.layout)
     shown = ctx.show(ctx.dagster.package_dir / RUNTIME_PACKAGE)
     fix = f"refresh it: `{_init_force(ctx)}`"
     if copy.version is None:
@@ -217,7 +219,11 @@ def check_definitions(ctx: Context) -> Finding:
         env[PARSE_ON_LOAD_ENV] = "0"  # the manifest is current: nothing to parse
         source = _PROBE.read_text(encoding="utf-8")
         cmd = [sys.executable, "-c", source, module, str(LOAD_TIMEOUT_S)]
-        result = proc.run(cmd, cwd=ctx.dagster.dir, env=env, check=False)
+        # The package's folder on sys.path, as an install would put it (src/ for components).
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(ctx.dagster.source_dir), os.environ.get("PYTHONPATH", "")) if p
+        )
+        result = proc.run(cmd, cwd=ctx.dagster.source_dir, env=env, check=False)
     lines = [ln for ln in result.stdout.splitlines() if ln.startswith("{")]
     try:
         report = json.loads(lines[-1])

@@ -132,6 +132,10 @@ def check_projects(ctx: Context) -> Finding:
             f"set dbt_project_dir in {pyproject} to the dbt project's folder (relative to it)",
         )
     constants_py = dagster.package_dir / "constants.py"
+    if dagster.layout == "components":
+        # dg's defs.yaml names the dbt project; [tool.dbtscaffold] is what init wrote with it.
+        where = f"`{dagster.package}` ({ctx.show(dagster.dir)}, components layout) orchestrates "
+        return Finding(OK, where + f"dbt project `{ctx.dbt.name}` ({ctx.show(ctx.dbt.dir)})")
     try:
         ctx.constants = read_constants(
             constants_py.read_text(encoding="utf-8"), dagster.package_dir

@@ -28,6 +28,8 @@ def _definitions(module: ModuleType) -> Any:
     import dagster
 
     found = [v for v in vars(module).values() if isinstance(v, dagster.Definitions)]
+    if not found:  # dg's definitions.py: `@dagster.definitions def defs(): ...`, built on call
+        found = [v() for v in vars(module).values() if type(v).__name__ == "LazyDefinitions"]
     if len(found) != 1:
         raise LookupError(f"{len(found)} Definitions objects in {module.__name__}")
     dagster.Definitions.validate_loadable(found[0])

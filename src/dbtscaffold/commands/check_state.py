@@ -43,6 +43,9 @@ def module_name(ctx: Context) -> str:
 
 
 def parse_fix(ctx: Context) -> str:
+    if ctx.dagster is not None and ctx.dagster.layout == "components":
+        # dg's own commands parse (they set DAGSTER_IS_DEV_CLI, which turns parse on load on).
+        return f"run `dbtscaffold dev`, or parse once: `{ctx.dagster_cmd()}dg check defs`"
     validate = (
         f"DAGSTER_DBT_PARSE_PROJECT_ON_LOAD=1 dagster definitions validate -m {module_name(ctx)}"
     )
@@ -245,7 +248,9 @@ def check_asset_keys(ctx: Context) -> Finding:
     python: dict[tuple[str, ...], list[str]] = {}
     problems: list[str] = []
     if ctx.dagster is not None:
-        python, problems = python_assets(ctx.dagster.package_dir, ctx.dagster.package)
+        python, problems = python_assets(
+            ctx.dagster.package_dir, ctx.dagster.package, ctx.dagster.layout
+        )
         python = {k: [f"{ctx.dagster.package}/{p}" for p in v] for k, v in python.items()}
     used = {r.unique_id for r in dbt_sources(manifest, used_only=True)}
     conflicts = key_conflicts(assets, python, dbt_sources(manifest), used)

@@ -135,7 +135,7 @@ def run_convert_seed(
     console.success(
         f"Converted {names} into source `{source_name or dbt.name}` in {elapsed:.2f} s: "
         f"{'the Dagster asset' if n == 1 else 'the Dagster assets'} {keys} in "
-        f"`{result.plan.display_path(dagster.package_dir / 'seed_assets.py')}` "
+        f"`{result.plan.display_path(result.seed_assets_path or dagster.package_dir)}` "
         f"{'loads it' if n == 1 else 'load them'}. Undo with `dbtscaffold undo`."
     )
     if dagster_dev_running(dagster):

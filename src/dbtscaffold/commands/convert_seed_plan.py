@@ -37,6 +37,7 @@ class ConvertResult:
     refs: dict[Path, int] = field(default_factory=dict)
     converted: list[str] = field(default_factory=list)
     keys: dict[str, list[str]] = field(default_factory=dict)  # seed -> its loader's asset key
+    seed_assets_path: Path | None = None  # the module the loaders are in
     already: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what could not be carried over
     infos: list[str] = field(default_factory=list)  # choices worth knowing about
@@ -61,13 +62,19 @@ class _Planner(ProjectTexts):
         self.assets_path = dagster.package_dir / "assets.py"
         self.seed_assets_path = dagster.package_dir / "seed_assets.py"
         self.data_dir = dagster.dir / "data"
-        self.assets_text = self.read(self.assets_path, "the Dagster project's assets.py")
-        self.seed_assets_text = self._seed_assets(dagster)
+        if dagster.layout == "components":
+            # dg loads every module under defs/: the loaders are one of them; no assets.py.
+            self.seed_assets_path = dagster.package_dir / "defs" / "seed_assets.py"
+            self.assets_text = ""
+            self.seed_assets_text = self.read_optional(self.seed_assets_path) or ""
+        else:
+            self.assets_text = self.read(self.assets_path, "the Dagster project's assets.py")
+            self.seed_assets_text = self._seed_assets(dagster)
         self.extra: list[FileChange] = []
         self.emptied: set[str] = set()  # seeds YAML files a seed entry left
         self.new_source_schema: str | None = None
         self._project_data: tuple[str, dict[str, Any]] | None = None  # (text, as dbt reads it)
-        self.result = ConvertResult(plan=None)  # type: ignore[arg-type]
+        self.result = ConvertResult(plan=None, seed_assets_path=self.seed_assets_path)  # type: ignore[arg-type]
 
     def _seed_assets(self, dagster: DagsterProjectInfo) -> str:
         """seed_assets.py as it is ('' if a project of an older dbtscaffold lacks it)."""
@@ -242,11 +249,21 @@ class _Planner(ProjectTexts):
                 group=group, owners=tuple(owners), key=tuple(key),
             )  # fmt: skip
             self.seed_assets_text = add_loader_asset(
-                self.seed_assets_text, spec, self.dagster.package
+                self.seed_assets_text, spec, self.dagster.package, self.components_dbt_dir()
             )
             self.texts[str(self.seed_assets_path)] = self.seed_assets_text
         self.plan_csv(seed_file, csv_raw)
         self.result.converted.append(seed)
+
+    def components_dbt_dir(self) -> str | None:
+        """The dbt project from defs/ as joinpath() arguments (None: not the components layout)."""
+        if self.dagster.layout != "components":
+            return None
+        from dbtscaffold.dagster_project.locate import relpath
+        from dbtscaffold.dagster_project.names import py_literal
+
+        rel = relpath(self.dbt.dir, self.seed_assets_path.parent)
+        return ", ".join(py_literal(p) for p in rel.split("/") if p != ".") or '"."'
 
     def asset_state(self, key: list[str]) -> str | None:
         """ "ours" when seed_assets.py has a loader with KEY, "other" when another asset has it."""

@@ -1,4 +1,4 @@
-"""`dbtscaffold dev`: preflight checks, start `dagster dev`, wait for the UI, report, stop.
+"""`dbtscaffold dev`: preflight checks, start `dagster dev` or `dg dev`, wait for the UI, stop.
 
 `dagster dev` runs in its own session with DAGSTER_DBT_PARSE_PROJECT_ON_LOAD=1 and a
 persistent DAGSTER_HOME. Readiness is read from the webserver's GraphQL endpoint, which
@@ -87,6 +87,11 @@ def dagster_env(info: DagsterProjectInfo) -> dict[str, str]:
     env["PATH"] = os.pathsep.join(
         [bin_dir, *(p for p in env.get("PATH", "").split(os.pathsep) if p)]
     )
+    if info.layout == "components":
+        # dg's code server imports the package by name: src/ on the path, as `pip install -e .`.
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(info.source_dir), env.get("PYTHONPATH", "")) if p
+        )
     return env
 
 
@@ -104,9 +109,12 @@ def ensure_dagster_home(path: Path) -> Path:
     return path
 
 
-def check_webserver() -> None:
-    """dagster-webserver must be importable by this interpreter (it runs `dagster dev`)."""
-    for module, package in (("dagster", "dagster"), ("dagster_webserver", "dagster-webserver")):
+def check_webserver(layout: str = "python") -> None:
+    """dagster-webserver (and dg for LAYOUT components) must be importable by this interpreter."""
+    needed = [("dagster", "dagster"), ("dagster_webserver", "dagster-webserver")]
+    if layout == "components":
+        needed.append(("dagster_dg_cli", "dagster-dg-cli"))
+    for module, package in needed:
         if importlib.util.find_spec(module) is None:
             raise UserError(
                 f"{package} is not installed in `{sys.prefix}`; run "
@@ -159,10 +167,12 @@ def run_dev(
     from dbtscaffold import proc
 
     info = resolve_dagster_project(dagster_project_dir)
-    check_webserver()
+    check_webserver(info.layout)
     check_port(host, port)
     env = dagster_env(info)
-    cmd = [sys.executable, "-m", "dagster", "dev", "--host", host, "--port", str(port)]
+    # `dg dev` for dg's layout: it checks the defs.yaml files, then runs `dagster dev`.
+    tool = ["dagster_dg_cli.cli"] if info.layout == "components" else ["dagster"]
+    cmd = [sys.executable, "-m", *tool, "dev", "--host", host, "--port", str(port)]
     cmd += list(extra_args or [])
     url = ui_url(host, port)
 
@@ -191,8 +201,13 @@ def run_dev(
             # each of them) is noise, not news: only --verbose shows it.
             if not console.VERBOSE:
                 relaying.clear()
-            _stop(group, url, hurry)
+            _stop(group, url, hurry, tool=_tool(info))
     return code
+
+
+def _tool(info: DagsterProjectInfo) -> str:
+    """What dev runs for INFO's layout, as messages name it."""
+    return "dg dev" if info.layout == "components" else "dagster dev"
 
 
 def _serve(
@@ -206,12 +221,12 @@ def _serve(
     """Wait for the UI, report, then serve until a stop signal; return the exit code."""
     state: LoadState | None = None
     answered = slow = False  # the UI answered once; said that the load outlasts READY_TIMEOUT
-    with console.status(f"Starting dagster dev for `{info.package}` (loading definitions)..."):
+    with console.status(f"Starting {_tool(info)} for `{info.package}` (loading definitions)..."):
         while not stop.is_set():
             code = group.poll()
             if code is not None:
                 console.error(
-                    f"`dagster dev` exited with code {code} before the UI was ready; its output:"
+                    f"`{_tool(info)}` exited with code {code} before the UI was ready; its output:"
                 )
                 _show_tail(group.output())
                 return code or 1
@@ -273,7 +288,7 @@ def _watch(
     while not stop.is_set():
         code = group.poll()
         if code is not None:
-            console.error(f"`dagster dev` exited on its own with code {code}.")
+            console.error(f"`{_tool(info)}` exited on its own with code {code}.")
             return code or 1
         group.track()
         if time.monotonic() >= next_look:
@@ -299,14 +314,14 @@ def _report_reload(state: LoadState, info: DagsterProjectInfo, url: str, failing
     return False
 
 
-def _stop(group: ProcessGroup, url: str, hurry: threading.Event) -> None:
+def _stop(group: ProcessGroup, url: str, hurry: threading.Event, tool: str = "dagster dev") -> None:
     """Cancel runs in flight through Dagster, then stop the group; leave nothing behind."""
     if not group.alive():
         group.stop(interrupt_timeout=0.5, terminate_timeout=0.5)
         return
     runs = runs_in_flight(url) or []
     in_flight = bool(runs) or any_run_process(group)
-    what = "dagster dev (waiting for the run in progress to stop)" if in_flight else "dagster dev"
+    what = f"{tool} (waiting for the run in progress to stop)" if in_flight else tool
     console.info(f"Stopping {what}...")
     if runs:
         _cancel_runs(group, url, [run_id for run_id, _ in runs], hurry)
@@ -321,7 +336,7 @@ def _stop(group: ProcessGroup, url: str, hurry: threading.Event) -> None:
         )
     else:
         how = " then ".join(report.signals) or "nothing to do"
-        console.info(f"Stopped dagster dev in {report.seconds:.1f} s ({how}).")
+        console.info(f"Stopped {tool} in {report.seconds:.1f} s ({how}).")
 
 
 def _cancel_runs(group: ProcessGroup, url: str, run_ids: list[str], hurry: threading.Event) -> None:

@@ -24,6 +24,7 @@ def run_init(
     no_schedule: bool = False,
     ignore_package_conflict: bool = False,
     dbt_state: bool = False,
+    layout: str = "python",
 ) -> Path:
     """Plan and write the Dagster project; return its folder."""
     from dbtscaffold.dagster_project.scaffold import default_project_name, plan_init
@@ -45,6 +46,7 @@ def run_init(
         no_schedule=no_schedule,
         ignore_package_conflict=ignore_package_conflict,
         dbt_state=dbt_state,
+        layout=layout,
     )
     if result.name_warning:
         console.warn(result.name_warning)
@@ -77,7 +79,12 @@ def run_init(
             f"Created Dagster project `{result.project_dir.name}` for dbt project "
             f"`{result.dbt.name}` (adapters: {', '.join(result.adapter_packages)})."
         )
-    if changed and next_steps:
+    if changed and next_steps and layout == "components":
+        console.info("Next steps:")
+        console.info(f"  cd {shown}")
+        console.info('  pip install -e ".[dev]"    # dg imports the project by name')
+        console.info("  dg check defs && dg list defs && dg dev")
+    elif changed and next_steps:
         console.info("Next steps:")
         console.info(f"  cd {shown}")
         console.info(

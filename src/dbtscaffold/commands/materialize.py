@@ -148,7 +148,7 @@ def run_materialize(
         raise UserError("--select is empty; pass an asset selection such as `*`.")
     info = resolve_dagster_project(dagster_project_dir)
     env = dagster_env(info)
-    cmd = [sys.executable, "-m", WORKER, dagster_module_name(info), str(info.dir), select]
+    cmd = [sys.executable, "-m", WORKER, dagster_module_name(info), str(info.source_dir), select]
     events = _Events()
     stop = threading.Event()
     hurry = threading.Event()

@@ -230,6 +230,13 @@ def run_package(*, dagster_project_dir: Path | None, dry_run: bool) -> Path | No
     from dbtscaffold.dbt.project import read_dbt_project
 
     info = resolve_dagster_project(dagster_project_dir)
+    if info.layout == "components":
+        # TODO(#24): package through `dg utils refresh-defs-state` (the wheel must also carry
+        # a [tool.dg] config for load_from_defs_folder to find its project root).
+        raise UserError(
+            f"`dbtscaffold package` does not build components-layout projects yet "
+            f"(`{info.dir.name}` is one); deploy from a checkout with `dg`, or use --layout python."
+        )
     if not (info.dbt_project_dir / "dbt_project.yml").is_file():
         raise UserError(
             f"The dbt project `{info.dbt_project_dir}` that `{info.dir / 'pyproject.toml'}` "

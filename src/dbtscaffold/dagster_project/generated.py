@@ -31,7 +31,14 @@ COPIED = frozenset(
     {"__init__.py", "dbt_seed.py", "fingerprint.py", "loaders.py", "locks.py", "parse.py",
      "preparer.py", "profiles.py"}
 )  # fmt: skip
+# The components layout's defs.yaml names the runtime copy's DbtProjectComponent too.
+COPIED_COMPONENTS = COPIED | {"component.py"}
 _VERSION_RE = re.compile(r"""^__version__\s*=\s*['"]([^'"]+)['"]""", re.MULTILINE)
+
+
+def copied_modules(layout: str) -> frozenset[str]:
+    """The runtime modules init copies into a project of LAYOUT (`python` or `components`)."""
+    return COPIED_COMPONENTS if layout == "components" else COPIED
 
 
 @dataclass(frozen=True)
@@ -228,11 +235,13 @@ def _imported_from_copy(package_dir: Path) -> set[str]:
 
 def _edited(package_dir: Path, copy: Path) -> tuple[str, ...]:
     """Copy files that differ from what init recorded writing ((): no record to tell)."""
+    # The project folder holds the record: above the package, or above src/ (components).
+    project = package_dir.parent.parent if package_dir.parent.name == "src" else package_dir.parent
     try:
-        record = json.loads((package_dir.parent / RECORD).read_text(encoding="utf-8"))
+        record = json.loads((project / RECORD).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return ()
-    prefix = f"{package_dir.name}/{RUNTIME_PACKAGE}/"
+    prefix = f"{package_dir.relative_to(project).as_posix()}/{RUNTIME_PACKAGE}/"
     recorded = {k[len(prefix) :]: v for k, v in record.items() if k.startswith(prefix)}
     if not recorded:
         return ()
@@ -247,7 +256,7 @@ def _edited(package_dir: Path, copy: Path) -> tuple[str, ...]:
     )
 
 
-def read_runtime_copy(package_dir: Path) -> RuntimeCopy:
+def read_runtime_copy(package_dir: Path, layout: str = "python") -> RuntimeCopy:
     """The version stamped in PACKAGE_DIR/_dbtscaffold, and how it differs (see RuntimeCopy)."""
     copy = package_dir / RUNTIME_PACKAGE
     try:
@@ -255,7 +264,7 @@ def read_runtime_copy(package_dir: Path) -> RuntimeCopy:
     except OSError:
         return RuntimeCopy(None, ())
     m = _VERSION_RE.search(init)
-    ours = {p.name for p in runtime_dir().glob("*.py") if p.name in COPIED}
+    ours = {p.name for p in runtime_dir().glob("*.py") if p.name in copied_modules(layout)}
     theirs = {p.name for p in copy.glob("*.py")}
     differing = sorted(
         name
@@ -292,13 +301,28 @@ def _modules_loaded(package_dir: Path, package: str) -> list[str]:
     return list(dict.fromkeys(m.replace(".", "/") for m in found))
 
 
+def _defs_modules(package_dir: Path) -> list[str]:
+    """The components layout's Python modules under defs/, which dg loads (as file names)."""
+    defs = package_dir / "defs"
+    return sorted(
+        p.relative_to(package_dir).with_suffix("").as_posix()
+        for p in defs.rglob("*.py")
+        if not any(part.startswith((".", "__")) for part in p.relative_to(defs).parts)
+    )
+
+
 def python_assets(
-    package_dir: Path, package: str
+    package_dir: Path, package: str, layout: str = "python"
 ) -> tuple[dict[tuple[str, ...], list[str]], list[str]]:
-    """({key: ["module.py:function", ...]}, unreadable modules) of the `@asset`s definitions.py loads."""
+    """({key: ["module.py:function", ...]}, unreadable modules) of the `@asset`s the project loads."""
     keys: dict[tuple[str, ...], list[str]] = {}
     problems: list[str] = []
-    for module in _modules_loaded(package_dir, package):
+    modules = (
+        _defs_modules(package_dir)
+        if layout == "components"
+        else _modules_loaded(package_dir, package)
+    )
+    for module in modules:
         path = package_dir / f"{module}.py"
         if not path.is_file():
             continue

@@ -44,8 +44,18 @@ class DagsterProjectInfo:
     config: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
+    def layout(self) -> str:
+        """`python` (the tutorial's package) or `components` (dg's src layout and defs/)."""
+        return "components" if self.config.get("layout") == "components" else "python"
+
+    @property
+    def source_dir(self) -> Path:
+        """The folder the package is in (what goes on sys.path to import it)."""
+        return self.dir / "src" if self.layout == "components" else self.dir
+
+    @property
     def package_dir(self) -> Path:
-        return self.dir / self.package
+        return self.source_dir / self.package
 
     @property
     def state_dir(self) -> Path:

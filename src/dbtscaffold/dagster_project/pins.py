@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from importlib import metadata
 
 # Packages with dagster's own version (the rest of Dagster's libraries have dagster-dbt's).
-_CORE = frozenset({"dagster", "dagster-webserver", "dagster-graphql", "dagster-pipes"})
+_CORE = frozenset(
+    {"dagster", "dagster-webserver", "dagster-graphql", "dagster-pipes", "dagster-dg-cli"}
+)
 DBT_CORE_FALLBACK = ">=1.8,<1.12"
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from dbtscaffold import __version__
 from dbtscaffold.changes.files import check_confined
 from dbtscaffold.changes.plan import FileChange, Plan
-from dbtscaffold.dagster_project.generated import COPIED, RECORD
+from dbtscaffold.dagster_project.generated import RECORD, copied_modules
 from dbtscaffold.dagster_project.locate import relpath
 from dbtscaffold.dagster_project.names import (
     name_problem,
@@ -26,12 +26,13 @@ from dbtscaffold.errors import UserError
 from dbtscaffold.resources import runtime_dir, templates_dir
 
 TEMPLATE = "dagster_project"
+# `--layout`: the template of each (the tutorial's Pythonic package, or dg's components project).
+TEMPLATES = {"python": TEMPLATE, "components": "dagster_components"}
+LAYOUTS = tuple(TEMPLATES)
 # The private sub-package of a generated project that holds the copy of dbtscaffold.runtime.
 RUNTIME_PACKAGE = "_dbtscaffold"
 DBT_CORE_UPPER = "<1.12"
 DEFAULT_CRON = "0 0 * * *"
-# What init leaves out with --no-schedule.
-SCHEDULE_FILES = ("{name}/schedules.py", "tests/test_schedules.py")
 
 
 @dataclass(frozen=True)
@@ -132,11 +133,12 @@ def build_context(
     schedule: str | None = None,
     with_schedule: bool = True,
     dbt_state: bool = False,
+    layout: str = "python",
 ) -> dict[str, object]:
     """The cookiecutter context: SCHEDULE is `--schedule`'s cron (None: the default, off)."""
     from dbtscaffold.dbt.target import duckdb_path
 
-    package_dir = project_dir / name
+    package_dir = project_dir / package_path(name, layout)
     duckdb = duckdb_path(profile)
     pins = current_pins()
     adapters = proj.adapter_packages(profile.target_types(), profile.targets.values())
@@ -167,16 +169,31 @@ def build_context(
         "duckdb_env": duckdb.env if duckdb and duckdb.env else "",
         "duckdb_file": duckdb.file_name if duckdb else "",
         "duckdb_relative": bool(duckdb and duckdb.relative),
+        # The components layout's: dg's defs.yaml names the dbt project from the project root.
+        "component_name": to_identifier(dbt.name),
+        "dg_req": pins.dagster_req("dagster-dg-cli"),
+        "dbt_project_dir_yaml": json.dumps(
+            "{{ context.project_root }}/" + relpath(dbt.dir, project_dir)
+        ),
+        "dbt_project_dir_parts_from_tests_py": _from_here(relpath(dbt.dir, project_dir / "tests"))[
+            14:-11
+        ],
+        "manifest_rel_py": py_literal(f"{dbt.target_path}/manifest.json"),
     }
 
 
-def render(context: dict[str, object], staging: Path) -> Path:
-    """Render the template with cookiecutter into STAGING; return the rendered project folder."""
+def package_path(name: str, layout: str) -> str:
+    """The package folder of project NAME, relative to the project (dg's src layout or not)."""
+    return f"src/{name}" if layout == "components" else name
+
+
+def render(context: dict[str, object], staging: Path, layout: str = "python") -> Path:
+    """Render LAYOUT's template with cookiecutter into STAGING; return the rendered folder."""
     from cookiecutter.generate import generate_files
 
     # generate_files, not cookiecutter(): no replay files, no user config, no hooks.
     out = generate_files(
-        repo_dir=str(templates_dir() / TEMPLATE),
+        repo_dir=str(templates_dir() / TEMPLATES[layout]),
         context={"cookiecutter": context},
         output_dir=str(staging),
         accept_hooks=False,
@@ -223,6 +240,7 @@ def plan_init(
     no_schedule: bool = False,
     ignore_package_conflict: bool = False,
     dbt_state: bool = False,
+    layout: str = "python",
 ) -> InitResult:
     """Plan the files of a new Dagster project for the dbt project in DBT_PROJECT_DIR.
 
@@ -258,23 +276,29 @@ def plan_init(
             f"`{project_dir}` already exists; pass --force to rewrite the generated files "
             "(other files are left alone) or choose another --project-name."
         )
+    _check_layout(project_dir, layout)
     _check_writable(project_dir)
-    context = build_context(name, dbt, profile, project_dir, schedule, not no_schedule, dbt_state)
+    context = build_context(
+        name, dbt, profile, project_dir, schedule, not no_schedule, dbt_state, layout
+    )
     with tempfile.TemporaryDirectory(prefix="dbtscaffold-init-") as tmp:
-        rendered = _read_tree(render(context, Path(tmp)))
+        rendered = _read_tree(render(context, Path(tmp), layout))
+    pkg = package_path(name, layout)
+    # The components layout keeps its schedule among the defs dg discovers.
+    schedules = f"{pkg}/defs/schedules.py" if layout == "components" else f"{pkg}/schedules.py"
     if no_schedule:
-        for rel in SCHEDULE_FILES:
-            del rendered[rel.format(name=name)]
-    elif schedule is None and (project_dir / name / "schedules.py").is_file():
+        for rel in (schedules, "tests/test_schedules.py"):
+            del rendered[rel]
+    elif schedule is None and (project_dir / schedules).is_file():
         # The user's schedule (its cron, its status, more schedules) survives --force
         # unless --schedule says otherwise, as seed_assets.py does.
-        del rendered[f"{name}/schedules.py"]
+        del rendered[schedules]
     # The runtime goes in byte for byte (not through cookiecutter): it is our tested code.
     for rel, data in _read_tree(runtime_dir()).items():
-        if rel in COPIED:
-            rendered[f"{name}/{RUNTIME_PACKAGE}/{rel}"] = data
+        if rel in copied_modules(layout):
+            rendered[f"{pkg}/{RUNTIME_PACKAGE}/{rel}"] = data
     # seed_assets.py belongs to convert-seed once it exists: --force keeps its loaders.
-    seed_assets = f"{name}/seed_assets.py"
+    seed_assets = f"{pkg}/seed_assets.py"
     if (project_dir / seed_assets).is_file():
         del rendered[seed_assets]
     record_path = project_dir / RECORD
@@ -282,11 +306,11 @@ def plan_init(
     # A write out of the project (a symbolic link) is refused before anything else.
     for rel in rendered:
         check_confined(project_dir / rel, (project_dir,))
-    explicit = {f"{name}/schedules.py"} if schedule is not None else set()
+    explicit = {schedules} if schedule is not None else set()
     edited = [
         rel
         for rel in sorted(rendered)
-        if not rel.startswith(f"{name}/{RUNTIME_PACKAGE}/")  # ours, always refreshed
+        if not rel.startswith(f"{pkg}/{RUNTIME_PACKAGE}/")  # ours, always refreshed
         and rel not in explicit  # --schedule asks for a new schedules.py (undo keeps the old)
         and (project_dir / rel).is_file()
         and (data := (project_dir / rel).read_bytes()) != rendered[rel]
@@ -307,7 +331,7 @@ def plan_init(
     # Runtime modules an older init copied that the copy no longer has, if still as written.
     for rel in sorted(set(record) - set(rendered)):
         old = project_dir / rel
-        ours = rel.startswith(f"{name}/{RUNTIME_PACKAGE}/") and old.is_file()
+        ours = rel.startswith(f"{pkg}/{RUNTIME_PACKAGE}/") and old.is_file()
         if ours and _sha256(data := old.read_bytes()) == record[rel]:
             check_confined(old, (project_dir,))
             plan.add(FileChange(old, data, None))
@@ -327,6 +351,18 @@ def plan_init(
         if shadows
         else None,
     )
+
+
+def _check_layout(project_dir: Path, layout: str) -> None:
+    """Refuse `--force` over a project of the other layout (init never moves files)."""
+    from dbtscaffold.dagster_project.locate import read_dagster_project
+
+    info = read_dagster_project(project_dir) if project_dir.is_dir() else None
+    if info is not None and info.layout != layout:
+        raise UserError(
+            f"`{project_dir}` is a {info.layout}-layout project; pass --layout {info.layout} "
+            '(README.md, "Two layouts", says how to move between them).'
+        )
 
 
 def _check_writable(project_dir: Path) -> None:

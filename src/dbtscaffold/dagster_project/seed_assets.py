@@ -168,11 +168,20 @@ def _py_list(items: tuple[str, ...]) -> str:
     return "[" + ", ".join(py_literal(i) for i in items) + "]"
 
 
-def add_loader_asset(text: str, spec: LoaderSpec, package: str) -> str:
-    """seed_assets.py TEXT with SPEC's loader asset appended (its head written if needed)."""
+def add_loader_asset(
+    text: str, spec: LoaderSpec, package: str, dbt_project_dir_py: str | None = None
+) -> str:
+    """seed_assets.py TEXT with SPEC's loader asset appended (its head written if needed).
+
+    DBT_PROJECT_DIR_PY (the components layout's defs/seed_assets.py): the dbt project's
+    folder relative to that module, as `joinpath()` arguments.
+    """
     m = _NEWLINE_RE.search(text)
     nl = m.group() if m else "\n"
-    if _is_placeholder(text):
+    if _is_placeholder(text) and dbt_project_dir_py is not None:
+        head: dict[str, object] = {"dbt_project_dir_parts_py": dbt_project_dir_py}
+        text = _render("head_components.py.jinja", head).replace("\n", nl)
+    elif _is_placeholder(text):
         text = _render("head.py.jinja", {"package": package}).replace("\n", nl)
     func = function_name(spec.seed, bound_names(text))
     desc = spec.description or f"The former dbt seed {spec.seed}, loaded from data/{spec.seed}.csv."
