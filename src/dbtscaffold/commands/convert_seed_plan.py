@@ -157,7 +157,7 @@ class _Planner(ProjectTexts):
     # --- one seed --------------------------------------------------------
 
     def convert(self, seed: str) -> None:
-        from dbtscaffold.dagster_project.seed_assets import LoaderSpec, seed_dagster_props
+        from dbtscaffold.dagster_project import seed_assets as loaders
 
         seed_file = self.files.find_seed(seed)
         found = self.find_source()
@@ -166,15 +166,12 @@ class _Planner(ProjectTexts):
             idx = dbt_yaml._named(found[1].get("tables"), seed)
             table = found[1]["tables"][idx] if idx is not None else None
         if seed_file is None:
-            from dbtscaffold.dagster_project.seed_assets import loader_key
-
-            done = loader_key(self.seed_assets_text, seed) or loader_key(self.assets_text, seed)
+            done = loaders.loader_key(self.seed_assets_text, seed)
+            done = done or loaders.loader_key(self.assets_text, seed)
             if done is not None and converted_table(self, done) is not None:
                 self.result.already.append(seed)
                 return
-            from dbtscaffold.dagster_project.seed_assets import defined_assets
-
-            converted = tuple(key[-1] for _, key in defined_assets(self.seed_assets_text))
+            converted = tuple(key[-1] for _, key in loaders.defined_assets(self.seed_assets_text))
             raise self.files.unknown_seed(seed, converted, self.rel(self.seed_assets_path))
         entry = self.seed_entry(seed)
         # The seed's config in dbt_project.yml, read once for where and how it is loaded.
@@ -207,7 +204,7 @@ class _Planner(ProjectTexts):
             self.edit_yaml(entry[0], dbt_yaml.remove_seed_entry, seed, doc=True)
             self.emptied.add(entry[0])
         loader = self.project_config(seed_file, moved, inherited, own)
-        group, owners = seed_dagster_props(inherited, own, entry[1] if entry else None)
+        group, owners = loaders.seed_dagster_props(inherited, own, entry[1] if entry else None)
         for prop in (
             p for p in moved.dropped if p.removeprefix("config.") not in (*_RELATION_KEYS, "group")
         ):
@@ -241,7 +238,7 @@ class _Planner(ProjectTexts):
                 )
             description = dict(moved.keys).get("description")
             quote = loader.get("quote_columns")
-            spec = LoaderSpec(
+            spec = loaders.LoaderSpec(
                 seed=seed, schema=schema, table=identifier, adapter=self.adapter,
                 column_types=column_types, delimiter=delimiter,
                 quote_columns=quote if isinstance(quote, bool) else None,
@@ -249,21 +246,14 @@ class _Planner(ProjectTexts):
                 group=group, owners=tuple(owners), key=tuple(key),
             )  # fmt: skip
             self.seed_assets_text = add_loader_asset(
-                self.seed_assets_text, spec, self.dagster.package, self.components_dbt_dir()
+                self.seed_assets_text,
+                spec,
+                self.dagster.package,
+                loaders.components_dbt_dir(self.dagster, self.dbt.dir, self.seed_assets_path),
             )
             self.texts[str(self.seed_assets_path)] = self.seed_assets_text
         self.plan_csv(seed_file, csv_raw)
         self.result.converted.append(seed)
-
-    def components_dbt_dir(self) -> str | None:
-        """The dbt project from defs/ as joinpath() arguments (None: not the components layout)."""
-        if self.dagster.layout != "components":
-            return None
-        from dbtscaffold.dagster_project.locate import relpath
-        from dbtscaffold.dagster_project.names import py_literal
-
-        rel = relpath(self.dbt.dir, self.seed_assets_path.parent)
-        return ", ".join(py_literal(p) for p in rel.split("/") if p != ".") or '"."'
 
     def asset_state(self, key: list[str]) -> str | None:
         """ "ours" when seed_assets.py has a loader with KEY, "other" when another asset has it."""

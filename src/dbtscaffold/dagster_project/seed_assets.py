@@ -265,3 +265,14 @@ def seed_dagster_props(
         group = dagster["group"]
     owners = dagster.get("owners")
     return group, [str(o) for o in owners] if isinstance(owners, list) else []
+
+
+def components_dbt_dir(dagster: Any, dbt_dir: Path, module: Path) -> str | None:
+    """The dbt project from MODULE (defs/seed_assets.py) as joinpath() arguments; None when
+    DAGSTER is not a components-layout project."""
+    if dagster.layout != "components":
+        return None
+    from dbtscaffold.dagster_project.locate import relpath
+
+    rel = relpath(dbt_dir, module.parent)
+    return ", ".join(py_literal(p) for p in rel.split("/") if p != ".") or '"."'
