@@ -23,6 +23,7 @@ from dbtscaffold.cli_options import (
     DryRun,
     Force,
     IgnorePackageConflict,
+    Lock,
     NoSchedule,
     OutputDir,
     Overwrite,
@@ -106,6 +107,7 @@ def _init(
     no_schedule: bool = False,
     ignore_package_conflict: bool = False,
     dbt_state: bool = False,
+    lock: bool = False,
 ) -> None:
     if schedule is not None and no_schedule:
         raise typer.BadParameter("--schedule and --no-schedule exclude each other.")
@@ -125,6 +127,7 @@ def _init(
             no_schedule=no_schedule,
             ignore_package_conflict=ignore_package_conflict,
             dbt_state=dbt_state,
+            lock=lock,
         )
 
 
@@ -141,6 +144,7 @@ def init(
     no_schedule: NoSchedule = False,
     ignore_package_conflict: IgnorePackageConflict = False,
     use_experimental_dbt_state: DbtState = False,
+    lock: Lock = False,
 ) -> None:
     """Create a Dagster project that loads every dbt model as an asset."""
     _init(
@@ -155,6 +159,7 @@ def init(
         no_schedule=no_schedule,
         ignore_package_conflict=ignore_package_conflict,
         dbt_state=use_experimental_dbt_state,
+        lock=lock,
     )
 
 
@@ -172,6 +177,7 @@ def project_scaffold(
     ignore_package_conflict: IgnorePackageConflict = False,
     use_experimental_dbt_state: DbtState = False,
     use_dbt_project_package_data_dir: PackageDataDir = False,
+    lock: Lock = False,
 ) -> None:
     """Same as `dbtscaffold init`, with every option of `dagster-dbt project scaffold`."""
     _init(
@@ -186,6 +192,7 @@ def project_scaffold(
         no_schedule=no_schedule,
         ignore_package_conflict=ignore_package_conflict,
         dbt_state=use_experimental_dbt_state,
+        lock=lock,
     )
 
 

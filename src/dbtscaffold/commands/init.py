@@ -24,6 +24,7 @@ def run_init(
     no_schedule: bool = False,
     ignore_package_conflict: bool = False,
     dbt_state: bool = False,
+    lock: bool = False,
 ) -> Path:
     """Plan and write the Dagster project; return its folder."""
     from dbtscaffold.dagster_project.scaffold import default_project_name, plan_init
@@ -46,6 +47,11 @@ def run_init(
         ignore_package_conflict=ignore_package_conflict,
         dbt_state=dbt_state,
     )
+    if lock:
+        from dbtscaffold.dagster_project.lockfile import plan_uv_lock
+
+        with console.status("Resolving the dependencies with `uv lock`"):
+            result.plan.add(plan_uv_lock(result.plan, result.project_dir))
     if result.name_warning:
         console.warn(result.name_warning)
     how = {
