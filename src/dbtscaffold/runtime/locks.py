@@ -1,13 +1,9 @@
-"""The locks that keep a definitions load and a change to the project apart: flock()s (the
-kernel drops those of a process that dies) on files in the dbt project's target folder.
-
-- `.dbtscaffold_parse.lock`: a change (convert-seed, undo, init --force, package; see the CLI's
-  change_lock.py) holds it exclusively while it writes; a load holds it shared from before it
-  fingerprints the project until the definitions are imported, so it reads every file
-  (seed_assets.py too) before a change or after it, never in between.
-- `.dbtscaffold_parse.gate`: a change holds it before asking for the lock, a load passes it
-  before asking, so overlapping loads cannot starve a change.
-- `.dbtscaffold_parse.run`: held by the one load that runs `dbt parse`.
+"""flock()s on files in the dbt project's target folder that keep a definitions load and a
+change apart (the kernel drops those of a process that dies). A change (the CLI's
+change_lock.py) holds LOCK_FILE exclusively while it writes; a load holds it shared from its
+fingerprint until the definitions are imported, so it reads every file (seed_assets.py too)
+before a change or after it. A change holds GATE_FILE before asking for the lock, a load passes
+it before asking, so overlapping loads cannot starve a change. RUN_FILE: the one load parsing.
 """
 
 from __future__ import annotations
@@ -19,6 +15,11 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows, where dbtscaffold's commands do not run: loads lock nothing
+    fcntl = None  # type: ignore[assignment]
 
 LOCK_FILE = ".dbtscaffold_parse.lock"
 GATE_FILE = ".dbtscaffold_parse.gate"
@@ -49,7 +50,15 @@ def acquire(path: Path, *, exclusive: bool, timeout: float | None) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)  # a change that made it removes it
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
         try:
-            _flock(fd, exclusive, deadline, path, timeout)
+            while fcntl is not None:
+                mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+                try:
+                    fcntl.flock(fd, mode if deadline is None else mode | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:  # type: ignore[operator]
+                        raise LockBusyError(path, timeout or 0.0) from None
+                    time.sleep(0.05)
             # A change removes the lock files it made: one no longer at PATH excludes no one.
             here, ours = os.stat(path), os.fstat(fd)
             if (here.st_ino, here.st_dev) == (ours.st_ino, ours.st_dev):
@@ -60,23 +69,6 @@ def acquire(path: Path, *, exclusive: bool, timeout: float | None) -> int:
             os.close(fd)
             raise
         os.close(fd)
-
-
-def _flock(
-    fd: int, exclusive: bool, deadline: float | None, path: Path, timeout: float | None
-) -> None:
-    try:
-        import fcntl
-    except ImportError:  # Windows, where dbtscaffold's commands do not run: loads lock nothing
-        return
-    mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
-    while True:
-        try:
-            return fcntl.flock(fd, mode if deadline is None else mode | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if time.monotonic() > deadline:  # type: ignore[operator]
-                raise LockBusyError(path, timeout or 0.0) from None
-            time.sleep(0.05)
 
 
 def hold_for_load(target: Path) -> Callable[[], None]:

@@ -31,9 +31,8 @@ class ManifestMissingError(FileNotFoundError):
 
 
 def parse_on_load_enabled() -> bool:
-    """On with DAGSTER_DBT_PARSE_PROJECT_ON_LOAD=1/true/yes/on, or when it is unset (or empty)
-    under `dagster dev`/`dg dev` (DAGSTER_IS_DEV_CLI, as dagster-dbt's prepare_if_dev); any
-    other value turns it off."""
+    """On with DAGSTER_DBT_PARSE_PROJECT_ON_LOAD=1/true/yes/on, or when it is unset under
+    `dagster dev`/`dg dev` (as dagster-dbt's prepare_if_dev); off with any other value."""
     value = (os.environ.get(PARSE_ON_LOAD_ENV) or "").strip().lower()
     return value in ("1", "true", "yes", "on") if value else bool(os.environ.get(DEV_CLI_ENV))
 
