@@ -19,8 +19,8 @@ import time
 
 sys.path.insert(0, os.getcwd())  # the project folder, as `python -c` or a code server has
 start = time.perf_counter()
-import dagster  # noqa: F401
-import dagster_dbt  # noqa: F401
+import dagster  # noqa: F401, E402
+import dagster_dbt  # noqa: F401, E402
 
 libs = time.perf_counter()
 importlib.import_module(f"{sys.argv[1]}.{sys.argv[2]}")

@@ -7,7 +7,7 @@ Anchors, run in the same process and interleaved with ours:
   - `dagster-dbt project scaffold --project-name NAME --dbt-project-dir D
     --ignore-package-conflict` (the flag skips its PyPI name lookup, a network request
     whose time would only add noise; our `init` checks names offline).
-Bars (DESIGN.md): --help median under 0.25 s; init on the example under 0.6 s and
+Bars (the product's; bench/RESULTS.md lists them): --help median under 0.25 s; init on the example under 0.6 s and
 under 100 MB peak memory.
 """
 

@@ -18,7 +18,7 @@ server runs) and keeps each process's largest resident set; the table gives the 
 each kind of process and the largest sum over the tree at one sample. CPU time is the sum
 of each process's last sampled user + system time (a lower bound: a process that exits
 between samples loses its last 0.2 s). Sampling can miss a peak shorter than 0.2 s.
-Bar (DESIGN.md): `dbtscaffold dev` ready no slower than the anchor.
+Bar (the product's; bench/RESULTS.md lists it): `dbtscaffold dev` ready no slower than the anchor.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ the python that imports the definitions and the dbt it starts (getrusage in the 
 RUSAGE_SELF, and RUSAGE_CHILDREN, the largest child it waited for; exact, not sampled).
 `--profile` runs one more unchanged load of ours under cProfile and breaks its
 definitions phase down (see `PROFILE_PARTS`).
-Bar (DESIGN.md): an unchanged reload spends under 0.5 s on dbt.
+Bar (the product's; bench/RESULTS.md lists it): an unchanged reload spends under 0.5 s on dbt.
 """
 
 from __future__ import annotations

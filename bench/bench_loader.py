@@ -84,7 +84,7 @@ def targets() -> dict[str, tuple[str, str, object]]:
             None,
         )
     }
-    from tests.e2e import postgres_server as pgs
+    from tests.helpers import postgres as pgs
 
     pg = pgs.from_env()
     stop = None

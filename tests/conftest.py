@@ -1,19 +1,66 @@
-"""Shared fixtures: isolation from the user's machine, the installed CLI, tree hashes."""
+"""Shared fixtures: isolation from the user's machine, the example, the session's servers.
+
+Shared functions live in tests/helpers; a test module imports them from there.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-BIN = Path(sys.executable).parent
-CLI = BIN / "dbtscaffold"
-EXAMPLE = Path(__file__).resolve().parents[1] / "src" / "dbtscaffold" / "example"
+from tests.helpers.cli import BIN, CLI, EXAMPLE, isolated_env, run, run_cli
+
+# The PostgreSQL server and the Spark cluster of the session, for every test that asks.
+from tests.helpers.postgres import pg_database, pg_server  # noqa: F401 (fixtures)
+from tests.helpers.spark import spark_schema, spark_server  # noqa: F401 (fixtures)
+
+
+# --- what a test costs, and where it runs --------------------------------------------------
+
+# A test that needs one of these is slow too: `pytest -m "not slow"` skips it.
+COSTLY = ("dev_server", "venv", "network", "postgres", "spark")
+# Modules whose tests share an expensive module-scoped fixture (a shipped wheel in a fresh
+# venv, an out-of-step package index, a converted and materialized project...): under
+# `--dist loadgroup` (pyproject's addopts) each runs on one xdist worker, so the fixture is
+# built once rather than once per worker.
+ONE_WORKER = (
+    "tests/e2e/test_production.py",
+    "tests/e2e/test_install_pins.py",
+    "tests/e2e/test_generated_tests.py",
+    "tests/e2e/test_seed_fidelity.py",
+)
+# Started first, so that the longest tests do not end the run on one worker alone: these
+# modules, then every other slow test, then the rest (collection order within each).
+FIRST = (
+    "tests/e2e/test_spark_workflow.py",
+    "tests/e2e/test_production.py",
+    "tests/e2e/test_concurrent_loads.py",
+    "tests/reliability/test_dev_stress.py",
+    "tests/e2e/test_install_pins.py",
+    "tests/e2e/test_generated_venv.py",
+    "tests/e2e/test_tutorial.py",
+    "tests/e2e/test_dev.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        path = item.nodeid.split("::")[0]
+        if any(item.get_closest_marker(m) for m in COSTLY):
+            item.add_marker(pytest.mark.slow)
+        if path in ONE_WORKER:
+            item.add_marker(pytest.mark.xdist_group(path))
+
+    def rank(item) -> int:
+        path = item.nodeid.split("::")[0]
+        if path in FIRST:
+            return FIRST.index(path)
+        return len(FIRST) + (0 if item.get_closest_marker("slow") else 1)
+
+    items.sort(key=rank)  # stable: collection order within each rank
 
 
 @pytest.fixture(autouse=True)
@@ -33,78 +80,6 @@ def isolation(tmp_path_factory, monkeypatch):
     yield home
 
 
-def run_cli(*args, cwd=None, env=None, check=None, timeout=600, input=None):
-    """Run the installed `dbtscaffold` in a subprocess; return CompletedProcess (text)."""
-    full_env = dict(os.environ, **(env or {}))
-    proc = subprocess.run(
-        [str(CLI), *map(str, args)],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        input=input,
-    )
-    if check is not None and proc.returncode != check:
-        raise AssertionError(
-            f"dbtscaffold {' '.join(map(str, args))} exited {proc.returncode}, expected {check}\n"
-            f"--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
-        )
-    return proc
-
-
-def run_tool(tool, *args, cwd=None, env=None, check=0, timeout=600):
-    """Run an executable from this venv (dbt, dagster) and assert its exit code."""
-    full_env = dict(os.environ, **(env or {}))
-    proc = subprocess.run(
-        [str(BIN / tool), *map(str, args)],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    if check is not None and proc.returncode != check:
-        raise AssertionError(
-            f"{tool} {' '.join(map(str, args))} exited {proc.returncode}\n"
-            f"--- stdout\n{proc.stdout[-6000:]}\n--- stderr\n{proc.stderr[-6000:]}"
-        )
-    return proc
-
-
-def tree_hash(root: Path, ignore=(".dbtscaffold",)) -> dict[str, str]:
-    """{relative path: sha256} of every file (and symlink target) under ROOT."""
-    out = {}
-    if not root.exists():
-        return out
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if d not in ignore]
-        rel_dir = Path(dirpath).relative_to(root)
-        out[str(rel_dir) + "/"] = "dir"
-        for f in filenames:
-            p = Path(dirpath) / f
-            if p.is_symlink():
-                out[str(rel_dir / f)] = "link:" + os.readlink(p)
-            else:
-                out[str(rel_dir / f)] = hashlib.sha256(p.read_bytes()).hexdigest()
-    return out
-
-
-def write_constraints(path: Path) -> Path:
-    """This environment's versions as a pip constraints file (dbtscaffold left out)."""
-    from importlib import metadata
-
-    pins = sorted(
-        {
-            f"{d.metadata['Name']}=={d.version}"
-            for d in metadata.distributions()
-            if d.metadata["Name"] and d.metadata["Name"].lower() != "dbtscaffold"
-        }
-    )
-    path.write_text("\n".join(pins) + "\n")
-    return path
-
-
 @pytest.fixture
 def example_project(tmp_path) -> Path:
     """A fresh copy of the bundled example dbt project."""
@@ -118,3 +93,26 @@ def scaffolded(example_project, tmp_path) -> tuple[Path, Path]:
     """(dbt project, Dagster project) after `dbtscaffold init` on the example."""
     run_cli("init", "--dbt-project-dir", example_project, "--output-dir", tmp_path, check=0)
     return example_project, tmp_path / "jaffle_shop_dagster"
+
+
+@pytest.fixture(scope="session")
+def initialized_template(tmp_path_factory) -> Path:
+    """The example and the Dagster project `init` made for it, once per session (and xdist
+    worker), with HOME in tmp: copy it (`initialized`), never edit it."""
+    root = tmp_path_factory.mktemp("initialized")
+    shutil.copytree(EXAMPLE, root / "jaffle_shop")
+    run(
+        [CLI, "init", "--dbt-project-dir", root / "jaffle_shop", "--output-dir", root],
+        env=isolated_env(root),
+    )
+    return root
+
+
+@pytest.fixture
+def initialized(initialized_template, tmp_path) -> tuple[Path, Path]:
+    """(dbt project, Dagster project) as `scaffolded` gives them, copied from the session's
+    init: for the tests of what comes after init (init writes no absolute path, so a copy
+    is what init would have written there)."""
+    for name in ("jaffle_shop", "jaffle_shop_dagster"):
+        shutil.copytree(initialized_template / name, tmp_path / name, symlinks=True)
+    return tmp_path / "jaffle_shop", tmp_path / "jaffle_shop_dagster"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import sys
 from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, Any
@@ -63,7 +62,7 @@ def _plain(stderr: bool) -> IO[str] | None:
     That is: not a terminal, no TTY_COMPATIBLE or FORCE_COLOR asking Rich to treat it as
     one, and no spinner running (anything else goes to Rich, which decides). Written directly,
     piped output costs no Rich import (tens of ms) and no rendering (about 0.1 ms a line).
-    Text that Rich would change (tabs, which it expands, and the control codes it strips)
+    Text that is not plainly printable (tabs, control codes, which Rich may expand or strip)
     goes to Rich too: see `_as_is`.
     """
     if _status_active or "FORCE_COLOR" in os.environ or "TTY_COMPATIBLE" in os.environ:
@@ -85,14 +84,15 @@ def _console(stderr: bool) -> Console:
     return err() if stderr else out()
 
 
-# What Rich changes in plain text: it expands tabs and strips these control codes
-# (rich.control.strip_control_codes). Text with none of them it prints as is.
-_RICH_ALTERS = re.compile("[\t\x07\x08\x0b\x0c\r]")
-
-
 def _as_is(stream: IO[str] | None, text: str) -> IO[str] | None:
-    """STREAM, when TEXT comes out of Rich unchanged; else None (let Rich print it)."""
-    return None if stream is None or _RICH_ALTERS.search(text) else stream
+    """STREAM, when TEXT is lines of printable characters; else None (let Rich print it).
+
+    Rich prints such text, escaped and unstyled, as it is; what it does with anything else
+    (it expands tabs and strips some control codes) is Rich's business, so Rich prints it.
+    """
+    if stream is None or not text.replace("\n", "").isprintable():
+        return None
+    return stream
 
 
 def _write(stream: IO[str], text: str) -> None:

@@ -33,14 +33,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import psutil
 
-from dbtscaffold.proctree import (  # noqa: F401 - part of this module's API
+# Part of this module's API (`x as x`: re-exported, for the type checker too).
+from dbtscaffold.proctree import (
     _group_members,
     _is_zombie,
-    cmdline,
-    descendants,
-    group_members,
-    is_alive,
-    running_in,
+    cmdline as cmdline,
+    descendants as descendants,
+    group_members as group_members,
+    is_alive as is_alive,
+    running_in as running_in,
 )
 
 TAIL_LINES = 200

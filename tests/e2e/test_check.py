@@ -20,9 +20,10 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from tests.conftest import BIN, run_cli, run_tool, tree_hash
+from tests.helpers.cli import BIN, run_cli, run_tool
+from tests.helpers.trees import tree_hash
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((REPO / "docs" / "check.schema.json").read_text(encoding="utf-8"))

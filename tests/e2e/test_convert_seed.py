@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLE, run_cli, run_tool, tree_hash
+from tests.helpers.cli import EXAMPLE, run_cli, run_tool
+from tests.helpers.trees import tree_hash
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 MARTS = ("customers", "orders")
 

@@ -11,9 +11,10 @@ import subprocess
 
 import pytest
 
-from tests.conftest import CLI, run_cli, tree_hash
+from tests.helpers.cli import CLI, run_cli
+from tests.helpers.trees import tree_hash
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def _assert_one_error_line(proc, expected):
@@ -23,8 +24,8 @@ def _assert_one_error_line(proc, expected):
     assert lines == [expected]
 
 
-def test_dry_run_writes_nothing_and_shows_every_change(scaffolded, tmp_path):
-    dbt_dir, _ = scaffolded
+def test_dry_run_writes_nothing_and_shows_every_change(initialized, tmp_path):
+    dbt_dir, _ = initialized
     before = tree_hash(tmp_path, ignore=())
     proc = run_cli("convert-seed", "raw_customers", "--dry-run", cwd=dbt_dir, check=0)
     assert tree_hash(tmp_path, ignore=()) == before
@@ -43,8 +44,8 @@ def test_dry_run_writes_nothing_and_shows_every_change(scaffolded, tmp_path):
     assert "Dry run: nothing was written." in proc.stderr
 
 
-def test_second_run_is_a_no_op(scaffolded, tmp_path):
-    dbt_dir, _ = scaffolded
+def test_second_run_is_a_no_op(initialized, tmp_path):
+    dbt_dir, _ = initialized
     run_cli("convert-seed", "raw_customers", "raw_orders", cwd=dbt_dir, check=0)
     snapshot = tree_hash(tmp_path, ignore=())
     proc = run_cli("convert-seed", "raw_orders", "raw_customers", cwd=dbt_dir, check=0)
@@ -52,8 +53,8 @@ def test_second_run_is_a_no_op(scaffolded, tmp_path):
     assert tree_hash(tmp_path, ignore=()) == snapshot
 
 
-def test_undo_restores_the_tree_byte_for_byte(scaffolded, tmp_path):
-    dbt_dir, dagster_dir = scaffolded
+def test_undo_restores_the_tree_byte_for_byte(initialized, tmp_path):
+    dbt_dir, dagster_dir = initialized
     before = tree_hash(tmp_path)
     run_cli("convert-seed", "raw_customers", "raw_orders", cwd=dbt_dir, check=0)
     assert tree_hash(tmp_path) != before
@@ -63,8 +64,8 @@ def test_undo_restores_the_tree_byte_for_byte(scaffolded, tmp_path):
     assert not (dagster_dir / "data").exists()
 
 
-def test_delete_csv_deletes_instead_of_moving(scaffolded):
-    dbt_dir, dagster_dir = scaffolded
+def test_delete_csv_deletes_instead_of_moving(initialized):
+    dbt_dir, dagster_dir = initialized
     proc = run_cli("convert-seed", "raw_payments", "--delete-csv", cwd=dbt_dir, check=0)
     assert not (dbt_dir / "seeds" / "raw_payments.csv").exists()
     assert not (dagster_dir / "data").exists()
@@ -72,8 +73,8 @@ def test_delete_csv_deletes_instead_of_moving(scaffolded):
     assert "delete" in proc.stdout
 
 
-def test_carries_column_types_out_of_dbt_project_yml(scaffolded):
-    dbt_dir, dagster_dir = scaffolded
+def test_carries_column_types_out_of_dbt_project_yml(initialized):
+    dbt_dir, dagster_dir = initialized
     run_cli("convert-seed", "raw_orders", cwd=dbt_dir, check=0)
     project = (dbt_dir / "dbt_project.yml").read_text()
     assert "seeds:" not in project and "column_types" not in project
@@ -82,8 +83,8 @@ def test_carries_column_types_out_of_dbt_project_yml(scaffolded):
 
 
 @pytest.mark.parametrize("fail_after", [1, 8])
-def test_a_failure_midway_leaves_every_file_as_it_was(scaffolded, tmp_path, fail_after):
-    dbt_dir, _ = scaffolded
+def test_a_failure_midway_leaves_every_file_as_it_was(initialized, tmp_path, fail_after):
+    dbt_dir, _ = initialized
     before = tree_hash(tmp_path)
     proc = run_cli(
         "convert-seed",
@@ -101,8 +102,8 @@ def test_a_failure_midway_leaves_every_file_as_it_was(scaffolded, tmp_path, fail
     run_cli("convert-seed", "raw_customers", cwd=dbt_dir, check=0)
 
 
-def test_two_concurrent_runs_never_mix(scaffolded):
-    dbt_dir, dagster_dir = scaffolded
+def test_two_concurrent_runs_never_mix(initialized):
+    dbt_dir, dagster_dir = initialized
     env = dict(os.environ, DBTSCAFFOLD_TEST_APPLY_DELAY="0.05")
     procs = [
         subprocess.Popen(
@@ -127,8 +128,8 @@ def test_two_concurrent_runs_never_mix(scaffolded):
 # --- bad input: one clear line, exit 1, nothing changed ------------------------------
 
 
-def test_unknown_seed_lists_the_seeds_and_the_closest(scaffolded, tmp_path):
-    dbt_dir, _ = scaffolded
+def test_unknown_seed_lists_the_seeds_and_the_closest(initialized, tmp_path):
+    dbt_dir, _ = initialized
     before = tree_hash(tmp_path, ignore=())
     proc = run_cli("convert-seed", "raw_custmers", cwd=dbt_dir)
     _assert_one_error_line(
@@ -152,8 +153,8 @@ def test_seed_name_must_be_plain(example_project, tmp_path, name):
     assert tree_hash(tmp_path, ignore=()) == before
 
 
-def test_source_name_must_be_plain(scaffolded, tmp_path):
-    dbt_dir, _ = scaffolded
+def test_source_name_must_be_plain(initialized, tmp_path):
+    dbt_dir, _ = initialized
     before = tree_hash(tmp_path, ignore=())
     proc = run_cli("convert-seed", "raw_customers", "--source-name", "a.b", cwd=dbt_dir)
     _assert_one_error_line(
@@ -164,8 +165,8 @@ def test_source_name_must_be_plain(scaffolded, tmp_path):
     assert tree_hash(tmp_path, ignore=()) == before
 
 
-def test_malformed_sources_yaml(scaffolded, tmp_path):
-    dbt_dir, _ = scaffolded
+def test_malformed_sources_yaml(initialized, tmp_path):
+    dbt_dir, _ = initialized
     (dbt_dir / "models" / "sources.yml").write_text(
         "version: 2\nsources:\n  - name: jaffle_shop\n   tables: [\n"
     )
@@ -191,8 +192,8 @@ def test_no_dagster_project(example_project, tmp_path):
     assert tree_hash(tmp_path, ignore=()) == before
 
 
-def test_file_that_is_not_utf8(scaffolded, tmp_path):
-    dbt_dir, _ = scaffolded
+def test_file_that_is_not_utf8(initialized, tmp_path):
+    dbt_dir, _ = initialized
     (dbt_dir / "models" / "staging" / "latin1.sql").write_bytes(
         b"-- caf\xe9\nselect * from {{ ref('raw_customers') }}\n"
     )
@@ -206,8 +207,8 @@ def test_file_that_is_not_utf8(scaffolded, tmp_path):
     assert tree_hash(tmp_path, ignore=()) == before
 
 
-def test_asset_key_already_used_by_a_model(scaffolded, tmp_path):
-    dbt_dir, _ = scaffolded
+def test_asset_key_already_used_by_a_model(initialized, tmp_path):
+    dbt_dir, _ = initialized
     (dbt_dir / "models" / "raw_payments.sql").write_text("select 1 as id\n")
     before = tree_hash(tmp_path, ignore=())
     proc = run_cli("convert-seed", "raw_payments", cwd=dbt_dir)
@@ -220,8 +221,8 @@ def test_asset_key_already_used_by_a_model(scaffolded, tmp_path):
     assert tree_hash(tmp_path, ignore=()) == before
 
 
-def test_bad_jinja_in_a_model(scaffolded, tmp_path):
-    dbt_dir, _ = scaffolded
+def test_bad_jinja_in_a_model(initialized, tmp_path):
+    dbt_dir, _ = initialized
     (dbt_dir / "models" / "staging" / "broken.sql").write_text(
         "select *\nfrom {{ ref('raw_customers') }\n"
     )
@@ -235,12 +236,12 @@ def test_bad_jinja_in_a_model(scaffolded, tmp_path):
     assert tree_hash(tmp_path, ignore=()) == before
 
 
-def test_dbt_project_seed_config_is_read_as_dbt_reads_it(scaffolded):
+def test_dbt_project_seed_config_is_read_as_dbt_reads_it(initialized):
     """`+quote_columns: yes` is YAML 1.1's true for dbt (PyYAML): the loader quotes too.
 
     Read round-trip (YAML 1.2), `yes` was the text "yes" and the setting was dropped.
     """
-    dbt_dir, _ = scaffolded
+    dbt_dir, _ = initialized
     yml = dbt_dir / "dbt_project.yml"
     text = yml.read_text()
     assert "seeds:\n  jaffle_shop:\n" in text

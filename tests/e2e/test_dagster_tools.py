@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BIN, run_cli, run_tool
-from tests.e2e.test_production import ROWS  # the example's row counts
+from tests.helpers.cli import BIN, run_cli, run_tool
+from tests.helpers.example import ROWS
 
-pytestmark = [pytest.mark.e2e]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.venv]
 
 PACKAGE = "jaffle_dagster"
 

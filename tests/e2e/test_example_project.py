@@ -14,6 +14,8 @@ import pytest
 EXAMPLE_DIR = Path(__file__).parents[2] / "src/dbtscaffold/example"
 DBT = Path(sys.executable).parent / "dbt"
 
+pytestmark = [pytest.mark.slow]
+
 
 @pytest.mark.e2e
 def test_example_project_builds(tmp_path: Path) -> None:

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CLI, tree_hash
-from tests.e2e.test_dev import isolated_env
+from tests.helpers.cli import CLI, isolated_env
+from tests.helpers.trees import tree_hash
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 PACKAGE = "jaffle_dagster"
 

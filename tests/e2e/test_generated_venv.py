@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BIN, run_cli
+from tests.helpers.cli import BIN, run, run_cli
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.venv]
 
 PACKAGE = "jaffle_dagster"
 RUNTIME = Path(__file__).resolve().parents[2] / "src" / "dbtscaffold" / "runtime"
@@ -40,12 +40,8 @@ def _env(venv_bin: Path) -> dict[str, str]:
     return env
 
 
-def _run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: int = 900) -> str:
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    assert proc.returncode == 0, (
-        f"{cmd} exited {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    )
-    return proc.stdout
+def _run(cmd: list, cwd: Path, env: dict[str, str], timeout: int = 900) -> str:
+    return run(cmd, cwd=cwd, env=env, timeout=timeout, tail=3000).stdout
 
 
 def _check(python: Path, project: Path, env: dict[str, str]) -> None:

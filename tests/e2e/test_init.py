@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli, run_tool, tree_hash
+from tests.helpers.cli import run_cli, run_tool
+from tests.helpers.trees import tree_hash
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 PARSE = {"DAGSTER_DBT_PARSE_PROJECT_ON_LOAD": "1"}
 GENERATED = {
     ".gitignore",

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli, tree_hash
+from tests.helpers.cli import run_cli
+from tests.helpers.trees import tree_hash
 
 pytestmark = pytest.mark.e2e
 

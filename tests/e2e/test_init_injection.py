@@ -9,9 +9,9 @@ import pytest
 import tomllib
 
 from dbtscaffold.dagster_project.names import to_identifier
-from tests.conftest import EXAMPLE, run_cli
+from tests.helpers.cli import EXAMPLE, run_cli
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 HOSTILE_DIRS = [
     "it's",

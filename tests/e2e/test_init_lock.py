@@ -6,20 +6,18 @@ network once to build that index.
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
-from tests.conftest import run_cli, tree_hash
+from tests.helpers.cli import run_cli
+from tests.helpers.ports import free_port
+from tests.helpers.trees import tree_hash
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def test_init_lock_with_the_index_unreachable_is_one_line_and_writes_nothing(tmp_path):
     run_cli("example", "jaffle_shop", cwd=tmp_path, check=0)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # closed once the block ends: nothing answers there
+    port = free_port()  # nothing answers there
     env = {"UV_INDEX_URL": f"http://127.0.0.1:{port}/simple", "UV_CACHE_DIR": str(tmp_path / "c"),
            "UV_HTTP_TIMEOUT": "5", "UV_PYTHON_DOWNLOADS": "never"}  # fmt: skip
     before = tree_hash(tmp_path / "jaffle_shop")

@@ -31,9 +31,10 @@ from pathlib import Path
 import pytest
 import tomllib
 
-from tests.conftest import BIN, run_cli, run_tool, tree_hash, write_constraints
+from tests.helpers.cli import BIN, run_cli, run_tool, write_constraints
+from tests.helpers.trees import tree_hash
 
-pytestmark = [pytest.mark.e2e, pytest.mark.network]
+pytestmark = [pytest.mark.e2e, pytest.mark.network, pytest.mark.slow, pytest.mark.venv]
 
 PACKAGE = "jaffle_dagster"
 ROOT = Path(__file__).resolve().parents[2]  # dbtscaffold's own project

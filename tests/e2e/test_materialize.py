@@ -7,22 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CLI
-from tests.e2e.test_dev import isolated_env, scaffold
+from tests.helpers.cli import CLI, isolated_env, run, scaffold
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def materialize(*args, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(CLI), "materialize", *map(str, args)],
-        cwd=cwd,
-        env=env,
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return run([CLI, "materialize", *args], cwd=cwd, env=env, check=None)
 
 
 @pytest.fixture(scope="module")
@@ -30,38 +21,9 @@ def project(tmp_path_factory) -> Path:
     return scaffold(tmp_path_factory.mktemp("materialize"))
 
 
-def test_materialize_a_selection_through_dagster(project, tmp_path):
-    env = isolated_env(tmp_path)  # no DAGSTER_HOME: the run goes to the project's .dagster_home
-    # dbt builds the tests of the selected models too, and a relationships test reads both
-    # of its models: select every staging model, so that only the marts are left out.
-    staging = ",".join(
-        f"{kind}_{t}" for kind in ("raw", "stg") for t in ("customers", "orders", "payments")
-    )
-    proc = materialize("--select", staging, cwd=project, env=env)
-    assert proc.returncode == 0, proc.stderr
-    assert "built  raw_customers" in proc.stdout  # results on stdout, progress on stderr
-    assert "built  stg_customers" in proc.stdout
-    assert "Materialized 6 assets" in proc.stderr
-
-    import duckdb
-
-    con = duckdb.connect(str(project.parent / "jaffle_shop" / "jaffle_shop.duckdb"), read_only=True)
-    try:
-        names = {
-            r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()
-        }
-        assert con.execute("select count(*) from stg_customers").fetchall() == [(100,)]
-    finally:
-        con.close()
-    assert {"raw_customers", "stg_customers", "stg_orders", "stg_payments"} <= names
-    assert "customers" not in names and "orders" not in names
-
-    # The run is recorded where `dbtscaffold dev` will show it.
-    from dagster import DagsterInstance, DagsterRunStatus
-
-    with DagsterInstance.from_config(str(project / ".dagster_home")) as instance:
-        runs = instance.get_runs()
-    assert [r.status for r in runs] == [DagsterRunStatus.SUCCESS]
+# A selection through Dagster (results on stdout, the runs in the project's .dagster_home,
+# only the selected tables built): test_cli_conventions.py's
+# test_selections_empty_glob_and_dbt_style_against_the_example.
 
 
 def test_materialize_unknown_selection_is_one_line(project, tmp_path):

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BIN, CLI, EXAMPLE
+from tests.helpers.cli import BIN, CLI, EXAMPLE
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 PACKAGE = "jaffle_shop_dagster"
 RUNTIME = Path(__file__).resolve().parents[2] / "src" / "dbtscaffold" / "runtime"

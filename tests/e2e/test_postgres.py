@@ -8,34 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import run_tool
-from tests.e2e.postgres_server import PgServer, pg_database, pg_server  # noqa: F401 (fixtures)
+from tests.helpers.cli import run_tool
+from tests.helpers.postgres import MODEL_ROWS, pg_counts
 
-pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
-
-SCHEMA = "jaffle_shop"
-MODEL_ROWS = {
-    "customers": 100,
-    "orders": 99,
-    "stg_customers": 100,
-    "stg_orders": 99,
-    "stg_payments": 113,
-}
-
-
-def pg_counts(db: PgServer, tables, schema: str = SCHEMA) -> dict[str, int]:
-    """Row counts read back from the server."""
-    import psycopg2
-    from psycopg2 import sql
-
-    with psycopg2.connect(**db.dsn()) as con, con.cursor() as cur:
-        out = {}
-        for t in tables:
-            relation = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(t))
-            cur.execute(sql.SQL("select count(*) from {}").format(relation))
-            out[t] = cur.fetchone()[0]
-    con.close()
-    return out
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.slow]
 
 
 def test_example_builds_on_postgres_with_target_flag(example_project, pg_database):

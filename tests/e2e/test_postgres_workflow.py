@@ -10,42 +10,18 @@ import socket
 
 import pytest
 
-from tests.conftest import run_cli, run_tool
-from tests.e2e.postgres_server import PgServer, pg_database, pg_server  # noqa: F401 (fixtures)
-from tests.e2e.test_postgres import MODEL_ROWS, SCHEMA, pg_counts
+from tests.helpers.cli import run_cli, run_tool
+from tests.helpers.postgres import (
+    MODEL_ROWS,
+    PG,
+    SCHEMA,
+    column_types,
+    pg_counts,
+    query,
+    table_digest,
+)
 
-pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
-
-PG = {"DBT_TARGET": "postgres"}
-
-
-def query(db: PgServer, sql_text: str, params=()):
-    import psycopg2
-
-    con = psycopg2.connect(**db.dsn())
-    try:
-        with con.cursor() as cur:
-            cur.execute(sql_text, params)
-            return cur.fetchall()
-    finally:
-        con.close()
-
-
-def column_types(db: PgServer, table: str, schema: str = SCHEMA) -> list[tuple[str, str]]:
-    return query(
-        db,
-        "select column_name, data_type from information_schema.columns "
-        "where table_schema = %s and table_name = %s order by ordinal_position",
-        (schema, table),
-    )
-
-
-def table_digest(db: PgServer, table: str, schema: str = SCHEMA) -> str:
-    """A hash of every row of SCHEMA.TABLE, in a stable order."""
-    [(digest,)] = query(
-        db, f'select md5(string_agg(t::text, chr(10) order by t::text)) from "{schema}"."{table}" t'
-    )
-    return digest
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.slow]
 
 
 def materialize(dagster_dir, *, select="*", env=None, check=0):

@@ -32,50 +32,29 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conftest import BIN, CLI, tree_hash, write_constraints
-from tests.e2e.postgres_server import pg_server  # noqa: F401 (fixture)
-from tests.e2e.test_dev import descendants, free_port, graphql, group, isolated_env, living
+from tests.helpers.cli import BIN, CLI, isolated_env, run, write_constraints
+from tests.helpers.dev import descendants, graphql, group, living
+from tests.helpers.example import ROWS, duckdb_counts
+from tests.helpers.ports import free_port
+from tests.helpers.postgres import query
+from tests.helpers.trees import tree_hash
 
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(not hasattr(os, "killpg"), reason="POSIX process groups"),
+    pytest.mark.slow,
+    pytest.mark.venv,
+    pytest.mark.dev_server,
+    pytest.mark.postgres,
 ]
 
 PACKAGE = "jaffle_dagster"
 SCHEDULE = "materialize_dbt_models_schedule"
-ROWS = {
-    "raw_customers": 100,
-    "raw_orders": 99,
-    "raw_payments": 113,
-    "stg_customers": 100,
-    "stg_orders": 99,
-    "stg_payments": 113,
-    "customers": 100,
-    "orders": 99,
-}
 # Before the tests point HOME into tmp: uv's cache of this machine, so installs are quick.
 UV_CACHE = os.environ.get("UV_CACHE_DIR") or str(Path.home() / ".cache" / "uv")
 LOAD_TIMEOUT = 240  # the code server up and its location loaded in the webserver
 RUN_TIMEOUT = 300  # a dbt build of the example in a run worker, on a busy 2-core machine
 STOP_LIMIT = 30.0
-
-
-def run(cmd, *, cwd, env, timeout=600, check=0):
-    proc = subprocess.run(
-        [str(c) for c in cmd],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    if check is not None and proc.returncode != check:
-        raise AssertionError(
-            f"{cmd} exited {proc.returncode}\n--- stdout\n{proc.stdout[-4000:]}\n"
-            f"--- stderr\n{proc.stderr[-4000:]}"
-        )
-    return proc
 
 
 def wheel_names(wheel: Path) -> list[str]:
@@ -240,16 +219,6 @@ def test_the_wheel_loads_and_materializes_where_the_source_does_not_exist(shippe
     assert not list(shipped.venv.rglob("*.duckdb"))
 
 
-def duckdb_counts(db: Path) -> dict[str, int]:
-    import duckdb
-
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return {t: con.execute(f"select count(*) from main.{t}").fetchone()[0] for t in ROWS}
-    finally:
-        con.close()
-
-
 # --- the production topology ---------------------------------------------------------
 
 
@@ -379,24 +348,12 @@ def location_loaded(port: int) -> bool:
     return True
 
 
-def pg_query(db, sql, params=()):
-    import psycopg2
-
-    con = psycopg2.connect(**db.dsn())
-    try:
-        with con.cursor() as cur:
-            cur.execute(sql, params)
-            return cur.fetchall()
-    finally:
-        con.close()
-
-
 @pytest.fixture
 def dagster_database(pg_server):  # noqa: F811 (the fixture imported above)
     """A fresh database for the Dagster instance's storage."""
     import psycopg2
 
-    from tests.e2e.postgres_server import PgServer
+    from tests.helpers.postgres import PgServer
 
     name = f"dagster_{os.getpid()}_{int(time.time() * 1000) % 10**8}"
     admin = psycopg2.connect(**pg_server.dsn())
@@ -485,10 +442,8 @@ def test_production_topology_on_postgres(shipped, dagster_database, tmp_path):
         )
         assert final == "SUCCESS", "\n".join(s.output() for s in services)
         launched_took = time.monotonic() - started
-        assert pg_query(db, "select status from runs where run_id = %s", (run_id,)) == [
-            ("SUCCESS",)
-        ]
-        assert pg_query(
+        assert query(db, "select status from runs where run_id = %s", (run_id,)) == [("SUCCESS",)]
+        assert query(
             db,
             "select count(*) from event_logs where run_id = %s and dagster_event_type = %s",
             (run_id, "ASSET_MATERIALIZATION"),
@@ -502,9 +457,7 @@ def test_production_topology_on_postgres(shipped, dagster_database, tmp_path):
         # A tick every minute; its run may wait in the queue for the one above (one at a time).
         tick = wait_until("scheduled run done", scheduled, RUN_TIMEOUT, services)
         assert tick["status"] == "SUCCESS", tick
-        [(job,)] = pg_query(
-            db, "select pipeline_name from runs where run_id = %s", (tick["runId"],)
-        )
+        [(job,)] = query(db, "select pipeline_name from runs where run_id = %s", (tick["runId"],))
         assert job == "materialize_dbt_models"
         assert duckdb_counts(tmp_path / "jaffle_shop.duckdb") == ROWS
         print(

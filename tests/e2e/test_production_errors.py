@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import run_cli, tree_hash
+from tests.helpers.cli import run_cli
+from tests.helpers.trees import tree_hash
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 PACKAGE = "jaffle_shop_dagster"
 
@@ -80,8 +81,8 @@ def test_schedule_sets_the_cron_and_turns_it_on_and_force_keeps_it(example_proje
     assert 'cron_schedule="0 1 * * *",' in schedules.read_text(encoding="utf-8")
 
 
-def test_the_default_schedule_is_midnight_and_stopped(scaffolded):
-    _, project = scaffolded
+def test_the_default_schedule_is_midnight_and_stopped(initialized):
+    _, project = initialized
     text = (project / PACKAGE / "schedules.py").read_text(encoding="utf-8")
     assert 'cron_schedule="0 0 * * *",' in text
     assert "default_status=DefaultScheduleStatus.STOPPED," in text
@@ -99,8 +100,8 @@ def test_package_outside_a_dagster_project(tmp_path):
     assert tree_hash(tmp_path) == before
 
 
-def test_package_when_the_dbt_project_is_gone(scaffolded, tmp_path):
-    dbt_dir, project = scaffolded
+def test_package_when_the_dbt_project_is_gone(initialized, tmp_path):
+    dbt_dir, project = initialized
     (dbt_dir / "dbt_project.yml").rename(dbt_dir / "dbt_project.yml.bak")
     before = tree_hash(tmp_path)
     line = one_error_line(run_cli("package", cwd=project))
@@ -108,8 +109,8 @@ def test_package_when_the_dbt_project_is_gone(scaffolded, tmp_path):
     assert tree_hash(tmp_path) == before
 
 
-def test_deploy_writes_both_files_then_refuses_to_overwrite_without_force(scaffolded):
-    _, project = scaffolded
+def test_deploy_writes_both_files_then_refuses_to_overwrite_without_force(initialized):
+    _, project = initialized
     first = run_cli("deploy", "--port", "4123", cwd=project, check=0)
     assert "create  jaffle_shop_dagster/deploy/dagster.yaml" in first.stdout + first.stderr
     assert "dagster code-server start -m jaffle_shop_dagster.definitions -h 127.0.0.1 -p 4123" in (
@@ -152,8 +153,8 @@ def test_deploy_writes_both_files_then_refuses_to_overwrite_without_force(scaffo
     assert (project / "deploy" / "dagster.yaml").read_text(encoding="utf-8") == mine
 
 
-def test_deploy_refuses_a_host_that_is_not_one(scaffolded):
-    _, project = scaffolded
+def test_deploy_refuses_a_host_that_is_not_one(initialized):
+    _, project = initialized
     line = one_error_line(run_cli("deploy", "--host", "a b\nc", cwd=project))
     assert line == "error: Host `a b\\nc` is not a host name or IP address; fix --host."
     assert not (project / "deploy").exists()

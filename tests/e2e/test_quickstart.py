@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli, tree_hash
+from tests.helpers.cli import run_cli
+from tests.helpers.example import duckdb_counts
+from tests.helpers.trees import tree_hash
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 MARTS = {"customers": 100, "orders": 99}
 ASSETS = {
@@ -43,16 +45,6 @@ def stable_tree(root: Path) -> dict[str, str]:
         for k, v in tree_hash(root, ignore=VOLATILE_DIRS).items()
         if not k.endswith((".duckdb", ".duckdb.wal"))
     }
-
-
-def duckdb_counts(db: Path, tables) -> dict[str, int]:
-    import duckdb
-
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return {t: con.execute(f'select count(*) from main."{t}"').fetchall()[0][0] for t in tables}
-    finally:
-        con.close()
 
 
 def test_quickstart_in_an_empty_folder_then_again(tmp_path):

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.helpers.cli import run_cli
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 PACKAGE = "jaffle_dagster"
 BUILT = re.compile(r"^\s*built\s+(\S+)\s*$", re.MULTILINE)
 FAILED = re.compile(r"Asset check `(\w+)` on `(\w+)` failed")

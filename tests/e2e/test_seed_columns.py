@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli, run_tool
-from tests.e2e.postgres_server import PgServer, pg_database, pg_server  # noqa: F401 (fixtures)
-from tests.e2e.seed_matrix import write_project
+from tests.helpers.cli import run_cli, run_tool
+from tests.helpers.postgres import PgServer
+from tests.helpers.seed_matrix import write_project
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 PACKAGE = "fid_dagster"
 LOAD = (
     "import sys; from dagster import materialize; from fid_dagster import seed_assets; "

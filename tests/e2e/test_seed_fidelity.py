@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli, run_tool
+from tests.helpers.cli import run_cli, run_tool
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 SEEDS = ("raw_customers", "raw_orders", "raw_payments")
 PACKAGE = "jaffle_dagster"

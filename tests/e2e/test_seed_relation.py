@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import run_cli, run_tool
+from tests.helpers.cli import run_cli, run_tool
+from tests.helpers.example import CUSTOM_SCHEMA
+from tests.helpers.trees import tree_hash
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 PACKAGE = "jaffle_dagster"
 LOAD = (
     "import sys; from dagster import materialize; from jaffle_dagster import seed_assets; "
@@ -90,13 +92,6 @@ def test_folder_schema_and_alias_keep_their_relation_through_materialize(tmp_pat
     assert {"main.customers", "main.orders", "main.stg_customers"} <= built
 
 
-CUSTOM_SCHEMA = """\
-{% macro generate_schema_name(custom_schema_name, node) -%}
-    {%- if custom_schema_name is none -%}{{ target.schema }}{%- else -%}{{ custom_schema_name | trim }}{%- endif -%}
-{%- endmacro %}
-"""
-
-
 def test_a_custom_generate_schema_name_is_asked_of_dbt(tmp_path):
     dbt_dir = _project(tmp_path, "    raw_customers:\n      +schema: landing\n", CUSTOM_SCHEMA)
     before = set(os.listdir(dbt_dir))
@@ -124,8 +119,6 @@ def test_a_source_already_on_the_seeds_relation_is_extended(tmp_path):
 
 
 def test_a_source_on_another_schema_is_one_clear_line_and_no_change(tmp_path):
-    from tests.conftest import tree_hash
-
     dbt_dir = _project(tmp_path, "    raw_customers:\n      +schema: landing\n")
     (dbt_dir / "models" / "sources.yml").write_text(
         "version: 2\nsources:\n  - name: jaffle_shop\n    schema: main\n    tables: []\n"
@@ -139,8 +132,6 @@ def test_a_source_on_another_schema_is_one_clear_line_and_no_change(tmp_path):
 
 
 def test_schema_option_moves_the_data_says_so_and_undo_restores(tmp_path):
-    from tests.conftest import tree_hash
-
     dbt_dir = _project(tmp_path, "    +schema: raw\n")
     ignore = (".dbtscaffold", "target", "logs", "__pycache__")
     before = tree_hash(dbt_dir, ignore=ignore)
@@ -169,8 +160,6 @@ def test_schema_option_moves_the_data_says_so_and_undo_restores(tmp_path):
 
 
 def test_a_bad_schema_option_is_one_line_and_no_change(tmp_path):
-    from tests.conftest import tree_hash
-
     dbt_dir = _project(tmp_path)
     before = tree_hash(tmp_path, ignore=())
     proc = run_cli("convert-seed", "raw_customers", "--schema", "my-schema", cwd=dbt_dir)
@@ -194,8 +183,6 @@ ASSET_KEYS = (
 
 def test_a_source_table_named_otherwise_on_the_seeds_relation_is_extended(tmp_path):
     import json
-
-    from tests.conftest import tree_hash
 
     dbt_dir = _project(tmp_path)
     sources = dbt_dir / "models" / "sources.yml"

@@ -8,12 +8,11 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from tests.conftest import run_cli, run_tool
-from tests.e2e.postgres_server import pg_database, pg_server  # noqa: F401 (fixtures)
-from tests.e2e.test_postgres_workflow import PG, column_types, query, table_digest
-from tests.e2e.test_seed_relation import CUSTOM_SCHEMA
+from tests.helpers.cli import run_cli, run_tool
+from tests.helpers.example import CUSTOM_SCHEMA
+from tests.helpers.postgres import PG, column_types, query, table_digest
 
-pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.slow]
 
 SEEDED = {("raw", "customers_export"), ("raw", "raw_orders"), ("raw", "raw_payments")}
 

@@ -10,19 +10,17 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from tests.conftest import run_tool
-from tests.e2e.spark_server import (  # noqa: F401 (fixtures)
+from tests.helpers.cli import run_tool
+from tests.helpers.spark import (
     WORKERS,
     SparkServer,
     alive_workers,
     column_types,
     master_state,
     run_sql,
-    spark_schema,
-    spark_server,
 )
 
-pytestmark = [pytest.mark.e2e, pytest.mark.spark]
+pytestmark = [pytest.mark.e2e, pytest.mark.spark, pytest.mark.slow]
 
 PEOPLE_CSV = """\
 id,name,score,joined

@@ -19,21 +19,21 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conftest import run_cli, run_tool
-from tests.e2e.spark_server import (  # noqa: F401 (fixtures)
+from tests.helpers import loads as conc
+from tests.helpers.cli import isolated_env, run_cli, run_tool
+from tests.helpers.dev import ASSETS_QUERY, Dev, graphql
+from tests.helpers.ports import free_port
+from tests.helpers.spark import (
     SparkServer,
     alive_workers,
     column_types,
     run_sql,
-    spark_schema,
-    spark_server,
     start,
     stop,
     worker_pids,
 )
-from tests.e2e.test_dev import ASSETS_QUERY, Dev, free_port, graphql, isolated_env
 
-pytestmark = [pytest.mark.e2e, pytest.mark.spark]
+pytestmark = [pytest.mark.e2e, pytest.mark.spark, pytest.mark.slow]
 
 CUSTOMERS = "id,name,score,joined\n" + "".join(
     f"{i},name {i},{i * 1.25:.2f},2024-01-{1 + i % 28:02d}\n" for i in range(1, 41)
@@ -71,7 +71,7 @@ models:
       - name: customer_id
         data_tests: [unique]
 """
-SPARK_RUNS = 3  # three loads at once, three times on a fresh schema (each run about 40 s)
+SPARK_RUNS = 1  # three loads at once, on a fresh schema (a run takes about 40 s)
 RELATIONS = ["customers", "orders", "stg_customers", "stg_orders", "customer_orders"]
 PACKAGE = "sparkshop_dagster"
 
@@ -215,8 +215,6 @@ def test_a_worker_killed_during_materialize_and_the_rerun(tmp_path):
 
 
 def test_three_loads_into_one_new_spark_schema_never_collide(tmp_path, spark_server):
-    from tests.e2e import test_concurrent_loads as conc
-
     server = spark_server
     seeds = conc.SEEDS[:3]
     dbt_dir = conc.write_project(tmp_path, None)

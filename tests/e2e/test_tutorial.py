@@ -21,21 +21,22 @@ import psutil
 import pytest
 import yaml
 
-from tests.conftest import BIN, run_cli, run_tool, tree_hash
-from tests.e2e.test_dev import (
+from tests.helpers.cli import BIN, isolated_env, run_cli, run_tool
+from tests.helpers.dev import (
+    asset_nodes,
+    serve_with_dbtscaffold_dev,
+    upstream,
     READY_TIMEOUT,
-    STOP_LIMIT,
-    Dev,
     descendants,
-    free_port,
     graphql,
     group,
-    isolated_env,
     wait_gone,
 )
-from tests.e2e.test_quickstart import duckdb_counts
+from tests.helpers.example import duckdb_counts
+from tests.helpers.ports import free_port
+from tests.helpers.trees import tree_hash
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.dev_server]
 needs_killpg = pytest.mark.skipif(not hasattr(os, "killpg"), reason="POSIX process groups")
 
 DAGSTER = "jaffle_dagster"
@@ -43,7 +44,6 @@ DBT_MODELS = {"stg_customers", "stg_orders", "stg_payments", "customers", "order
 PARSE_ENV = "DAGSTER_DBT_PARSE_PROJECT_ON_LOAD"
 PLAIN_STOP_LIMIT = 20.0  # plain `dagster dev` gets SIGINT, then SIGKILL after this long
 
-NODES_QUERY = "{ assetNodes { assetKey { path } opNames dependencyKeys { path } } }"
 WORKSPACE_QUERY = """
 { workspaceOrError { __typename ... on Workspace { locationEntries { name loadStatus
     locationOrLoadError { __typename ... on PythonError { message } } } } } }
@@ -59,16 +59,6 @@ def nested_project(root: Path) -> tuple[Path, Path]:
     dbt_dir = root / "jaffle_shop"
     run_cli("init", "--project-name", DAGSTER, cwd=dbt_dir, check=0)
     return dbt_dir, dbt_dir / DAGSTER
-
-
-def asset_nodes(port: int) -> dict[str, dict]:
-    """{asset key: node} of what the UI at PORT serves."""
-    nodes = graphql(port, NODES_QUERY)["data"]["assetNodes"]
-    return {"/".join(n["assetKey"]["path"]): n for n in nodes}
-
-
-def upstream(node: dict) -> set[str]:
-    return {"/".join(k["path"]) for k in node["dependencyKeys"]}
 
 
 def single_error_line(proc: subprocess.CompletedProcess) -> str:
@@ -186,26 +176,6 @@ class PlainDagsterDev:
             self.popen.wait(timeout=10)
         except subprocess.TimeoutExpired:
             pass
-
-
-def serve_with_dbtscaffold_dev(dagster_dir: Path, tmp_path: Path) -> dict[str, dict]:
-    """`dbtscaffold dev --port P` from DAGSTER_DIR: what it served; stopped, nothing left."""
-    port = free_port()
-    dev = Dev(["--port", port], cwd=dagster_dir, env=isolated_env(tmp_path))
-    try:
-        ready = dev.wait_for("Dagster UI ready")
-        nodes = asset_nodes(port)
-        pgid = dev.dagster_pgid()
-        dev.watch()
-        os.kill(dev.popen.pid, signal.SIGINT)
-        took, left = wait_gone(pgid, dev.seen, STOP_LIMIT)
-        code = dev.finish()
-        print(f"dbtscaffold dev: ready in {ready:.1f} s, all gone {took:.1f} s after SIGINT")
-        assert not left, f"still running after {STOP_LIMIT} s: {left}\n{dev.stderr}"
-        assert code == 0, dev.stderr
-        return nodes
-    finally:
-        dev.kill_all()
 
 
 def serve_with_plain_dagster_dev(

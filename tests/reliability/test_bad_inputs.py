@@ -32,8 +32,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
-from tests.reliability.conftest import (
+from tests.helpers.cli import run_cli
+from tests.helpers.projects import (
     DAGSTER,
     DBT,
     PACKAGE,
@@ -44,7 +44,7 @@ from tests.reliability.conftest import (
     snapshot,
 )
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 @dataclass

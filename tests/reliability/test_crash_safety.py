@@ -33,10 +33,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CLI, run_cli
-from tests.reliability.conftest import DAGSTER, DBT, copy_template, journals, snapshot
+from tests.helpers.cli import CLI, run_cli
+from tests.helpers.projects import DAGSTER, DBT, copy_template, journals, snapshot
 
-pytestmark = [pytest.mark.e2e, pytest.mark.skipif(os.name != "posix", reason="needs SIGKILL")]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(os.name != "posix", reason="needs SIGKILL"),
+    pytest.mark.slow,
+]
 
 DELAY = 0.1  # seconds before each file operation of the apply
 OPS = 16  # file operations of this conversion: 1 folder, 7 staged files, 8 swaps

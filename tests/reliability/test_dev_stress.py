@@ -29,12 +29,16 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conftest import BIN, CLI
-from tests.reliability.conftest import DAGSTER, copy_template
+from tests.helpers.cli import CLI, isolated_env
+from tests.helpers.dev import is_living
+from tests.helpers.ports import free_port
+from tests.helpers.projects import DAGSTER, copy_template
 
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(not hasattr(os, "killpg"), reason="POSIX process groups"),
+    pytest.mark.slow,
+    pytest.mark.dev_server,
 ]
 
 READY_TIMEOUT = 240.0
@@ -46,18 +50,7 @@ CYCLES = [
     (signal.SIGINT, "startup"),
     (signal.SIGTERM, "startup"),
     (signal.SIGINT, "ready"),
-    (signal.SIGTERM, "ready"),
 ]
-
-
-def _alive(p: psutil.Process) -> bool:
-    """P still runs: the same pid and creation time, and not a zombie."""
-    try:
-        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:  # ZombieProcess included
-        return False
-    except psutil.AccessDenied:
-        return True
 
 
 def _group(pgids: set[int]) -> list[int]:
@@ -65,7 +58,7 @@ def _group(pgids: set[int]) -> list[int]:
     out = []
     for pid in psutil.pids():
         try:
-            if pid > 0 and os.getpgid(pid) in pgids and _alive(psutil.Process(pid)):
+            if pid > 0 and os.getpgid(pid) in pgids and is_living(psutil.Process(pid)):
                 out.append(pid)
         except (OSError, psutil.Error):
             pass
@@ -95,7 +88,7 @@ class Watcher:
         pids = {p.pid for p in self.seen}
         for p in list(self.seen):
             try:
-                if _alive(p) and p.ppid() not in pids:
+                if is_living(p) and p.ppid() not in pids:
                     roots.append(p)
             except psutil.Error:
                 pass
@@ -105,7 +98,7 @@ class Watcher:
             except psutil.Error:
                 continue
             for kid in kids:
-                if kid in self.seen or not _alive(kid):
+                if kid in self.seen or not is_living(kid):
                     continue
                 try:
                     self.pgids.add(os.getpgid(kid.pid))
@@ -118,7 +111,7 @@ class Watcher:
         self._thread.join(timeout=5)
 
     def survivors(self) -> list[int]:
-        left = [p.pid for p in list(self.seen) if _alive(p)]
+        left = [p.pid for p in list(self.seen) if is_living(p)]
         left += _group(self.pgids - {os.getpgid(0)})
         return sorted(set(left))
 
@@ -134,7 +127,7 @@ class Watcher:
 def _in_project(project: Path) -> list[int]:
     found = []
     for p in psutil.process_iter():
-        if not _alive(p):
+        if not is_living(p):
             continue
         try:
             cwd = p.cwd()
@@ -161,28 +154,9 @@ def _port_is_free(port: int) -> bool:
     return True
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def project(template, tmp_path_factory) -> Path:
     return copy_template(template, tmp_path_factory.mktemp("stress")) / DAGSTER
-
-
-def _env(tmp: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "DBT_"))}
-    env.update(
-        HOME=str(tmp),
-        NO_COLOR="1",
-        COLUMNS="200",
-        DAGSTER_DISABLE_TELEMETRY="1",
-        DBT_SEND_ANONYMOUS_USAGE_STATS="false",
-        PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-    )
-    return env
 
 
 def _cycle(
@@ -193,7 +167,7 @@ def _cycle(
         dev = subprocess.Popen(
             [str(CLI), "dev", "--dagster-project-dir", str(project), "--port", str(port)],
             cwd=tmp,
-            env=_env(tmp),
+            env=isolated_env(tmp),
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -242,7 +216,7 @@ def _cycle(
 
 
 def test_dev_start_stop_cycles(project, tmp_path):
-    port = _free_port()
+    port = free_port()
     rng = random.Random(6)
     reports = []
     for i, (sig, when) in enumerate(CYCLES, 1):

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CLI
-from tests.reliability.conftest import (
+from tests.helpers.cli import CLI
+from tests.helpers.projects import (
     DAGSTER,
     DBT,
     PACKAGE,
@@ -37,7 +37,11 @@ from tests.reliability.conftest import (
     snapshot,
 )
 
-pytestmark = [pytest.mark.e2e, pytest.mark.skipif(os.name != "posix", reason="tmpfs/rlimit")]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(os.name != "posix", reason="tmpfs/rlimit"),
+    pytest.mark.slow,
+]
 
 PAGE = 4096
 FULL = ("No space left on device", "File too large")

@@ -26,10 +26,10 @@ from hypothesis import strategies as st
 from dbtscaffold.dagster_project.names import py_literal
 from dbtscaffold.dagster_project.scaffold import toml_str
 from dbtscaffold.dagster_project.seed_assets import LoaderSpec, add_loader_asset
-from tests.conftest import EXAMPLE, run_cli, run_tool
-from tests.reliability.conftest import DAGSTER, DBT, PACKAGE, copy_template
+from tests.helpers.cli import EXAMPLE, run_cli, run_tool
+from tests.helpers.projects import DAGSTER, DBT, PACKAGE, copy_template
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 HOSTILE = [
     "it's",

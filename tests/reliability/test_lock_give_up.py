@@ -17,12 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
-from tests.reliability.conftest import DAGSTER, DBT, STATE, copy_template, snapshot
+from tests.helpers.cli import run_cli
+from tests.helpers.projects import DAGSTER, DBT, STATE, copy_template, snapshot
 
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="flock, /proc/locks"),
+    pytest.mark.slow,
 ]
 
 HOLD = r"""

@@ -21,23 +21,24 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CLI
-from tests.e2e.test_dev import (
+from tests.helpers.cli import CLI, isolated_env
+from tests.helpers.dev import (
     LOCATIONS,
+    NODES_QUERY,
     STOP_LIMIT,
     Dev,
-    free_port,
     graphql,
-    isolated_env,
     reload_entry,
     wait_gone,
 )
-from tests.e2e.test_tutorial import NODES_QUERY
-from tests.reliability.conftest import DAGSTER, DBT, copy_template
+from tests.helpers.ports import free_port
+from tests.helpers.projects import DAGSTER, DBT, copy_template
 
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(not hasattr(os, "killpg"), reason="POSIX process groups"),
+    pytest.mark.slow,
+    pytest.mark.dev_server,
 ]
 
 RELOAD_EVERY = 1.0  # seconds between the end of one reload and the next

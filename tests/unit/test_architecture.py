@@ -3,20 +3,27 @@
 - no module imports one that imports it back (no cycles, however long);
 - runtime/ imports nothing from the rest of dbtscaffold (it is copied into generated projects);
 - the layers point one way: cli -> commands -> dagster_project / dbt / changes / runtime -> leaves;
-- every module says its job in a docstring and stays under about 400 lines.
+- every module says its job in a docstring and stays under about 400 lines;
+- only proc.py starts processes and only changes/ writes files (the exceptions are listed
+  in PROCESS_EXCEPTIONS and WRITE_EXCEPTIONS, each with its reason);
+- docs/architecture.md names every module, and names no module that does not exist;
+- no file cites a DESIGN.md the repository does not have, and no test module imports
+  another test module (shared code lives in tests/helpers).
 """
 
 from __future__ import annotations
 
 import ast
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-SRC = Path(__file__).resolve().parents[2] / "src"
+ROOT = Path(__file__).resolve().parents[2]
+SRC = ROOT / "src"
 PKG = SRC / "dbtscaffold"
 LEAVES = {"console", "dagster_private", "errors", "proc", "resources"}
 # Which top-level part may import which (a part may always import itself).
@@ -207,3 +214,196 @@ def test_without_typer_internals_values_are_coerced_typers_way():
     )
     assert last == ["exit 1", "None"], proc.stdout + proc.stderr
     assert "is not a plain name" in proc.stderr
+
+
+# --- who starts processes, who writes files ----------------------------------------------
+
+# Modules (or packages, ending in ".") that may start processes, and why.
+PROCESS_EXCEPTIONS = {
+    "dbtscaffold.proc": "the one module that starts processes",
+    # Copied into generated projects, where dbtscaffold (and so proc.py) is not installed.
+    "dbtscaffold.runtime.": "runs `dbt parse` / `dbt seed` inside a generated project",
+}
+# Modules (or packages) that may write files outside changes/, and why.
+WRITE_EXCEPTIONS = {
+    "dbtscaffold.changes.": "writes users' files: plans applied all or nothing, undo",
+    "dbtscaffold.runtime.": "the generated project's own state: manifest, fingerprint and "
+    "locks in target/, the one-seed dbt project of a load in the temp folder",
+    "dbtscaffold.commands.dev": "dbtscaffold's own state: the dagster.yaml of .dagster_home",
+    "dbtscaffold.commands.check_dagster": "a throw-away DAGSTER_HOME in a temp folder",
+    "dbtscaffold.commands.package": "the build copy (temp) and the wheel's dist/ folder",
+    "dbtscaffold.dagster_project.lockfile": "the planned pyproject.toml uv locks, in a temp folder",
+}
+_PROCESS_MODULES = {"subprocess", "multiprocessing", "pty", "asyncio.subprocess"}
+_PROCESS_OS = {"system", "popen", "fork", "forkpty", "posix_spawn", "posix_spawnp"}
+_PROCESS_OS_PREFIXES = ("exec", "spawn")
+_WRITE_METHODS = {"write_text", "write_bytes", "mkdir", "touch", "symlink_to", "unlink"}
+_WRITE_FUNCS = {
+    "os": {"replace", "rename", "remove", "unlink", "mkdir", "makedirs", "rmdir", "symlink"},
+    "shutil": {"copy", "copy2", "copyfile", "copytree", "move", "rmtree"},
+}
+
+
+def _excepted(name: str, exceptions: dict[str, str]) -> bool:
+    return any(name == k or (k.endswith(".") and name.startswith(k)) for k in exceptions)
+
+
+def _starts_processes(tree: ast.AST) -> list[str]:
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [a.name for a in node.names if a.name in _PROCESS_MODULES]
+        elif isinstance(node, ast.ImportFrom) and node.module in _PROCESS_MODULES:
+            found.append(node.module or "")
+        elif (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "os"
+            and (node.attr in _PROCESS_OS or node.attr.startswith(_PROCESS_OS_PREFIXES))
+        ):
+            found.append(f"os.{node.attr}")
+    return found
+
+
+def _open_mode(call: ast.Call) -> str:
+    mode = call.args[1] if len(call.args) > 1 else None
+    for kw in call.keywords:
+        if kw.arg == "mode":
+            mode = kw.value
+    return mode.value if isinstance(mode, ast.Constant) and isinstance(mode.value, str) else ""
+
+
+def _write_flags(call: ast.Call) -> bool:
+    """os.open(...) with a flag that writes or creates."""
+    flags = {n.attr for a in call.args[1:2] for n in ast.walk(a) if isinstance(n, ast.Attribute)}
+    return bool(flags & {"O_WRONLY", "O_RDWR", "O_CREAT", "O_APPEND", "O_TRUNC"})
+
+
+def _writes(tree: ast.AST) -> list[str]:
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        f = node.func
+        if isinstance(f, ast.Attribute):
+            owner = f.value.id if isinstance(f.value, ast.Name) else None
+            if owner in _WRITE_FUNCS and f.attr in _WRITE_FUNCS[owner]:
+                found.append(f"{owner}.{f.attr}")
+            elif owner not in _WRITE_FUNCS and f.attr in _WRITE_METHODS:
+                found.append(f".{f.attr}()")
+            elif owner == "os" and f.attr == "open" and _write_flags(node):
+                found.append("os.open")
+            elif f.attr == "open" and set(_open_mode(node)) & set("wax+"):
+                found.append(".open(w)")
+        elif isinstance(f, ast.Name) and f.id == "open" and set(_open_mode(node)) & set("wax+"):
+            found.append("open(w)")
+    return found
+
+
+def _offenders(check, exceptions: dict[str, str]) -> dict[str, list[str]]:
+    out = {}
+    for name, path in sorted(_modules().items()):
+        if _excepted(name, exceptions):
+            continue
+        found = check(ast.parse(path.read_text(encoding="utf-8")))
+        if found:
+            out[name] = sorted(set(found))
+    return out
+
+
+def test_only_proc_starts_processes():
+    assert _offenders(_starts_processes, PROCESS_EXCEPTIONS) == {}
+
+
+def test_only_changes_writes_files():
+    assert _offenders(_writes, WRITE_EXCEPTIONS) == {}
+
+
+def test_the_rule_checks_can_fail():
+    # What the two checks above look for is found where it is.
+    code = (
+        "import subprocess\nimport os\nos.execvp('x', [])\n"
+        "p.write_text('x')\nopen(f, 'w')\nshutil.copytree(a, b)\nos.replace(a, b)\n"
+        "open(f)\n'a'.replace('b', 'c')\nos.open(f, os.O_RDONLY)\nos.open(f, os.O_RDWR)\n"
+    )
+    tree = ast.parse(code)
+    assert _starts_processes(tree) == ["subprocess", "os.execvp"]
+    assert sorted(_writes(tree)) == [
+        ".write_text()",
+        "open(w)",
+        "os.open",
+        "os.replace",
+        "shutil.copytree",
+    ]
+    # And each exception names a module that exists.
+    mods = set(_modules())
+    for name in [*PROCESS_EXCEPTIONS, *WRITE_EXCEPTIONS]:
+        assert any(m == name or m.startswith(name) for m in mods), name
+
+
+# --- the map in docs/architecture.md -----------------------------------------------------
+
+# Files of the generated project the map mentions (not modules of dbtscaffold).
+GENERATED_FILES = {"constants", "definitions", "assets", "schedules"}
+
+
+def _map_block() -> str:
+    doc = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    block = doc.split("```")[1]
+    assert block.lstrip("\n").startswith("src/dbtscaffold/"), "the map is the first code block"
+    return block
+
+
+def test_the_map_names_every_module_and_folder():
+    block = _map_block()
+    missing = []
+    for name, path in _modules().items():
+        rel = path.relative_to(PKG)
+        if rel.name == "__init__.py":
+            wanted = f"{rel.parent.as_posix()}/"  # a package: its folder
+        elif rel.parent == Path("."):
+            wanted = rel.name  # a top-level module: cli.py
+        else:
+            wanted = rel.stem  # in a package: named in its folder's entry
+        if wanted != "./" and not re.search(rf"(?<![\w/]){re.escape(wanted)}(?![\w])", block):
+            missing.append(str(rel))
+    assert missing == []
+
+
+def test_the_map_names_no_module_that_does_not_exist():
+    stems = {p.stem for p in _modules().values()}
+    named = set(re.findall(r"\b([a-z_]+)\.py\b", _map_block()))
+    folders = set(re.findall(r"^\s{2}([a-z_]+)/", _map_block(), re.M))
+    assert named - stems - GENERATED_FILES == set()
+    assert {f for f in folders if not (PKG / f).is_dir()} == set()
+
+
+def test_no_file_cites_a_design_md_the_repository_lacks():
+    if (ROOT / "DESIGN.md").exists():
+        return
+    cites = []
+    for folder in ("src", "tests", "bench", "docs", "templates"):
+        for p in (ROOT / folder).rglob("*"):
+            if p.suffix in {".py", ".md", ".toml", ".yml", ".yaml", ".txt"} and p.is_file():
+                if p.name != "test_architecture.py" and "DESIGN.md" in p.read_text("utf-8"):
+                    cites.append(str(p.relative_to(ROOT)))
+    assert cites == []
+
+
+def test_no_test_module_imports_another():
+    tests = ROOT / "tests"
+    wrong = []
+    for p in tests.rglob("*.py"):
+        if p.parent.name == "helpers":
+            continue
+        for node in ast.walk(ast.parse(p.read_text(encoding="utf-8"))):
+            mods = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                mods = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            elif isinstance(node, ast.Import):
+                mods = [a.name for a in node.names]
+            for m in mods:
+                last = m.split(".")[-1]
+                if m.startswith("tests.") and (last.startswith("test_") or last == "conftest"):
+                    wrong.append(f"{p.relative_to(tests)}: {m}")
+    assert wrong == []

@@ -13,7 +13,8 @@ import pytest
 from dbtscaffold import console
 
 MESSAGES = ["plain", "path [bold]x[/bold] a\\b", "Ärger ✓", "", "  lead", "x" * 300]
-ALTERED = ["tab\there", "bell\x07 cr\r lf", "a\x0cb"]  # Rich expands tabs, strips these
+# Rich expands tabs and strips some control codes; what it keeps it prints as is.
+ALTERED = ["tab\there", "bell\x07 cr\r lf", "a\x0cb", "esc\x1b[1m", "nul\x00", "zw\u200bsp"]
 
 
 def _both(monkeypatch, emit) -> tuple[str, str]:

@@ -39,7 +39,9 @@ def _checked_journal(state_dir: Path, force: bool) -> tuple[Path, dict[str, Any]
     assert isinstance(files, list)
     # "undoing": an undo that was stopped midway; its files are partly restored already.
     pending = journal.get("status") in ("pending", "undoing")
-    roots = tuple(Path(r) for r in journal.get("roots") or [])
+    listed = journal.get("roots") or []
+    assert isinstance(listed, list)
+    roots = tuple(Path(r) for r in listed)
     for e in files:
         if roots:
             check_confined(Path(e["path"]), roots)

@@ -36,7 +36,7 @@ def _definitions(module: ModuleType) -> Any:
 
 def _where(tb: TracebackType | None, root: str) -> list[object] | None:
     """[absolute path, line] of the last traceback frame inside the project folder."""
-    where = None
+    where: list[object] | None = None
     for frame in traceback.extract_tb(tb):
         path = os.path.abspath(frame.filename)
         if path.startswith(root + os.sep):

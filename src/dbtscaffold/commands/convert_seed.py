@@ -2,7 +2,7 @@
 
 `run_convert_seed` finds both projects, has convert_seed_plan plan the change (it never
 writes), then shows it (`--dry-run`) or applies it as one change under the project's lock,
-and reports. See DESIGN.md, "dbtscaffold convert-seed".
+and reports. What it promises: README.md, "Commands", and docs/reliability.md.
 """
 
 from __future__ import annotations

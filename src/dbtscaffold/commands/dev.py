@@ -148,11 +148,6 @@ def _show_tail(text: str, lines: int = 40) -> None:
         console.relay(line)
 
 
-def _show_tail(text: str, lines: int = 40) -> None:
-    for line in text.strip().splitlines()[-lines:]:
-        console.relay(line)
-
-
 def run_dev(
     *,
     dagster_project_dir: Path | None,

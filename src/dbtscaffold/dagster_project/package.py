@@ -15,6 +15,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from dbtscaffold.changes.plan import FileChange, Plan
 from dbtscaffold.dagster_project.locate import DagsterProjectInfo
@@ -129,7 +130,7 @@ def _sync(src: dict[str, Path], dst_dir: Path, plan: Plan) -> None:
         plan.add(FileChange(target, before, after))
 
 
-def _load_toml(text: str, path: Path) -> dict[str, object]:
+def _load_toml(text: str, path: Path) -> dict[str, Any]:
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover
@@ -147,10 +148,10 @@ def pyproject_with_package_data(text: str, package: str, path: Path) -> str:
     exists but lacks the patterns is the user's to edit, and the error says what to add.
     """
     doc = _load_toml(text, path)
-    backend = str(doc.get("build-system", {}).get("build-backend", ""))  # type: ignore[union-attr]
+    backend = str(doc.get("build-system", {}).get("build-backend", ""))
     if not backend.startswith("setuptools"):
         return text  # another backend: the check of the built wheel says what is missing
-    setuptools = doc.get("tool", {}).get("setuptools", {})  # type: ignore[union-attr]
+    setuptools = doc.get("tool", {}).get("setuptools", {})
     table = setuptools.get("package-data") if isinstance(setuptools, dict) else None
     wanted = ", ".join(f'"{p}"' for p in PACKAGE_DATA)
     if table is None:

@@ -22,7 +22,13 @@ from dbtscaffold.resources import templates_dir
 _NEWLINE_RE = re.compile(r"\r\n|\r|\n")
 LOADER_CALL = "load_csv"
 # What the asset template uses, defined by the head template.
-HEAD_NAMES = ("AssetExecutionContext", "MaterializeResult", "asset", "load_csv", "dbt_project")
+HEAD_NAMES: tuple[str, ...] = (
+    "AssetExecutionContext",
+    "MaterializeResult",
+    "asset",
+    "load_csv",
+    "dbt_project",
+)
 HEAD_NAMES += ("DATA_DIR",)
 
 

@@ -125,8 +125,8 @@ class ProjectFiles:
                         SeedFile(name, Path(p), tuple(parts[:-1]))
                     )
         self.texts: dict[str, TextFile] = {}
-        for root in _unique_dirs(dbt, dbt.source_paths()):
-            for p in _walk(str(root)):
+        for source_root in _unique_dirs(dbt, dbt.source_paths()):
+            for p in _walk(str(source_root)):
                 kind = TEXT_SUFFIXES.get(os.path.splitext(p)[1].lower())
                 if kind == "python" and not self.in_models(p):
                     continue

@@ -10,7 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from dbtscaffold.errors import UserError
-from dbtscaffold.runtime.loaders import ADAPTER_PACKAGE_EXCEPTIONS, adapter_package  # noqa: F401 (re-exported)
+
+# Re-exported (`x as x`) for dbt/ and commands/.
+from dbtscaffold.runtime.loaders import ADAPTER_PACKAGE_EXCEPTIONS as ADAPTER_PACKAGE_EXCEPTIONS
+from dbtscaffold.runtime.loaders import adapter_package as adapter_package
 
 DBT_PROJECT_YML = "dbt_project.yml"
 PROFILES_YML = "profiles.yml"

@@ -15,7 +15,6 @@ import bisect
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, NamedTuple
 
 _NEWLINE_RE = re.compile(r"\r\n|\r|\n")
@@ -30,7 +29,7 @@ class RefSyntaxError(ValueError):
     def __init__(self, message: str, line: int | None) -> None:
         super().__init__(message)
         self.line = line
-        self.path: Path | None = None  # set by rewrite_refs_in
+        self.path: str = ""  # set by rewrite_refs_in
 
 
 @dataclass(frozen=True)
@@ -77,7 +76,7 @@ def _lexer() -> Any:
     return _LEXER
 
 
-_LEXER = None
+_LEXER: Any = None
 
 
 def _tokens(norm: str, state: str | None = None, until: int | None = None) -> Iterator[_Tok]:
@@ -324,13 +323,13 @@ def rewrite_refs(text: str, target: RefTarget, kind: str) -> tuple[str, int]:
 
 
 def rewrite_refs_in(
-    texts: Mapping[Path, str], kinds: Mapping[Path, str], targets: list[RefTarget]
-) -> dict[Path, tuple[str, int]]:
+    texts: Mapping[str, str], kinds: Mapping[str, str], targets: list[RefTarget]
+) -> dict[str, tuple[str, int]]:
     """{path: (new text, refs rewritten)} for each of TEXTS that refers to a target.
 
     A RefSyntaxError names the file it is about in its `path`.
     """
-    out: dict[Path, tuple[str, int]] = {}
+    out: dict[str, tuple[str, int]] = {}
     for path, text in texts.items():
         if not any(t.seed in text for t in targets):
             continue

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -76,6 +75,7 @@ def default_relation(
 
 def parsed_relation(project_dir: Path, profiles_dir: Path, project: str, seed: str) -> Relation:
     """The relation of SEED in a manifest of `dbt parse`, written to a temporary folder."""
+    from dbtscaffold.proc import run
     from dbtscaffold.runtime.fingerprint import dbt_command
 
     with tempfile.TemporaryDirectory(prefix="dbtscaffold-parse-") as tmp:
@@ -84,9 +84,7 @@ def parsed_relation(project_dir: Path, profiles_dir: Path, project: str, seed: s
             "--profiles-dir", str(profiles_dir), "--target-path", tmp, "--log-path", tmp,
         ]  # fmt: skip
         env = dict(os.environ, DBT_SEND_ANONYMOUS_USAGE_STATS="false")
-        proc = subprocess.run(
-            cmd, cwd=project_dir, env=env, capture_output=True, text=True, check=False
-        )
+        proc = run(cmd, cwd=project_dir, env=env, check=False)
         if proc.returncode != 0:
             tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-20:])
             raise UserError(

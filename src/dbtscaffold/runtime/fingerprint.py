@@ -36,8 +36,10 @@ def dbt_command() -> list[str]:
 def run_dbt(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     """`dbt ARGS` run in CWD, its output captured."""
     env = dict(os.environ, DBT_SEND_ANONYMOUS_USAGE_STATS="false")
-    out = {"capture_output": True, "text": True, "errors": "replace"}
-    return subprocess.run([*dbt_command(), *args], check=False, cwd=cwd, env=env, **out)  # type: ignore[call-overload]
+    cmd = [*dbt_command(), *args]
+    return subprocess.run(
+        cmd, cwd=cwd, env=env, capture_output=True, text=True, errors="replace", check=False
+    )
 
 
 def render(value: Any) -> Any:

@@ -160,7 +160,8 @@ def _pg_connect(config: Mapping[str, Any]) -> Any:
 
     creds = PostgresCredentials.from_dict(config)
     try:
-        return PostgresConnectionManager.open(Connection("postgres", "dbtscaffold", creds)).handle
+        connection = Connection("postgres", "dbtscaffold", creds)
+        return PostgresConnectionManager.open(connection).handle  # type: ignore[no-untyped-call]
     except FailedToConnectError as e:
         raise WarehouseError(
             f"cannot connect to PostgreSQL at {creds.host}:{creds.port} (dbt target "
@@ -249,7 +250,11 @@ def _load_with_dbt(config: Mapping[str, Any], project_dir: Path, seed: Seed, pro
                 f"{config['_target']!r}): {getattr(e, 'strerror', None) or e}; start the server "
                 "or fix the target in profiles.yml"
             ) from None
-    conf = {"+schema": seed.schema, "+alias": seed.table, "+column_types": seed.column_types}
+    conf: dict[str, Any] = {
+        "+schema": seed.schema,
+        "+alias": seed.table,
+        "+column_types": seed.column_types,
+    }
     conf.update({"+delimiter": seed.delimiter, "+quote_columns": seed.quote_columns})
     project = {"name": "seed_load", "version": "1.0", "config-version": 2}
     project.update(

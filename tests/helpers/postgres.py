@@ -1,12 +1,12 @@
 """A throwaway PostgreSQL server on loopback for the tests, and the pytest fixtures that use it.
 
-CI sources `.ci/services`, which runs `python tests/e2e/postgres_server.py start` and exports
+CI sources `.ci/services`, which runs `python -m tests.helpers.postgres start` and exports
 the connection as DBTSCAFFOLD_TEST_PG_* variables. Without them (a developer running pytest
 directly), the `pg_server` fixture starts its own server the same way, as long as PostgreSQL's
 binaries are installed (Debian: `apt-get install postgresql`); only then do the tests skip.
 
-    eval "$(python tests/e2e/postgres_server.py start)"   # start one and export its variables
-    python tests/e2e/postgres_server.py stop              # stop it (reads DBTSCAFFOLD_TEST_PG_DIR)
+    eval "$(python -m tests.helpers.postgres start)"   # start one and export its variables
+    python -m tests.helpers.postgres stop              # stop it (reads DBTSCAFFOLD_TEST_PG_DIR)
 
 This module uses only the standard library, so it runs before anything else is installed.
 The fixtures import psycopg2 (a test dependency) when they run.
@@ -27,6 +27,8 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.helpers.ports import free_port
 
 ENV_PREFIX = "DBTSCAFFOLD_TEST_PG_"
 USER = "dbtscaffold"
@@ -119,12 +121,6 @@ def find_bindir() -> Path | None:
     return None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _run_as() -> str | None:
     """The OS user to run the server as: PostgreSQL refuses to run as root."""
     if os.geteuid() != 0:
@@ -195,7 +191,7 @@ def start(bindir: Path | None = None) -> PgServer:
         pwfile.unlink()
         last_error: ServerError | None = None
         for _ in range(5):  # another process may grab the free port before the server binds it
-            port = _free_port()
+            port = free_port()
             opts = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 {FAST_SETTINGS}"
             try:
                 _run(
@@ -251,11 +247,11 @@ def stop(server: PgServer) -> None:
         _stop_dir(server.dir)
 
 
-# --- pytest fixtures (import them into a test module to use them) ----------------------------
+# --- pytest fixtures (tests/conftest.py imports them for every test) ----------------------------
 
 try:
     import pytest
-except ImportError:  # `python postgres_server.py start` runs before the test packages exist
+except ImportError:  # `python -m tests.helpers.postgres start` runs before the test packages exist
     pytest = None
 
 _counter = itertools.count()
@@ -322,6 +318,65 @@ def example_profile_env(db: PgServer) -> dict[str, str]:
     }
 
 
+# --- reading tables back (the tests' queries) ----------------------------------------------
+
+SCHEMA = "jaffle_shop"  # the example's schema on its `postgres` target
+MODEL_ROWS = {
+    "customers": 100,
+    "orders": 99,
+    "stg_customers": 100,
+    "stg_orders": 99,
+    "stg_payments": 113,
+}
+PG = {"DBT_TARGET": "postgres"}  # the example's `postgres` target
+
+
+def query(db: PgServer, sql_text: str, params=()):
+    """The rows SQL_TEXT returns on DB."""
+    import psycopg2
+
+    con = psycopg2.connect(**db.dsn())
+    try:
+        with con.cursor() as cur:
+            cur.execute(sql_text, params)
+            return cur.fetchall()
+    finally:
+        con.close()
+
+
+def pg_counts(db: PgServer, tables, schema: str = SCHEMA) -> dict[str, int]:
+    """Row counts read back from the server."""
+    import psycopg2
+    from psycopg2 import sql
+
+    with psycopg2.connect(**db.dsn()) as con, con.cursor() as cur:
+        out = {}
+        for t in tables:
+            relation = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(t))
+            cur.execute(sql.SQL("select count(*) from {}").format(relation))
+            out[t] = cur.fetchone()[0]
+    con.close()
+    return out
+
+
+def column_types(db: PgServer, table: str, schema: str = SCHEMA) -> list[tuple[str, str]]:
+    """[(column, data type)] of SCHEMA.TABLE, in order."""
+    return query(
+        db,
+        "select column_name, data_type from information_schema.columns "
+        "where table_schema = %s and table_name = %s order by ordinal_position",
+        (schema, table),
+    )
+
+
+def table_digest(db: PgServer, table: str, schema: str = SCHEMA) -> str:
+    """A hash of every row of SCHEMA.TABLE, in a stable order."""
+    [(digest,)] = query(
+        db, f'select md5(string_agg(t::text, chr(10) order by t::text)) from "{schema}"."{table}" t'
+    )
+    return digest
+
+
 # --- command line (used by .ci/services) --------------------------------------------------------
 
 
@@ -356,7 +411,7 @@ def _main(argv: list[str]) -> int:
         for key in PgServer("", 0, "", "", "", "x").env():
             print(f"unset {key}")
         return 0
-    print("usage: postgres_server.py start|stop [DIR]", file=sys.stderr)
+    print("usage: python -m tests.helpers.postgres start|stop [DIR]", file=sys.stderr)
     return 2
 
 

@@ -6,13 +6,13 @@ each) and the Spark Thrift server (HiveServer2 protocol, what dbt-spark's `metho
 talks to), each in its own process group, all bound to 127.0.0.1 on free ports, everything
 (warehouse, Derby metastore, logs, pid files, scratch folders) in one temp folder.
 
-CI sources `.ci/services`, which runs `python tests/e2e/spark_server.py start` and exports
+CI sources `.ci/services`, which runs `python -m tests.helpers.spark start` and exports
 the cluster as DBTSCAFFOLD_TEST_SPARK_* variables. Without them (a developer running pytest
 directly), the `spark_server` fixture starts its own cluster the same way, as long as Java and
 pyspark are installed; only then do the tests skip (and fail instead when CI is set).
 
-    eval "$(python tests/e2e/spark_server.py start)"   # start one and export its variables
-    eval "$(python tests/e2e/spark_server.py stop)"    # stop it (reads DBTSCAFFOLD_TEST_SPARK_DIR)
+    eval "$(python -m tests.helpers.spark start)"   # start one and export its variables
+    eval "$(python -m tests.helpers.spark stop)"    # stop it (reads DBTSCAFFOLD_TEST_SPARK_DIR)
 
 This module uses only the standard library at import time, so it runs before anything else is
 installed. `run_sql` and the fixtures import PyHive (a test dependency) when they run.
@@ -37,6 +37,8 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.helpers.ports import free_port
 
 ENV_PREFIX = "DBTSCAFFOLD_TEST_SPARK_"
 USER = "dbtscaffold"  # the user name the Thrift clients send (no authentication)
@@ -198,12 +200,6 @@ def check_requirements() -> tuple[Path, str]:
 
 
 # --- processes -------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _proc_stat(pid: int) -> tuple[str, int] | None:
@@ -419,7 +415,7 @@ def _wait(
 
 def _start_master(cluster: _Cluster, deadline: float) -> tuple[str, str]:
     for attempt in range(3):
-        port, ui_port = _free_port(), _free_port()
+        port, ui_port = free_port(), free_port()
         args = [MASTER_CLASS, "--host", "127.0.0.1", "--port", str(port)]
         proc = cluster.launch(MASTER, [*args, "--webui-port", str(ui_port)])
         ui = f"http://127.0.0.1:{ui_port}"
@@ -441,7 +437,7 @@ def _start_workers(cluster: _Cluster, master: str, ui: str, count: int, deadline
         work = os.path.join(cluster.base, f"worker-{i}")
         os.makedirs(work, exist_ok=True)
         args = [WORKER_CLASS, master, "--cores", "1", "--memory", WORKER_MEMORY]
-        args += ["--host", "127.0.0.1", "--webui-port", str(_free_port()), "--work-dir", work]
+        args += ["--host", "127.0.0.1", "--webui-port", str(free_port()), "--work-dir", work]
         return cluster.launch(f"worker-{i}", args, cwd=work)
 
     procs = {i: launch(i) for i in range(1, count + 1)}
@@ -520,7 +516,7 @@ def _answers_query(host: str, port: int) -> bool:
 
 def _start_thrift(cluster: _Cluster, master: str, cores: int, deadline: float) -> int:
     for attempt in range(3):
-        port = _free_port()
+        port = free_port()
         # spark-submit takes the Thrift server for a daemon: SPARK_DAEMON_MEMORY, when set,
         # beats --driver-memory.
         env = {"SPARK_DAEMON_MEMORY": DRIVER_MEMORY}
@@ -611,11 +607,11 @@ def column_types(server: SparkServer, relation: str) -> dict[str, str]:
     return out
 
 
-# --- pytest fixtures (import them into a test module to use them) -----------------------------
+# --- pytest fixtures (tests/conftest.py imports them for every test) -----------------------------
 
 try:
     import pytest
-except ImportError:  # `python spark_server.py start` runs before the test packages exist
+except ImportError:  # `python -m tests.helpers.spark start` runs before the test packages exist
     pytest = None
 
 _counter = itertools.count()
@@ -690,7 +686,7 @@ def _main(argv: list[str]) -> int:
         for key in ENV_KEYS:
             print(f"unset {key}")
         return 0
-    print("usage: spark_server.py start|stop [DIR]", file=sys.stderr)
+    print("usage: python -m tests.helpers.spark start|stop [DIR]", file=sys.stderr)
     return 2
 
 

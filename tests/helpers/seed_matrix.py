@@ -12,7 +12,7 @@ import csv
 import io
 from pathlib import Path
 
-from tests.conftest import EXAMPLE
+from tests.helpers.cli import EXAMPLE
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "projects"
 PROJECT = "fid"
@@ -32,7 +32,10 @@ MIXED = (
 
 def fixture_csvs() -> dict[str, tuple[str, str]]:
     """{name: (CSV text, delimiter)} of every seed of the example and of the fixtures."""
-    read = lambda p: p.read_text(encoding="utf-8")
+
+    def read(p: Path) -> str:
+        return p.read_text(encoding="utf-8")
+
     return {
         "ex_customers": (read(EXAMPLE / "seeds" / "raw_customers.csv"), ","),
         "ex_orders": (read(EXAMPLE / "seeds" / "raw_orders.csv"), ","),
@@ -137,7 +140,7 @@ def _q(value: object) -> str:
     return json.dumps(value)  # JSON is YAML: quotes, backslashes and newlines stay exact
 
 
-# The postgres target reads the variables of tests/e2e/postgres_server.py's pg_database.
+# The postgres target reads the variables of tests/helpers/postgres.py's pg_database.
 PROFILES = f"""\
 {PROJECT}:
   target: dev
