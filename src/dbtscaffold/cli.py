@@ -24,6 +24,7 @@ from dbtscaffold.cli_options import (
     Force,
     IgnorePackageConflict,
     Layout,
+    Lock,
     NoSchedule,
     OutputDir,
     Overwrite,
@@ -108,6 +109,7 @@ def _init(
     ignore_package_conflict: bool = False,
     dbt_state: bool = False,
     layout: str = "python",
+    lock: bool = False,
 ) -> None:
     if schedule is not None and no_schedule:
         raise typer.BadParameter("--schedule and --no-schedule exclude each other.")
@@ -128,6 +130,7 @@ def _init(
             ignore_package_conflict=ignore_package_conflict,
             dbt_state=dbt_state,
             layout=layout,
+            lock=lock,
         )
 
 
@@ -145,6 +148,7 @@ def init(
     ignore_package_conflict: IgnorePackageConflict = False,
     use_experimental_dbt_state: DbtState = False,
     layout: Layout = "python",
+    lock: Lock = False,
 ) -> None:
     """Create a Dagster project that loads every dbt model as an asset."""
     _init(
@@ -160,6 +164,7 @@ def init(
         ignore_package_conflict=ignore_package_conflict,
         dbt_state=use_experimental_dbt_state,
         layout=layout,
+        lock=lock,
     )
 
 
@@ -178,6 +183,7 @@ def project_scaffold(
     use_experimental_dbt_state: DbtState = False,
     use_dbt_project_package_data_dir: PackageDataDir = False,
     layout: Layout = "python",
+    lock: Lock = False,
 ) -> None:
     """Same as `dbtscaffold init`, with every option of `dagster-dbt project scaffold`."""
     _init(
@@ -193,6 +199,7 @@ def project_scaffold(
         ignore_package_conflict=ignore_package_conflict,
         dbt_state=use_experimental_dbt_state,
         layout=layout,
+        lock=lock,
     )
 
 

@@ -140,6 +140,14 @@ DbtState = Annotated[
         "(as dagster-dbt's flag of the same name).",
     ),
 ]
+Lock = Annotated[
+    bool,
+    typer.Option(
+        "--lock",
+        help="Also write uv.lock, resolved by uv (which must be installed) with its own index "
+        "settings; a resolution that fails changes nothing.",
+    ),
+]
 PackageDataDir = Annotated[
     bool,
     typer.Option(

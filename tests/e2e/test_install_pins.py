@@ -32,6 +32,7 @@ import pytest
 import tomllib
 
 from tests.helpers.cli import BIN, run_cli, run_tool, write_constraints
+from tests.helpers.trees import tree_hash
 
 pytestmark = [pytest.mark.e2e, pytest.mark.network, pytest.mark.slow, pytest.mark.venv]
 
@@ -176,3 +177,33 @@ def test_readme_installs_resolve_on_an_out_of_step_index(project, index, which, 
         probe = probe.replace("'dagster-postgres', ", "")
     out = run_tool(venv / "bin" / "python", "-c", probe, cwd=tmp_path).stdout
     assert json.loads(out.strip().splitlines()[-1]) == pins
+
+
+def _uv_env(index: Path, cache: Path) -> dict[str, str]:
+    """uv settings for the local index only (uv reads no pip.conf): what a user would set."""
+    return {"UV_NO_INDEX": "1", "UV_FIND_LINKS": str(index), "UV_CACHE_DIR": str(cache),
+            "UV_PYTHON_DOWNLOADS": "never"}  # fmt: skip
+
+
+def test_init_lock_writes_a_uv_lock_of_the_pins_from_an_out_of_step_index(index, tmp_path):
+    run_cli("example", "jaffle_shop", cwd=tmp_path, check=0)
+    dbt_dir, env = tmp_path / "jaffle_shop", _uv_env(index, tmp_path / "uv-cache")
+    before = tree_hash(dbt_dir)
+    init = ("init", "--project-name", PACKAGE, "--lock")
+    shown = run_cli(*init, "--dry-run", cwd=dbt_dir, env=env, check=0)
+    assert f"+++ b/{PACKAGE}/uv.lock" in shown.stdout, shown.stdout[-3000:]
+    assert tree_hash(dbt_dir) == before  # a dry run resolves, and writes nothing
+    started = time.monotonic()
+    run_cli(*init, cwd=dbt_dir, env=env, check=0)
+    took = time.monotonic() - started
+    print(f"init --lock: {took:.1f} s")
+    assert took < LIMIT
+    project = dbt_dir / PACKAGE
+    locked = tomllib.loads((project / "uv.lock").read_text(encoding="utf-8"))
+    versions = {p["name"]: p["version"] for p in locked["package"]}
+    pins = _pinned(project)
+    assert {name: versions[name] for name in pins} == pins  # the pins, not the index's newest
+    run_tool("uv", "lock", "--check", cwd=project, env=env)  # uv: the lock is current
+    # Once more: the same lock, nothing to do.
+    again = run_cli(*init, "--force", cwd=dbt_dir, env=env, check=0)
+    assert "Nothing to do" in again.stdout + again.stderr, again.stderr

@@ -232,6 +232,7 @@ WRITE_EXCEPTIONS = {
     "dbtscaffold.commands.dev": "dbtscaffold's own state: the dagster.yaml of .dagster_home",
     "dbtscaffold.commands.check_dagster": "a throw-away DAGSTER_HOME in a temp folder",
     "dbtscaffold.commands.package": "the build copy (temp) and the wheel's dist/ folder",
+    "dbtscaffold.dagster_project.lockfile": "the planned pyproject.toml uv locks, in a temp folder",
 }
 _PROCESS_MODULES = {"subprocess", "multiprocessing", "pty", "asyncio.subprocess"}
 _PROCESS_OS = {"system", "popen", "fork", "forkpty", "posix_spawn", "posix_spawnp"}

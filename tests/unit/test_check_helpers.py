@@ -291,7 +291,7 @@ def _record(root: Path) -> None:
     target.mkdir(exist_ok=True)
     (target / "manifest.json").write_text("{}")
     st = os.stat(target / "manifest.json")
-    current = parse.fingerprint(root, root, target, ("dbt-duckdb",))
+    current = parse.fingerprint(root, root)
     record = {
         "fingerprint": current,
         "manifest": [st.st_ino, st.st_size, st.st_mtime_ns],

@@ -65,7 +65,7 @@ def project(tmp_path, monkeypatch):
 
 
 def fp(root: Path, profiles_dir: Path | None = None) -> str:
-    return f.fingerprint(root, profiles_dir or root, root / "target", ("dbt-duckdb",))
+    return f.fingerprint(root, profiles_dir or root)
 
 
 def _append(rel: str, text: str = "\n-- edited\n"):
@@ -335,16 +335,10 @@ def test_moving_the_project_changes_it(project, tmp_path):
     assert fp(moved) != before
 
 
-def test_adapter_packages_are_part_of_it(project):
-    assert f.fingerprint(project, project, project / "target", ("dbt-duckdb",)) != f.fingerprint(
-        project, project, project / "target", ("dbt-postgres",)
-    )
-
-
-def test_relative_target_path_means_the_same_folder(project):
-    assert f.fingerprint(project, project, Path("target")) == f.fingerprint(
-        project, project, project / "target"
-    )
+def test_the_dbt_packages_installed_are_part_of_it(project, monkeypatch):
+    before = fp(project)
+    monkeypatch.setattr(f, "_versions", lambda: "dbt-core==0.0.1")
+    assert fp(project) != before
 
 
 def test_unreadable_files_do_not_crash_it(project):
@@ -355,35 +349,32 @@ def test_unreadable_files_do_not_crash_it(project):
     assert fp(project) != before
 
 
+DEFAULTS = ["models", "seeds", "macros", "snapshots", "tests", "analyses", "dbt_packages"]
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("model-paths: [\"models\", 'more']\n", {"model-paths": ["models", "more"]}),
-        ("model-paths: [models]  # comment\n", {"model-paths": ["models"]}),
-        ("model-paths: []\n", {"model-paths": []}),
-        (
-            "model-paths:\n  - a\n  - 'b'  # c\n\n  - \"d#e\"\nname: x\n",
-            {"model-paths": ["a", "b", "d#e"]},
-        ),
-        ("model-paths:\n- a\n- b\n", {"model-paths": ["a", "b"]}),
-        ("model-paths: [\n  a,\n  b\n]\n", {"model-paths": ["a", "b"]}),
-        ("target-path: build\n", {"target-path": ["build"]}),
-        ("target-path: 'my build'\n", {"target-path": ["my build"]}),
-        ('"log-path": "dbt logs"\n', {"log-path": ["dbt logs"]}),
-        ("packages-install-path: ../pkgs\n", {"packages-install-path": ["../pkgs"]}),
-        ("target-path: \"{{ env_var('T', 'tgt') }}\"\n", {"target-path": ["tgt"]}),
-        ("target-path: \"{{ env_var('T_SET') }}/x\"\n", {"target-path": ["from_env/x"]}),
-        ("target-path: \"{{ env_var('T_UNSET') }}\"\n", {"target-path": [None]}),
-        ("target-path: \"{{ var('t') }}\"\n", {"target-path": [None]}),
-        ("models:\n  model-paths: [nested]\nname: x\n", {}),
-        ("# model-paths: [commented]\nname: x\n", {}),
+        ("model-paths: [\"models\", 'more']\n", ["models", "more"]),
+        ("model-paths: [models]  # comment\n", ["models"]),
+        ("model-paths: []\n", []),
+        ("model-paths:\n  - a\n  - 'b'  # c\n\n  - \"d#e\"\nname: x\n", ["a", "b", "d#e"]),
+        ("packages-install-path: ../pkgs\n", ["../pkgs"]),
+        ("source-paths: [old]\ndata-paths: [older]\n", ["old", "older"]),
+        ("macro-paths: [\"{{ env_var('T', 'tgt') }}\"]\n", ["tgt"]),
+        ("macro-paths: [\"{{ env_var('T_SET') }}/x\"]\n", ["from_env/x"]),
+        ("macro-paths: [\"{{ env_var('T_UNSET') }}\"]\n", []),
+        ("macro-paths: [\"{{ var('t') }}\"]\n", []),
+        ("models:\n  model-paths: [nested]\nname: x\n", []),
+        ("# model-paths: [commented]\nname: x\n", []),
+        ("name: [unclosed\n", []),
     ],
 )
-def test_project_paths(monkeypatch, text, expected):
+def test_read_folders(monkeypatch, text, expected):
     monkeypatch.setenv("T_SET", "from_env")
     monkeypatch.delenv("T", raising=False)
     monkeypatch.delenv("T_UNSET", raising=False)
-    assert f.project_paths(text) == expected
+    assert f.read_folders(text) == DEFAULTS + expected
 
 
 def test_it_is_fast_on_a_large_project(project):

@@ -25,6 +25,7 @@ def run_init(
     ignore_package_conflict: bool = False,
     dbt_state: bool = False,
     layout: str = "python",
+    lock: bool = False,
 ) -> Path:
     """Plan and write the Dagster project; return its folder."""
     from dbtscaffold.dagster_project.scaffold import default_project_name, plan_init
@@ -48,6 +49,11 @@ def run_init(
         dbt_state=dbt_state,
         layout=layout,
     )
+    if lock:
+        from dbtscaffold.dagster_project.lockfile import plan_uv_lock
+
+        with console.status("Resolving the dependencies with `uv lock`"):
+            result.plan.add(plan_uv_lock(result.plan, result.project_dir))
     if result.name_warning:
         console.warn(result.name_warning)
     how = {

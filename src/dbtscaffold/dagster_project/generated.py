@@ -26,11 +26,10 @@ RUNTIME_PACKAGE = "_dbtscaffold"
 # The hash of every file init wrote, relative to the project (committed with the project).
 RECORD = ".dbtscaffold/generated.json"
 # The runtime modules init copies into a generated project: what its code imports, and what
-# those import (project.py, change_lock.py and manifest_state.py serve the CLI only).
+# those import (profiles.py, project.py, change_lock.py and manifest_state.py serve the CLI only).
 COPIED = frozenset(
-    {"__init__.py", "dbt_seed.py", "fingerprint.py", "loaders.py", "locks.py", "parse.py",
-     "preparer.py", "profiles.py"}
-)  # fmt: skip
+    {"__init__.py", "fingerprint.py", "loaders.py", "locks.py", "parse.py", "preparer.py"}
+)
 # The components layout's defs.yaml names the runtime copy's DbtProjectComponent too.
 COPIED_COMPONENTS = COPIED | {"component.py"}
 _VERSION_RE = re.compile(r"""^__version__\s*=\s*['"]([^'"]+)['"]""", re.MULTILINE)

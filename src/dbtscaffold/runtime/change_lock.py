@@ -19,7 +19,6 @@ from .locks import (
     LockBusyError,
     acquire,
     lock_timeout,
-    unlock,
 )
 
 __all__ = [
@@ -123,4 +122,4 @@ def project_lock(
                 with contextlib.suppress(OSError):
                     m.rmdir()
         for fd in reversed(fds):
-            unlock(fd)
+            os.close(fd)

@@ -1,20 +1,6 @@
-"""Load a CSV into the warehouse of the dbt target, as `dbt seed` would have.
-
-`load_csv(project, csv_path, schema=..., table=...)` reads the connection of the dbt target
-dbt itself would use (DBT_TARGET, else the profile's `target:`) from the profiles.yml of
-PROJECT (a dagster_dbt.DbtProject) when the asset runs, and loads the CSV into SCHEMA.TABLE:
-
-- on every dbt adapter, through dbt's own seed loading (`load_csv_with_dbt`): `dbt seed` of
-  that one CSV, in a throwaway dbt project whose only seed has the relation and the config
-  (column_types, delimiter, quote_columns) of the seed it replaces. So the adapter's own
-  type conversion, quoting, batching and table creation apply, whatever the warehouse;
-- on DuckDB and PostgreSQL, by default, through a loader of their own (FAST_LOADERS): the
-  same table in a fraction of the time (bench/RESULTS.md), in one transaction. Set
-  DBTSCAFFOLD_SEED_LOADER=dbt to use dbt's seed loading there too.
-
-Loads that run at the same time wait for each other where they would collide: two loads
-into one schema (creating it), or into one DuckDB file (one writer process at a time).
-"""
+"""`load_csv`: a CSV into the warehouse of the dbt target in use, as `dbt seed` builds it: with
+dbt's own seed loading on every adapter, with a faster loader of their own (one transaction)
+on DuckDB and PostgreSQL unless DBTSCAFFOLD_SEED_LOADER=dbt."""
 
 from __future__ import annotations
 
@@ -22,25 +8,35 @@ import contextlib
 import hashlib
 import json
 import os
+import re
+import shutil
+import socket
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from .profiles import ProfileError, target_config
+from .fingerprint import render, run_dbt
+from .locks import LockBusyError, acquire, lock_timeout
 
-LOADER_ENV = "DBTSCAFFOLD_SEED_LOADER"  # "dbt": dbt's seed loading on every adapter
+LOADER_ENV = "DBTSCAFFOLD_SEED_LOADER"
+# Adapter types whose PyPI package is not `dbt-<type>` (with `_` as `-`).
+ADAPTER_PACKAGE_EXCEPTIONS = {"athena": "dbt-athena-community", "layer": "dbt-layer-bigquery"}
 
-# Adapter types whose PyPI package is not `dbt-<type>`.
-ADAPTER_PACKAGE_EXCEPTIONS = {
-    "athena": "dbt-athena-community",
-    "layer": "dbt-layer-bigquery",
-    "synapse": "dbt-synapse",
-    "glue": "dbt-glue",
-    "ibmdb2": "dbt-ibmdb2",
-    "watsonx_presto": "dbt-watsonx-presto",
-    "watsonx_spark": "dbt-watsonx-spark",
-}
+
+class WarehouseError(RuntimeError):
+    """The CSV cannot be loaded into the dbt target (the message says why, in one line)."""
+
+
+class Seed(NamedTuple):
+    """What to load, and the config of the dbt seed it replaces."""
+
+    csv: Path
+    schema: str
+    table: str
+    column_types: dict[str, str]
+    delimiter: str
+    quote_columns: bool | None
 
 
 def adapter_package(target_type: str) -> str:
@@ -49,45 +45,55 @@ def adapter_package(target_type: str) -> str:
     return ADAPTER_PACKAGE_EXCEPTIONS.get(t, "dbt-" + t.replace("_", "-"))
 
 
-class WarehouseError(RuntimeError):
-    """The dbt target cannot be loaded into (the message says why)."""
+def adapter_installed(kind: str) -> bool:
+    """Whether the dbt adapter of type KIND is importable here (without importing it)."""
+    import importlib.util
+
+    with contextlib.suppress(ImportError, ValueError):
+        return importlib.util.find_spec(f"dbt.adapters.{kind}") is not None
+    return False
 
 
-# --- DuckDB ---------------------------------------------------------------
+def target_config(project_dir: Path, profiles_dir: Path, target: str | None) -> dict[str, Any]:
+    """The rendered output of the target dbt would use (TARGET, DBT_TARGET, the profile's
+    `target:`), with its name under `_target` and the profile's under `_profile`."""
+    import jinja2
+    import yaml
 
+    def read(path: Path) -> Any:
+        try:
+            return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+            raise WarehouseError(f"cannot read {path}: {e}") from e
 
-def duckdb_database(config: Mapping[str, Any], project_dir: Path) -> str:
-    """The database file of a dbt-duckdb target: a relative `path` is relative to the dbt
-    project folder, which is where dbt runs when Dagster runs it."""
-    path = str(config.get("path") or ":memory:")
-    if path == ":memory:":
-        raise WarehouseError(
-            f"dbt target {config.get('_target')!r} uses an in-memory DuckDB database, which "
-            "Dagster cannot share with dbt; set `path:` to a file in profiles.yml"
-        )
-    if ":" in path.split("/", 1)[0] and not Path(path).drive:  # md:, s3://, ...
-        return path
-    p = Path(path).expanduser()
-    return str(p if p.is_absolute() else Path(project_dir) / p)
+    def rendered(value: Any) -> Any:
+        try:
+            return render(value)
+        except KeyError as e:
+            raise WarehouseError(f"env_var({e}) is used but it is not set and has no default")
+        except jinja2.TemplateError as e:
+            raise WarehouseError(f"cannot render {value!r}: {e}") from e
 
-
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
-
-
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
+    dbt_project = read(project_dir / "dbt_project.yml")
+    name = str(rendered(dbt_project.get("profile") or dbt_project.get("name")))
+    path = profiles_dir / "profiles.yml"
+    profile = read(path).get(name)
+    if not isinstance(profile, dict) or not isinstance(profile.get("outputs"), dict):
+        raise WarehouseError(f"profile {name!r} with `outputs:` not found in {path}")
+    chosen = str(
+        target or os.environ.get("DBT_TARGET") or rendered(profile.get("target")) or "default"
+    )
+    if chosen not in profile["outputs"]:
+        raise WarehouseError(f"target {chosen!r} not found in profile {name!r} of {path}")
+    config = {k: rendered(v) for k, v in profile["outputs"][chosen].items()}
+    config["type"] = str(config.get("type") or "").strip().lower()
+    return {**config, "_target": chosen, "_profile": name}
 
 
 def read_csv_like_dbt_seed(
     csv_path: Path, column_types: Mapping[str, str], delimiter: str, adapter_type: str
 ) -> tuple[list[str], list[str], Any]:
-    """(column names, column types, rows) as `dbt seed` reads and types the CSV.
-
-    The CSV is read with dbt's own agate reader and typed by the adapter's own
-    convert_agate_type, so the table matches what `dbt seed` would have built (INTEGER,
-    not BIGINT; `column_types` win and their columns are read as text, as in dbt).
-    """
+    """(names, types, rows) of the CSV as `dbt seed` reads and types it (`column_types` win)."""
     from dbt_common.clients.agate_helper import from_csv
 
     if adapter_type == "duckdb":
@@ -98,48 +104,46 @@ def read_csv_like_dbt_seed(
     table = from_csv(str(csv_path), text_columns=list(column_types), delimiter=delimiter)
     names = list(table.column_names)
     types = [
-        column_types.get(name) or adapter.convert_agate_type(table, i)
-        for i, name in enumerate(names)
+        column_types.get(n) or adapter.convert_agate_type(table, i) for i, n in enumerate(names)
     ]
     return names, types, table.rows
 
 
-def _load_csv_duckdb(
-    config: Mapping[str, Any],
-    project_dir: Path,
-    csv_path: Path,
-    *,
-    schema: str,
-    table: str,
-    column_types: Mapping[str, str],
-    delimiter: str,
-    quote_columns: bool | None = None,
-) -> int:
-    # DuckDB keeps the case of a name, quoted or not, and matches names case-insensitively:
-    # quoting changes nothing here.
-    del quote_columns
-    names, types, _ = read_csv_like_dbt_seed(csv_path, column_types, delimiter, "duckdb")
-    # dagster-duckdb's resource retries while another process holds the file's lock.
-    from dagster_duckdb import DuckDBResource
+def _quote(identifier: str, mark: str = '"') -> str:
+    return mark + identifier.replace(mark, mark * 2) + mark
 
-    resource = DuckDBResource(database=duckdb_database(config, project_dir))
-    with resource.get_connection() as con:
-        # Qualify with the catalog: a schema named like the database file is ambiguous.
+
+def duckdb_database(config: Mapping[str, Any], project_dir: Path) -> str:
+    """A dbt-duckdb target's database (a relative `path` is relative to the dbt project)."""
+    path = str(config.get("path") or ":memory:")
+    if path == ":memory:":
+        raise WarehouseError(
+            f"dbt target {config['_target']!r} uses an in-memory DuckDB database, which Dagster "
+            "cannot share with dbt; set `path:` to a file in profiles.yml"
+        )
+    if ":" in path.split("/", 1)[0] and not Path(path).drive:  # md:, s3://, ...
+        return path
+    return str(project_dir / Path(path).expanduser())
+
+
+def _load_duckdb(config: Mapping[str, Any], project_dir: Path, seed: Seed) -> int:
+    # DuckDB keeps the case of names and matches them ignoring case: quote_columns is moot.
+    names, types, _ = read_csv_like_dbt_seed(seed.csv, seed.column_types, seed.delimiter, "duckdb")
+    from dagster_duckdb import DuckDBResource  # it retries while another process has the file
+
+    with DuckDBResource(database=duckdb_database(config, project_dir)).get_connection() as con:
+        # Qualified with the catalog: a schema named like the database file is ambiguous.
         catalog = con.execute("select current_database()").fetchall()[0][0]
-        qualified_schema = f"{_quote(catalog)}.{_quote(schema)}"
-        relation = f"{qualified_schema}.{_quote(table)}"
+        schema = f"{_quote(catalog)}.{_quote(seed.schema)}"
+        relation = f"{schema}.{_quote(seed.table)}"
         columns = ", ".join(f"{_quote(n)} {t}" for n, t in zip(names, types))
-        # One transaction: readers see the old table or the new one, never a half-load.
-        con.execute("begin transaction")
+        con.execute("begin transaction")  # readers see the old table or the new one
         try:
-            con.execute(f"create schema if not exists {qualified_schema}")
+            con.execute(f"create schema if not exists {schema}")
             con.execute(f"create or replace table {relation} ({columns})")
-            # The rows as dbt-duckdb's seed loads them (its default `fast` path): DuckDB's
-            # own CSV reader into the agate-typed table, so `null` stays text, as in dbt.
-            con.execute(
-                f"copy {relation} from {_literal(str(csv_path))} "
-                f"(format csv, header true, delimiter {_literal(delimiter)})"
-            )
+            # As dbt-duckdb's seed loads the rows: DuckDB's CSV reader, into the typed table.
+            options = f"format csv, header true, delimiter {_quote(seed.delimiter, chr(39))}"
+            con.execute(f"copy {relation} from {_quote(str(seed.csv), chr(39))} ({options})")
             count = con.execute(f"select count(*) from {relation}").fetchall()[0][0]
             con.execute("commit")
         except BaseException:
@@ -148,221 +152,177 @@ def _load_csv_duckdb(
     return int(count)
 
 
-# --- PostgreSQL -----------------------------------------------------------
+def _pg_connect(config: Mapping[str, Any]) -> Any:
+    """A psycopg2 connection to a dbt-postgres target's server, opened by dbt-postgres."""
+    from dbt.adapters.contracts.connection import Connection
+    from dbt.adapters.exceptions import FailedToConnectError
+    from dbt.adapters.postgres import PostgresConnectionManager, PostgresCredentials
 
-# dbt-postgres profile fields -> libpq connection keywords.
-_PG_CONNECT_KEYS = {
-    "host": "host",
-    "port": "port",
-    "user": "user",
-    "password": "password",
-    "pass": "password",
-    "dbname": "dbname",
-    "database": "dbname",
-    "connect_timeout": "connect_timeout",
-    "sslmode": "sslmode",
-    "sslcert": "sslcert",
-    "sslkey": "sslkey",
-    "sslrootcert": "sslrootcert",
-    "keepalives_idle": "keepalives_idle",
-}
-
-
-def postgres_connection(config: Mapping[str, Any]):  # -> psycopg2 connection
-    """A connection to the server of a dbt-postgres target (a WarehouseError if it is down)."""
-    import psycopg2
-
-    kwargs: dict[str, Any] = {"connect_timeout": 10, "application_name": "dbtscaffold"}
-    for key, arg in _PG_CONNECT_KEYS.items():
-        if config.get(key) not in (None, ""):
-            kwargs[arg] = config[key]
-    host, port = kwargs.get("host", "localhost"), kwargs.get("port", 5432)
+    creds = PostgresCredentials.from_dict(config)
     try:
-        con = psycopg2.connect(**kwargs)
-    except psycopg2.OperationalError as e:
-        lines = str(e).strip().splitlines()
-        reason = lines[0].strip() if lines else type(e).__name__
+        connection = Connection("postgres", "dbtscaffold", creds)
+        return PostgresConnectionManager.open(connection).handle  # type: ignore[no-untyped-call]
+    except FailedToConnectError as e:
         raise WarehouseError(
-            f"cannot connect to PostgreSQL at {host}:{port} (dbt target "
-            f"{config.get('_target')!r}): {reason}; start the server or fix the target in "
-            "profiles.yml"
+            f"cannot connect to PostgreSQL at {creds.host}:{creds.port} (dbt target "
+            f"{config['_target']!r}): {e.msg.strip().splitlines()[0]}; start the server or fix "
+            "the target in profiles.yml"
         ) from None
-    if config.get("role"):
-        from psycopg2 import sql
-
-        with con.cursor() as cur:
-            cur.execute(sql.SQL("set role {}").format(sql.Identifier(str(config["role"]))))
-    return con
 
 
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+_PG_COLUMNS = (
+    "select attname, format_type(atttypid, atttypmod) from pg_attribute "
+    "where attrelid = to_regclass(%s) and attnum > 0 and not attisdropped order by attnum"
+)
 
 
-def _pg_columns(cur, schema: str, table: str) -> list[tuple[str, str]]:
-    cur.execute(
-        "select attname, format_type(atttypid, atttypmod) from pg_attribute "
-        "where attrelid = to_regclass(quote_ident(%s) || '.' || quote_ident(%s)) "
-        "and attnum > 0 and not attisdropped order by attnum",
-        (schema, table),
-    )
-    return cur.fetchall()
-
-
-def _pg_dependent_views(cur, schema: str, table: str) -> list[str]:
-    cur.execute(
-        "select distinct v.oid::regclass::text from pg_depend d "
-        "join pg_rewrite r on r.oid = d.objid join pg_class v on v.oid = r.ev_class "
-        "where d.refobjid = to_regclass(quote_ident(%s) || '.' || quote_ident(%s)) "
-        "and v.oid <> d.refobjid order by 1",
-        (schema, table),
-    )
-    return [r[0] for r in cur.fetchall()]
-
-
-def _pg_create_schema(con, schema: str) -> None:
-    """Create SCHEMA if it is missing, safely against loads doing the same at once.
-
-    `create schema if not exists` is not: two sessions both find no schema, and the second
-    fails on pg_namespace's unique index. So it runs under a transaction-level advisory lock
-    on the schema's name, in a transaction of its own (committed before the load starts).
-    """
-    from psycopg2 import sql
-
-    with con, con.cursor() as cur:
-        cur.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"dbtscaffold schema {schema}",))
-        cur.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
-
-
-def _load_csv_postgres(
-    config: Mapping[str, Any],
-    project_dir: Path,
-    csv_path: Path,
-    *,
-    schema: str,
-    table: str,
-    column_types: Mapping[str, str],
-    delimiter: str,
-    quote_columns: bool | None = None,
-) -> int:
+def _load_postgres(config: Mapping[str, Any], project_dir: Path, seed: Seed) -> int:
     import csv
     import io
     import logging
 
-    from psycopg2 import sql
-
-    names, types, rows = read_csv_like_dbt_seed(csv_path, column_types, delimiter, "postgres")
-    if quote_columns is False:
-        # What PostgreSQL makes of an unquoted name: A-Z folded, other letters kept as they are.
-        names = [n.translate(_ASCII_LOWER) for n in names]
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    for row in rows:
-        writer.writerow(["" if v is None else v for v in row])  # unquoted empty = NULL
-    buf.seek(0)
-    ident = sql.Identifier
-    relation = sql.SQL("{}.{}").format(ident(schema), ident(table))
-    staging_name = f"{table[:40]}__dbtscaffold_load"
-    staging = sql.SQL("{}.{}").format(ident(schema), ident(staging_name))
-    columns = sql.SQL(", ").join(
-        sql.SQL("{} {}").format(ident(n), sql.SQL(t)) for n, t in zip(names, types)
+    names, types, rows = read_csv_like_dbt_seed(seed.csv, seed.column_types, seed.delimiter, "pg")
+    if seed.quote_columns is False:  # what PostgreSQL makes of an unquoted name: A-Z folded
+        names = [re.sub("[A-Z]+", lambda m: m.group(0).lower(), n) for n in names]
+    data = io.StringIO()
+    csv.writer(data, lineterminator="\n").writerows(
+        ["" if v is None else v for v in r] for r in rows
     )
-    con = postgres_connection(config)
+    data.seek(0)
+    schema, table, staging = seed.schema, seed.table, f"{seed.table[:40]}__dbtscaffold_load"
+    relation, staged = f"{_quote(schema)}.{_quote(table)}", f"{_quote(schema)}.{_quote(staging)}"
+    columns = ", ".join(f"{_quote(n)} {t}" for n, t in zip(names, types))
+    con = _pg_connect(config)
     try:
-        _pg_create_schema(con, schema)
-        # One transaction: readers see the old rows until the commit, then all the new ones;
-        # the table is never missing nor half-loaded, and a failure changes nothing.
+        # `create schema if not exists` fails when two sessions create one at once: under an
+        # advisory lock, committed before the load starts.
         with con, con.cursor() as cur:
-            # Two loads of the same table wait for each other.
+            cur.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"dbtscaffold {schema}",))
+            cur.execute(f"create schema if not exists {_quote(schema)}")
+        # One transaction (two loads of a table wait for each other): readers see the old rows
+        # until the commit, then all the new ones; a failure changes nothing.
+        with con, con.cursor() as cur:
             cur.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"{schema}.{table}",))
-            cur.execute(sql.SQL("drop table if exists {}").format(staging))
-            cur.execute(sql.SQL("create table {} ({})").format(staging, columns))
-            cur.copy_expert(
-                sql.SQL("copy {} ({}) from stdin with (format csv)").format(
-                    staging, sql.SQL(", ").join(ident(n) for n in names)
-                ),
-                buf,
-            )
-            old = _pg_columns(cur, schema, table)
-            if old and old == _pg_columns(cur, schema, staging_name):
-                # Same columns: keep the table, so the views dbt built on it stay valid.
-                cur.execute(sql.SQL("truncate {}").format(relation))
-                cur.execute(sql.SQL("insert into {} select * from {}").format(relation, staging))
-                cur.execute(sql.SQL("drop table {}").format(staging))
+            cur.execute(f"drop table if exists {staged}; create table {staged} ({columns})")
+            cur.copy_expert(f"copy {staged} from stdin with (format csv)", data)
+            cur.execute(_PG_COLUMNS, (relation,))
+            old = cur.fetchall()
+            cur.execute(_PG_COLUMNS, (staged,))
+            if old and old == cur.fetchall():  # the same table: the views dbt built stay valid
+                cur.execute(f"truncate {relation}; insert into {relation} select * from {staged}")
+                cur.execute(f"drop table {staged}")
             else:
                 if old:
-                    views = _pg_dependent_views(cur, schema, table)
-                    if views:
-                        logging.getLogger(__name__).warning(
-                            "The columns of %s.%s changed: dropping the views built on it "
-                            "(%s); the dbt run downstream builds them again.",
-                            schema,
-                            table,
-                            ", ".join(views),
-                        )
-                    cur.execute(sql.SQL("drop table {} cascade").format(relation))
-                cur.execute(sql.SQL("alter table {} rename to {}").format(staging, ident(table)))
-            cur.execute(sql.SQL("select count(*) from {}").format(relation))
+                    logging.getLogger(__name__).warning(
+                        "The columns of %s changed: dropping it and the views built on it (the "
+                        "dbt run downstream builds them again).",
+                        relation,
+                    )
+                    cur.execute(f"drop table {relation} cascade")
+                cur.execute(f"alter table {staged} rename to {_quote(table)}")
+            cur.execute(f"select count(*) from {relation}")
             return int(cur.fetchone()[0])
     finally:
         con.close()
 
 
-# --- Loads that would collide wait for each other -----------------------------------------
+# The throw-away project's macros: the seed's schema and alias as dbt resolved them, as given.
+_NAMING_MACROS = """\
+{% macro generate_schema_name(custom_schema_name, node) -%}
+  {{ custom_schema_name | trim }}
+{%- endmacro %}
+{% macro generate_alias_name(custom_alias_name=none, node=none) -%}
+  {{ custom_alias_name | trim }}
+{%- endmacro %}
+"""
+
+
+def _load_with_dbt(config: Mapping[str, Any], project_dir: Path, seed: Seed, profiles: Path) -> int:
+    """`dbt seed` of a throw-away project whose only seed is SEED, with its config, run in the
+    dbt project's folder (relative paths in profiles.yml mean what they mean to `dbt build`)."""
+    host, port = config.get("host"), config.get("port")
+    if host and port and str(config.get("method", "")).lower() not in ("http", "odbc"):
+        try:  # one line when nothing answers there (dbt would print pages)
+            socket.create_connection((str(host), int(port)), timeout=10).close()
+        except (OSError, ValueError) as e:
+            raise WarehouseError(
+                f"cannot connect to {config['type']} at {host}:{port} (dbt target "
+                f"{config['_target']!r}): {getattr(e, 'strerror', None) or e}; start the server "
+                "or fix the target in profiles.yml"
+            ) from None
+    conf: dict[str, Any] = {
+        "+schema": seed.schema,
+        "+alias": seed.table,
+        "+column_types": seed.column_types,
+    }
+    conf.update({"+delimiter": seed.delimiter, "+quote_columns": seed.quote_columns})
+    project = {"name": "seed_load", "version": "1.0", "config-version": 2}
+    project.update(
+        profile=config["_profile"],
+        seeds={"seed_load": {k: v for k, v in conf.items() if v not in ({}, ",", None)}},
+    )
+    # One folder per user, project, target and relation, kept between loads so that dbt's
+    # partial parse skips its own macros (about 2 s); loads into one relation hold _load_lock.
+    key = json.dumps([str(project_dir.resolve()), config["_target"], seed.schema, seed.table])
+    user = getattr(os, "getuid", lambda: "")()  # the temp folder may be shared with others
+    base = Path(tempfile.gettempdir(), f"dbtscaffold-seed-load{user}")
+    base.mkdir(mode=0o700, exist_ok=True)
+    folder = base / hashlib.sha256(key.encode()).hexdigest()[:20]
+    for sub in ("seeds", "macros", "target"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    (folder / "macros" / "naming.sql").write_text(_NAMING_MACROS, encoding="utf-8")
+    (folder / "dbt_project.yml").write_text(json.dumps(project), encoding="utf-8")  # JSON is YAML
+    shutil.copyfile(seed.csv, folder / "seeds" / "data.csv")
+    results = folder / "target" / "run_results.json"
+    results.unlink(missing_ok=True)  # an earlier load's
+    args = ["seed", "--project-dir", str(folder), "--target", config["_target"], "--no-use-colors"]
+    args += ["--profiles-dir", str(profiles.resolve()), "--log-path", str(folder / "logs")]
+    run = run_dbt([*args, "--target-path", str(folder / "target")], project_dir)
+    result: dict[str, Any] = {}
+    with contextlib.suppress(OSError, ValueError, KeyError, IndexError):
+        result = json.loads(results.read_bytes())["results"][0]
+    message = " ".join(str(result.get("message") or "").split())
+    if run.returncode != 0:
+        lines = [ln.strip() for ln in (run.stdout + run.stderr).splitlines() if ln.strip()]
+        why = message or " ".join(([ln for ln in lines if "error" in ln.lower()] or lines)[-3:])
+        raise WarehouseError(
+            f"`dbt seed` of {seed.csv.name} into {seed.schema}.{seed.table} failed (dbt target "
+            f"{config['_target']!r}): {why[:2000] or 'dbt exited with an error'}"
+        )
+    rows = (result.get("adapter_response") or {}).get("rows_affected")
+    return int(rows if rows is not None else (re.findall(r"\d+", message) or [-1])[0])
 
 
 @contextlib.contextmanager
 def _load_lock(config: Mapping[str, Any], project_dir: Path, schema: str) -> Iterator[None]:
-    """Hold, on this machine, the lock of what a load writes: the DuckDB file (one writer
-    process at a time), else the warehouse's schema (creating a schema is not safe against a
-    concurrent twin on every warehouse; PostgreSQL's loader also locks in the server).
-
-    A flock() in the temp folder: Dagster runs a run's steps on one machine, and the kernel
-    drops the lock of a process that dies. Waits DBTSCAFFOLD_LOCK_TIMEOUT seconds (600 by
-    default) at most, then says which process holds it.
-    """
-    from .locks import LockBusyError, acquire, lock_timeout, unlock
-
-    kind = str(config.get("type"))
+    """Hold on this machine (a run's steps run on one) the DuckDB file (one writer process), else
+    the schema (not every warehouse creates one safely against a twin) a load writes."""
+    kind = config["type"]
     if kind == "duckdb":
-        what = f"the DuckDB file {duckdb_database(config, project_dir)}"
-        key = what
+        what = key = f"the DuckDB file {duckdb_database(config, project_dir)}"
     else:
-        what = f"schema {schema} of {kind} target {config.get('_target')!r}"
+        what = f"schema {schema} of {kind} target {config['_target']!r}"
         place = ("host", "port", "account", "project", "dbname", "database", "catalog", "path")
         key = json.dumps([kind, *(str(config.get(k)) for k in place), schema])
-    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:24]
-    path = Path(tempfile.gettempdir()) / "dbtscaffold-locks" / f"load-{digest}.lock"
+    name = f"load-{hashlib.sha256(key.encode()).hexdigest()[:24]}.lock"
     wait = lock_timeout(600.0)
     try:
-        fd = acquire(path, exclusive=True, timeout=wait)
+        fd = acquire(
+            Path(tempfile.gettempdir(), "dbtscaffold-locks", name), exclusive=True, timeout=wait
+        )
     except LockBusyError as e:
         raise WarehouseError(
-            f"another load into {what} did not finish within {wait:.0f} s ({e}); wait for it "
-            f"or raise DBTSCAFFOLD_LOCK_TIMEOUT"
+            f"another load into {what} did not finish within {wait:.0f} s ({e}); wait for it or "
+            "raise DBTSCAFFOLD_LOCK_TIMEOUT"
         ) from None
     try:
         yield
     finally:
-        unlock(fd)
+        os.close(fd)
 
 
-LoadCsv = Callable[..., int]
-
-# Adapter type (profiles.yml `type:`) -> its own loader, used instead of dbt's seed loading
-# because it is measurably faster and builds the same table (tests/e2e/test_seed_columns.py).
-FAST_LOADERS: dict[str, LoadCsv] = {
-    "duckdb": _load_csv_duckdb,
-    "postgres": _load_csv_postgres,
-}
-
-
-def adapter_installed(kind: str) -> bool:
-    """Whether the dbt adapter of type KIND is importable here (without importing it)."""
-    import importlib.util
-
-    with contextlib.suppress(ImportError, ValueError):
-        return importlib.util.find_spec(f"dbt.adapters.{kind}") is not None
-    return False
+# Faster than dbt's seed loading (bench/), the same table (tests/e2e/test_seed_columns.py).
+FAST_LOADERS: dict[str, Callable[..., int]] = {"duckdb": _load_duckdb, "postgres": _load_postgres}
 
 
 def load_csv(
@@ -376,45 +336,26 @@ def load_csv(
     quote_columns: bool | None = None,
     target: str | None = None,
 ) -> int:
-    """Replace SCHEMA.TABLE in the warehouse of PROJECT's dbt target with CSV_PATH.
-
-    PROJECT is a dagster_dbt.DbtProject; returns the number of rows loaded.
-    """
-    try:
-        config = target_config(project.project_dir, project.profiles_dir, target or project.target)
-    except ProfileError as e:
-        raise WarehouseError(str(e)) from e
-    kind = str(config.get("type")).strip().lower()
+    """Replace SCHEMA.TABLE in the warehouse of PROJECT's dbt target (PROJECT: a
+    dagster_dbt.DbtProject) with the rows of CSV_PATH; the number of rows loaded."""
+    project_dir, profiles = Path(project.project_dir), Path(project.profiles_dir)
+    config = target_config(project_dir, profiles, target or project.target)
+    kind = config["type"]
     if not kind or not adapter_installed(kind):
         raise WarehouseError(
             f"dbt target {config['_target']!r} is of type {kind!r}, and its dbt adapter is not "
             f"installed: pip install {adapter_package(kind) if kind else 'dbt-<adapter>'}"
         )
-    csv_path = Path(csv_path)
-    if not csv_path.is_file():
-        raise WarehouseError(f"{csv_path} does not exist; put the data there or edit this loader")
+    seed = Seed(Path(csv_path), schema, table, dict(column_types or {}), delimiter, quote_columns)
+    if not seed.csv.is_file():
+        raise WarehouseError(f"{seed.csv} does not exist; put the data there or edit this loader")
     how = os.environ.get(LOADER_ENV, "").strip().lower()
     if how not in ("", "auto", "dbt"):
         raise WarehouseError(f"{LOADER_ENV}={how!r}: use `dbt` (dbt's seed loading) or unset it")
     fast = FAST_LOADERS.get(kind) if how != "dbt" else None
-    options = {
-        "schema": schema,
-        "table": table,
-        "column_types": dict(column_types or {}),
-        "delimiter": delimiter,
-        "quote_columns": quote_columns,
-    }
-    project_dir = Path(project.project_dir)
-    if fast is _load_csv_postgres:  # it locks in the server, across machines
-        return fast(config, project_dir, csv_path, **options)
-    with _load_lock(config, project_dir, schema):
+    if fast is _load_postgres:  # it locks in the server, across machines
+        return fast(config, project_dir, seed)
+    with _load_lock(config, project_dir, seed.schema):
         if fast is not None:
-            return fast(config, project_dir, csv_path, **options)
-        from .dbt_seed import SeedLoadError, load_csv_with_dbt
-
-        try:
-            return load_csv_with_dbt(
-                config, project_dir, Path(project.profiles_dir), csv_path, **options
-            )
-        except SeedLoadError as e:
-            raise WarehouseError(str(e)) from None
+            return fast(config, project_dir, seed)
+        return _load_with_dbt(config, project_dir, seed, profiles)

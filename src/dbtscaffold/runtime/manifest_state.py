@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .fingerprint import fingerprint
-from .parse import _adapter_packages, _file_id, _read_record
+from .parse import file_id, read_record
 
 
 @dataclass(frozen=True)
@@ -33,10 +33,9 @@ def manifest_state(project_dir: Path, profiles_dir: Path, target_path: Path) -> 
     target_path = Path(target_path)
     if not target_path.is_absolute():
         target_path = project_dir / target_path
-    record = _read_record(target_path)
-    manifest_id = _file_id(target_path / "manifest.json")
-    packages = _adapter_packages(Path(profiles_dir), project_dir)
-    current = fingerprint(project_dir, Path(profiles_dir), target_path, packages)
+    record = read_record(target_path)
+    manifest_id = file_id(target_path / "manifest.json")
+    current = fingerprint(project_dir, Path(profiles_dir))
     parsed_at = record.get("parsed_at")
     return ManifestState(
         exists=manifest_id is not None,

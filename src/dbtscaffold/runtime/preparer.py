@@ -1,11 +1,5 @@
-"""dagster-dbt's preparer hook (`DbtProjectPreparer`) with dbtscaffold's parse on load.
-
-dagster-dbt's own `DbtProject.prepare_if_dev()` runs `dbt parse` on every load under
-`dagster dev` (seconds to minutes) and never when DAGSTER_DBT_PARSE_PROJECT_ON_LOAD is set
-outside it. This preparer parses only when something dbt reads changed (see parse.py), honours
-the variable both ways, and says what to do when parse on load is off and the manifest is
-missing.
-"""
+"""dagster-dbt's preparer hook with dbtscaffold's parse on load: parse only when something dbt
+reads changed, DAGSTER_DBT_PARSE_PROJECT_ON_LOAD honoured both ways, a missing manifest said."""
 
 from __future__ import annotations
 
