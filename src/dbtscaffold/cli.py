@@ -10,7 +10,7 @@ import contextlib
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -96,41 +96,21 @@ def _main(
 # --- init -------------------------------------------------------------------
 
 
-def _init(
-    project_name: str | None,
-    dbt_project_dir: Path | None,
-    profiles_dir: Path | None,
-    output_dir: Path | None,
-    force: bool,
-    dry_run: bool,
-    overwrite: bool = False,
-    schedule: str | None = None,
-    no_schedule: bool = False,
-    ignore_package_conflict: bool = False,
-    dbt_state: bool = False,
-    layout: str = "python",
-    lock: bool = False,
-) -> None:
-    if schedule is not None and no_schedule:
+def _init(options: dict[str, Any]) -> None:
+    """init and project scaffold: OPTIONS are their parameters, by name."""
+    if options["schedule"] is not None and options["no_schedule"]:
         raise typer.BadParameter("--schedule and --no-schedule exclude each other.")
     with handle_errors():
         from dbtscaffold.commands.init import run_init
 
+        options.pop("use_dbt_project_package_data_dir", None)  # always so (see cli_options)
         run_init(
-            project_name=project_name,
-            dbt_project_dir=dbt_project_dir or Path.cwd(),
-            profiles_dir=profiles_dir,
-            output_dir=output_dir or Path.cwd(),
-            force=force or overwrite,
-            dry_run=dry_run,
-            overwrite=overwrite,
+            dbt_project_dir=options.pop("dbt_project_dir") or Path.cwd(),
+            output_dir=options.pop("output_dir") or Path.cwd(),
+            force=options.pop("force") or options["overwrite"],
             interactive=sys.stdin.isatty() and sys.stdout.isatty(),
-            schedule=schedule,
-            no_schedule=no_schedule,
-            ignore_package_conflict=ignore_package_conflict,
-            dbt_state=dbt_state,
-            layout=layout,
-            lock=lock,
+            dbt_state=options.pop("use_experimental_dbt_state"),
+            **options,
         )
 
 
@@ -151,21 +131,7 @@ def init(
     lock: Lock = False,
 ) -> None:
     """Create a Dagster project that loads every dbt model as an asset."""
-    _init(
-        project_name,
-        dbt_project_dir,
-        profiles_dir,
-        output_dir,
-        force,
-        dry_run,
-        overwrite=overwrite,
-        schedule=schedule,
-        no_schedule=no_schedule,
-        ignore_package_conflict=ignore_package_conflict,
-        dbt_state=use_experimental_dbt_state,
-        layout=layout,
-        lock=lock,
-    )
+    _init(locals())
 
 
 @project_app.command("scaffold")
@@ -186,21 +152,7 @@ def project_scaffold(
     lock: Lock = False,
 ) -> None:
     """Same as `dbtscaffold init`, with every option of `dagster-dbt project scaffold`."""
-    _init(
-        project_name,
-        dbt_project_dir,
-        profiles_dir,
-        output_dir,
-        force,
-        dry_run,
-        overwrite=overwrite,
-        schedule=schedule,
-        no_schedule=no_schedule,
-        ignore_package_conflict=ignore_package_conflict,
-        dbt_state=use_experimental_dbt_state,
-        layout=layout,
-        lock=lock,
-    )
+    _init(locals())
 
 
 # --- example ----------------------------------------------------------------

@@ -65,7 +65,9 @@ def test_usage_errors_exit_2_and_change_nothing(argv, tmp_path):
     before = tree_hash(tmp_path, ignore=())
     done = invoke(*argv, cwd=tmp_path)
     assert done.returncode == 2, done.stderr
-    assert "Usage: dbtscaffold" in done.stderr and "Traceback" not in done.stderr
+    lines = done.stderr.splitlines()
+    assert lines[0].startswith("error: ") and lines[1].startswith("usage: dbtscaffold"), lines
+    assert "Traceback" not in done.stderr
     assert tree_hash(tmp_path, ignore=()) == before
 
 
