@@ -230,3 +230,40 @@ def test_example_and_init_print_relative_paths_and_name_convert_seed(tmp_path):
     assert "Using profiles.yml in the dbt project: profiles.yml" in init.stderr
     assert "  cd jaffle_dagster\n" in init.stderr
     assert "  dbtscaffold convert-seed raw_customers " in init.stderr
+
+
+LOAD = (
+    "from jaffle_shop_dagster.definitions import defs; "
+    "print(len(list(defs.resolve_asset_graph().get_all_asset_keys())))"
+)
+
+
+def test_check_names_what_made_the_manifest_stale(scaffolded):
+    import json
+
+    dbt_dir, dagster_dir = scaffolded
+    env = dict(os.environ, DAGSTER_DBT_PARSE_PROJECT_ON_LOAD="1")
+    env.pop("DBT_TARGET", None)
+    load = subprocess.run(
+        [sys.executable, "-c", LOAD], cwd=dagster_dir, env=env, check=False,
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert load.returncode == 0, load.stderr[-3000:]  # parsed on load, the inputs recorded
+
+    def manifest(**extra: str) -> dict:
+        proc = run_cli("check", "--json", "--no-load", cwd=dagster_dir, env=extra)
+        return next(c for c in json.loads(proc.stdout)["checks"] if c["id"] == "manifest")
+
+    # A file rewritten with the same bytes (as undo does): its mtime moved, nothing changed.
+    staging = dbt_dir / "models" / "staging" / "_staging.yml"
+    staging.write_bytes(staging.read_bytes())
+    assert manifest()["status"] == "ok", manifest()
+    # The profile's default target named in DBT_TARGET: a variable dbt reads changed.
+    found = manifest(DBT_TARGET="dev")
+    assert "since then DBT_TARGET changed: unset -> 'dev'" in found["message"], found
+    # A file's content.
+    sql = dbt_dir / "models" / "staging" / "stg_orders.sql"
+    sql.write_text(sql.read_text() + "\n-- edited\n")
+    found = manifest()
+    assert "since then models/staging/stg_orders.sql changed" in found["message"], found
+    assert "DBT_TARGET" not in found["message"]

@@ -141,9 +141,11 @@ def check_manifest(ctx: Context) -> Finding:
         return Finding(
             OK, f"{shown} is current: parsed {_ago(time.time() - since)}, unchanged since"
         )
-    changed = _newest_change(ctx, since)
     age = f"parsed {_ago(time.time() - since)}"
-    if changed:
+    if state.changes:  # named from the inputs that parse recorded
+        more = f" and {len(state.changes) - 3} more" if len(state.changes) > 3 else ""
+        why = f"{age}; since then {', '.join(state.changes[:3])}{more}"
+    elif changed := _newest_change(ctx, since):  # a record without inputs (older dbtscaffold)
         why = f"{age}; {changed[0]} changed {_ago(time.time() - changed[1])}"
     elif state.recorded:
         why = f"{age}; no file changed since, so a DBT_ or env_var() variable, the profiles.yml "

@@ -1,14 +1,12 @@
-"""A hash of what `dbt parse` reads: the files at the top of the dbt project and under the
-folders dbt_project.yml names (packages too, inside the project or not), profiles.yml, every
-DBT_* variable and every one an env_var() names, the dbt executable and the dbt packages'
-versions. Nothing else in the project folder counts (a Dagster project nested in it, as the
-tutorial has it, never makes a load parse); nor a folder named through Jinja but env_var().
-"""
+"""What `dbt parse` reads, hashed: top files and the folders dbt_project.yml names (packages
+too), profiles.yml, DBT_* and env_var() variables, dbt and its packages' versions. A Dagster
+project nested in the dbt project (the tutorial's) is not read, so it never makes a load parse."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -24,6 +22,7 @@ _TOP_FILES += ["selectors.yml", ".dbtignore"]
 _FOLDER_KEYS = ["model", "seed", "macro", "snapshot", "test", "analysis", "docs", "source", "data"]
 _DEFAULT_FOLDERS = ["models", "seeds", "macros", "snapshots", "tests", "analyses", "dbt_packages"]
 _ENV_VAR_RE = re.compile(rb"""env_var\(\s*['"]([^'"]+)['"]""")
+_SECRET_RE = re.compile(r"PASS|SECRET|TOKEN|KEY|CREDENTIAL|AUTH", re.IGNORECASE)
 
 
 def dbt_command() -> list[str]:
@@ -104,6 +103,15 @@ def _versions() -> str:
 
 def fingerprint(project_dir: Path, profiles_dir: Path) -> str:
     """A hash of everything `dbt parse` reads for PROJECT_DIR."""
+    return digest(inputs(project_dir, profiles_dir))
+
+
+def digest(parts: dict[str, str]) -> str:
+    return hashlib.blake2b(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:40]
+
+
+def inputs(project_dir: Path, profiles_dir: Path) -> dict[str, str]:
+    """What `dbt parse` reads, each with a digest (a variable: its value), for `check` too."""
     project_dir = Path(project_dir).resolve()
     files = [project_dir / n for n in _TOP_FILES if (project_dir / n).is_file()]
     dbt_project = project_dir / "dbt_project.yml"
@@ -113,17 +121,19 @@ def fingerprint(project_dir: Path, profiles_dir: Path) -> str:
     for folder in sorted(f for f in folders if f.is_dir() and f != project_dir):
         files += _files(folder, seen)
     files.append(Path(profiles_dir).resolve() / "profiles.yml")
-    h = hashlib.blake2b(digest_size=20)
     env_names = {k for k in os.environ if k.upper().startswith("DBT_")}
-    h.update("\0".join([str(project_dir), _versions(), *dbt_command()]).encode() + b"\0")
+    parts = {"project": str(project_dir), "dbt": " ".join([_versions(), *dbt_command()])}
     for path in sorted(set(files)):
         try:
             data = path.read_bytes()
         except OSError:
             data = b"\0unreadable"
-        h.update(str(path).encode("utf-8", "surrogateescape") + b"\0")
-        h.update(len(data).to_bytes(8, "little") + data)
+        rel = os.path.relpath(path, project_dir)  # a package's files outside: absolute
+        key = f"file:{path if rel.startswith('..') else rel}"
+        parts[key] = hashlib.blake2b(data).hexdigest()[:20]
         env_names.update(n.decode("utf-8", "replace") for n in _ENV_VAR_RE.findall(data))
     for name in sorted(env_names):  # None (unset) and "" differ
-        h.update(f"env:{name}={os.environ.get(name)!r}\0".encode("utf-8", "surrogateescape"))
-    return h.hexdigest()
+        value = repr(os.environ.get(name))
+        secret = _SECRET_RE.search(name) and name in os.environ
+        parts[f"env:{name}"] = hashlib.blake2b(value.encode()).hexdigest()[:20] if secret else value
+    return parts

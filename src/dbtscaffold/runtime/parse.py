@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .fingerprint import fingerprint, run_dbt
+from .fingerprint import digest, fingerprint, inputs, run_dbt
 from .locks import RUN_FILE, acquire, hold_for_load, release_after_import
 
 PARSE_ON_LOAD_ENV = "DAGSTER_DBT_PARSE_PROJECT_ON_LOAD"
@@ -55,11 +55,8 @@ def file_id(path: Path) -> list[int] | None:
 
 def _is_current(target_path: Path, current: str) -> bool:
     record, manifest = read_record(target_path), file_id(target_path / "manifest.json")
-    return (
-        manifest is not None
-        and record.get("manifest") == manifest
-        and (record.get("fingerprint") == current)
-    )
+    now = [record.get("manifest"), record.get("fingerprint")]
+    return manifest is not None and now == [manifest, current]
 
 
 def _run_dbt(args: list[str], project_dir: Path, profiles_dir: Path) -> None:
@@ -78,7 +75,7 @@ def _run_dbt(args: list[str], project_dir: Path, profiles_dir: Path) -> None:
 
 def _parse(project_dir: Path, profiles_dir: Path, target_path: Path) -> None:
     """Parse into TARGET_PATH/manifest.json, recorded if nothing changed while dbt read."""
-    current = fingerprint(project_dir, profiles_dir)
+    parts = inputs(project_dir, profiles_dir)
     state = target_path / STATE_DIR
     if read_record(target_path).get("project_dir") != str(project_dir):
         # A moved project: partial parsing would keep the seeds' old root_path
@@ -95,7 +92,7 @@ def _parse(project_dir: Path, profiles_dir: Path, target_path: Path) -> None:
         if 'Run "dbt deps"' not in str(e):  # packages declared, not installed: as dagster-dbt
             raise
         _run_dbt(["deps"], project_dir, profiles_dir)
-        current = fingerprint(project_dir, profiles_dir)
+        parts = inputs(project_dir, profiles_dir)
         _run_dbt(args, project_dir, profiles_dir)
     # Into place by a rename (same folder tree): loads see the old manifest or the new one.
     # No record meanwhile: a crash in between makes the next load parse again.
@@ -105,13 +102,9 @@ def _parse(project_dir: Path, profiles_dir: Path, target_path: Path) -> None:
     os.replace(state / "manifest.json", manifest)
     # An editor (unlike dbtscaffold's commands) does not wait for our lock: if the files changed
     # while dbt read them, serve this manifest but record nothing, so the next load parses.
-    if fingerprint(project_dir, profiles_dir) == current:
-        record = {
-            "fingerprint": current,
-            "manifest": file_id(manifest),
-            "project_dir": str(project_dir),
-            "parsed_at": started,
-        }
+    if fingerprint(project_dir, profiles_dir) == digest(parts):
+        record: dict[str, Any] = {"fingerprint": digest(parts), "inputs": parts}
+        record.update(manifest=file_id(manifest), project_dir=str(project_dir), parsed_at=started)
         with contextlib.suppress(OSError):  # torn or missing, it only makes the next load parse
             (target_path / FINGERPRINT_FILE).write_text(json.dumps(record), encoding="utf-8")
 
