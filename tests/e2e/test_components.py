@@ -254,11 +254,18 @@ def test_materialize_and_check_json_in_both_layouts(tmp_path):
         run_cli("materialize", cwd=project, check=0)
         assert duckdb_counts(dbt_dir / "jaffle_shop.duckdb") == ROWS, layout
         checks = check_json(project)
-        assert checks["status"] == "warn", (layout, checks)  # hints only: seeds, dbt on PATH
+        # Remarks only: the seeds hint (which leaves the status ok), dbt on PATH (a warning).
+        assert checks["status"] in ("ok", "warn"), (layout, checks)
+        assert {c["status"] for c in checks.values() if isinstance(c, dict)} <= {
+            "ok",
+            "hint",
+            "warn",
+            "skip",
+        }
         for name in ("projects", "manifest", "asset_keys", "runtime_copy", "definitions"):
             assert checks[name]["status"] == "ok", (layout, checks[name])
         assert "8 assets" in checks["definitions"]["message"], checks["definitions"]
-        assert "1 Python assets" in checks["asset_keys"]["message"], checks["asset_keys"]
+        assert "1 Python asset," in checks["asset_keys"]["message"], checks["asset_keys"]
 
 
 def test_package_refuses_the_components_layout_in_one_line(tmp_path):

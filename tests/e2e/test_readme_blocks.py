@@ -4,8 +4,10 @@ The tool's README first (installed from a copy of this checkout, as its first li
 the README `init` writes into the generated project, in that project. Left out, and tested
 elsewhere with their servers: the lines that start a server and wait (`dbtscaffold dev`,
 `dagster dev`: tests/e2e/test_dev.py), the blocks of the production machine (PostgreSQL and
-three Dagster servers: test_production.py) and the test suite's own command. A command already
-run in the same folder is not run twice.
+three Dagster servers: test_production.py), the test suite's own command, and recipes for a
+project of the user's (a block that starts with `cd` into a folder it did not make: moving a
+Pythonic project to components, which ends with an edit by hand). A command already run in the
+same folder is not run twice.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ def runnable(block: list[str]) -> list[str]:
     if any(s in line for line in block for s in SERVER_BLOCK) or any(
         SUITE in line for line in block
     ):
+        return []
+    if block and re.fullmatch(r"cd \S+\s*(#.*)?", block[0].strip()):  # a recipe: see above
         return []
     return [line for line in block if line.strip() and not SERVER_LINE.match(line)]
 
