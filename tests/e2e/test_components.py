@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
+import time
+import zipfile
 from pathlib import Path
 
 import pytest
 
-from tests.helpers.cli import BIN, run_cli
+from tests.helpers.cli import BIN, run, run_cli
 from tests.helpers.dev import serve_with_dbtscaffold_dev, upstream
 from tests.helpers.example import ALL_ASSETS, ROWS, duckdb_counts
 from tests.helpers.trees import tree_hash
@@ -112,8 +115,8 @@ def test_project_scaffold_layout_components_and_its_errors(tmp_path):
 # --- the tutorial with dg --------------------------------------------------------------
 
 
-def editable_venv(project: Path, where: Path) -> Path:
-    """A venv that sees this one's packages, with PROJECT installed editable: its bin/.
+def editable_venv(project: Path | None, where: Path) -> Path:
+    """A venv that sees this one's packages, with PROJECT (if any) installed editable: its bin/.
 
     `pip install -e .` as the generated README says, without an index: the venv reads this
     environment's site-packages through a .pth file.
@@ -127,6 +130,8 @@ def editable_venv(project: Path, where: Path) -> Path:
         check=True, capture_output=True, text=True,
     ).stdout.strip())  # fmt: skip
     (site / "parent.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    if project is None:
+        return venv / "bin"
     subprocess.run(
         [venv / "bin" / "python", "-m", "pip", "install", "-q", "--no-deps",
          "--no-build-isolation", "--no-index", "-e", project],
@@ -268,15 +273,97 @@ def test_materialize_and_check_json_in_both_layouts(tmp_path):
         assert "1 Python asset," in checks["asset_keys"]["message"], checks["asset_keys"]
 
 
-def test_package_refuses_the_components_layout_in_one_line(tmp_path):
+# --- package: a wheel that runs where the source dbt project does not exist ---------------
+
+
+def wheel_names(wheel: Path) -> list[str]:
+    with zipfile.ZipFile(wheel) as z:
+        return sorted(n for n in z.namelist() if ".dist-info/" not in n)
+
+
+def wheel_venv(wheel: Path, where: Path) -> Path:
+    """A venv that sees this one's packages, with WHEEL installed (not editable): its bin/."""
+    bin_dir = editable_venv(None, where)
+    subprocess.run(
+        [bin_dir / "python", "-m", "pip", "install", "-q", "--no-deps", "--no-index", wheel],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return bin_dir
+
+
+@pytest.mark.slow
+@pytest.mark.venv
+def test_package_builds_a_wheel_that_loads_and_materializes_without_the_source(tmp_path):
+    laptop = tmp_path / "laptop"
+    laptop.mkdir()
+    _, project = components_project(laptop)
+    run_cli("convert-seed", "raw_customers", cwd=project, check=0)
+    first = run_cli("package", cwd=project, check=0)
+    assert "Built dist/jaffle_dagster-0.1.0-py3-none-any.whl" in first.stderr, first.stderr
+    assert "JAFFLE_SHOP_DUCKDB_PATH" in first.stderr
+    [wheel] = (project / "dist").glob("*.whl")
+    names = wheel_names(wheel)
+    state = f"{DAGSTER}/defs/.local_defs_state/DbtProjectComponent__..__/"
+    for name in ("dg.toml", "data/raw_customers.csv", "defs/jaffle_shop/defs.yaml"):
+        assert f"{DAGSTER}/{name}" in names, name
+    for name in ("state", "project/dbt_project.yml", "project/profiles.yml"):
+        assert state + name in names, name
+    packed = [n[len(state) + len("project/") :] for n in names if n.startswith(state + "project/")]
+    assert "target/manifest.json" in packed and "seeds/raw_orders.csv" in packed
+    for part in packed:  # nor dbt's output, DuckDB files, the Dagster project nested in it
+        assert not part.startswith(("target/", "logs/", f"{DAGSTER}/")) or part.endswith(
+            "target/manifest.json"
+        ), part
+        assert not part.endswith(".duckdb"), part
+
+    # Twice: nothing of the project changes, the same wheel.
+    ignore = (".dbtscaffold", "dist", "__pycache__")
+    tree = tree_hash(project, ignore)
+    second = run_cli("package", cwd=project, check=0)
+    assert "is up to date" in second.stderr, second.stderr
+    assert "create " not in second.stdout + second.stderr
+    assert "update " not in second.stdout + second.stderr
+    assert tree_hash(project, ignore) == tree
+    assert wheel_names(wheel) == names
+
+    server = tmp_path / "server"
+    server.mkdir()
+    shutil.copy2(wheel, server / wheel.name)
+    laptop.rename(tmp_path / "laptop-gone")  # the source dbt project no longer exists
+    bin_dir = wheel_venv(server / wheel.name, server)
+    [site] = (server / "venv").glob(f"lib/python*/site-packages/{DAGSTER}")
+    env = {k: v for k, v in os.environ.items() if k != "DAGSTER_DBT_PARSE_PROJECT_ON_LOAD"}
+    env.update(
+        PATH=os.pathsep.join([str(bin_dir), str(BIN), os.environ["PATH"]]),
+        DAGSTER_HOME=str(server),
+        JAFFLE_SHOP_DUCKDB_PATH=str(server / "jaffle_shop.duckdb"),
+        DBT_TARGET_PATH=str(server / "dbt-target"),
+    )
+    dagster = [bin_dir / "python", "-m", "dagster"]
+    module = ["-m", f"{DAGSTER}.definitions"]
+    before = tree_hash(site, ignore=("__pycache__",))
+    run([*dagster, "definitions", "validate", *module], cwd=server, env=env)
+    # Loading parsed nothing: no dbt run wrote into the installed package.
+    assert tree_hash(site, ignore=("__pycache__",)) == before
+    started = time.monotonic()
+    run([*dagster, "asset", "materialize", *module, "--select", "*"], cwd=server, env=env)
+    print(f"materialize from the wheel: {time.monotonic() - started:.1f} s")
+    assert duckdb_counts(server / "jaffle_shop.duckdb") == ROWS
+    assert tree_hash(site, ignore=("__pycache__",)) == before
+
+
+def test_package_without_the_package_data_says_what_to_add_in_one_line(tmp_path):
     dbt_dir, project = components_project(tmp_path)
+    pyproject = project / "pyproject.toml"
+    text = pyproject.read_text()
+    pyproject.write_text(text.replace('"dg.toml", ', ""))
     before = tree_hash(dbt_dir, ignore=())
     proc = run_cli("package", cwd=project)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert [line for line in proc.stderr.splitlines() if line.strip()] == [
         (
-            "error: `dbtscaffold package` does not build components-layout projects yet "
-            f"(`{DAGSTER}` is one); deploy from a checkout with `dg`, or use --layout python."
+            f"error: `[tool.setuptools.package-data]` in `{pyproject}` does not declare what "
+            'the wheel needs; add "dg.toml" to its `"*"` list and retry.'
         )
     ]
     assert tree_hash(dbt_dir, ignore=()) == before

@@ -9,6 +9,11 @@
    since an earlier build in build/lib, and would ship them), with pip, else uv, into dist/,
    and check that the packaged manifest is in it.
 
+In the components layout: data/ is copied into the package (step 2), `dg utils
+refresh-defs-state` puts the dbt project and its manifest in dg's state under defs/ (the
+component's write_state_to_path), and the build copy gets a dg.toml in the package, the
+config load_from_defs_folder finds above definitions.py once installed.
+
 Unlike dagster-dbt's `project prepare-and-package`, it never deletes the packaged copy
 before copying, so it can be run again and again.
 """
@@ -39,7 +44,7 @@ _BUILD_SKIP = frozenset(
 
 def _project_env(info: DagsterProjectInfo, **extra: str) -> dict[str, str]:
     """The environment to run the project's code in from dbtscaffold (its dbt on PATH)."""
-    path = os.pathsep.join(p for p in (str(info.dir), os.environ.get("PYTHONPATH")) if p)
+    path = os.pathsep.join(p for p in (str(info.source_dir), os.environ.get("PYTHONPATH")) if p)
     bin_dir = str(Path(sys.executable).parent)
     return proc.build_env(
         {
@@ -148,13 +153,18 @@ def _build_command(source: Path, out: Path) -> list[str]:
     raise UserError("Neither pip nor uv is installed here to build the wheel; install pip.")
 
 
-def build_wheel(info: DagsterProjectInfo, dbt: DbtProjectInfo) -> Path:
-    """Build the project's wheel from a clean copy into its dist/; return the wheel."""
+def build_wheel(
+    info: DagsterProjectInfo, dbt: DbtProjectInfo, extra: dict[str, str] | None = None
+) -> Path:
+    """Build the project's wheel from a clean copy (plus EXTRA: {path in it: text}) into its
+    dist/; return the wheel."""
     from dbtscaffold.changes.files import write_atomic
 
     with tempfile.TemporaryDirectory(prefix="dbtscaffold-package-") as tmp:
         source = Path(tmp) / "src"
         shutil.copytree(info.dir, source, ignore=_ignore_for_build(info, dbt), symlinks=False)
+        for rel, text in (extra or {}).items():
+            (source / rel).write_text(text, encoding="utf-8")
         out = Path(tmp) / "dist"
         try:
             proc.run(_build_command(source, out), cwd=Path(tmp))
@@ -183,17 +193,26 @@ def build_wheel(info: DagsterProjectInfo, dbt: DbtProjectInfo) -> Path:
 
 
 def _check_wheel(wheel: Path, info: DagsterProjectInfo, dbt: DbtProjectInfo) -> None:
-    from dbtscaffold.dagster_project.package import MANIFEST, PACKAGED_DBT_DIR
+    from fnmatch import fnmatch
+
+    from dbtscaffold.dagster_project.package import MANIFEST, PACKAGED_DBT_DIR, STATE_DIR
 
     target = Path(dbt.target_path).as_posix().strip("/")
-    wanted = f"{info.package}/{PACKAGED_DBT_DIR}/{target}/{MANIFEST}"
+    if info.layout == "components":
+        wanted = [f"{info.package}/dg.toml", f"{info.package}/defs/{STATE_DIR}/*/state"]
+        wanted.append(f"{info.package}/defs/{STATE_DIR}/*/project/{target}/{MANIFEST}")
+        pattern = f"dg.toml`, `{STATE_DIR}/**/*"
+    else:
+        wanted = [f"{info.package}/{PACKAGED_DBT_DIR}/{target}/{MANIFEST}"]
+        pattern = f"{PACKAGED_DBT_DIR}/**/*"
     with zipfile.ZipFile(wheel) as z:
-        names = set(z.namelist())
-    if wanted not in names:
-        raise UserError(
-            f"The wheel `{wheel.name}` lacks `{wanted}`: declare `{PACKAGED_DBT_DIR}/**/*` as "
-            f"package data of `{info.package}` for the build backend in pyproject.toml."
-        )
+        names = z.namelist()
+    for want in wanted:
+        if not any(fnmatch(n, want) for n in names):
+            raise UserError(
+                f"The wheel `{wheel.name}` lacks `{want}`: declare `{pattern}` as package data "
+                f"of `{info.package}` for the build backend in pyproject.toml."
+            )
 
 
 def _deploy_notes(dbt: DbtProjectInfo) -> None:
@@ -222,6 +241,85 @@ def _deploy_notes(dbt: DbtProjectInfo) -> None:
         )
 
 
+def _shown(wheel: Path) -> str:
+    """WHEEL relative to the working folder, or absolute when that is far."""
+    from dbtscaffold.dagster_project.locate import relpath
+
+    shown = relpath(wheel, Path.cwd())
+    return shown if not shown.startswith("../..") else str(wheel)
+
+
+def refresh_defs_state(info: DagsterProjectInfo) -> None:
+    """`dg utils refresh-defs-state`: the project's DbtProjectComponent writes a copy of the
+    dbt project with its manifest into dg's state under defs/ (see _dbtscaffold/component.py)."""
+    import importlib.util
+
+    if importlib.util.find_spec("dagster_dg_cli") is None:
+        raise UserError(
+            f"dagster-dg-cli is not installed in `{sys.prefix}`; run "
+            f"`{sys.executable} -m pip install dagster-dg-cli` and retry."
+        )
+    cmd = [sys.executable, "-m", "dagster_dg_cli.cli", "utils", "refresh-defs-state"]
+    try:
+        proc.run(cmd, cwd=info.dir, env=_project_env(info))
+    except proc.ProcessError as e:
+        lines = [line for line in (e.stderr or e.stdout).strip().splitlines() if line.strip()]
+        why = lines[-1].strip() if lines else f"exit {e.returncode}"
+        raise UserError(
+            f"`dg utils refresh-defs-state` failed ({why}); `dg check defs` in `{info.dir}` "
+            "shows why: fix it and retry.",
+            details=str(e),
+        ) from e
+
+
+def _package_components(
+    info: DagsterProjectInfo, dbt: DbtProjectInfo, *, dry_run: bool
+) -> Path | None:
+    """package in the components layout: data/ into the package, dg's state refresh (the dbt
+    project and its manifest), and a wheel with a dg.toml that loads without a dbt parse."""
+    from dbtscaffold.commands.common import execute_plan, state_locked
+    from dbtscaffold.dagster_project.locate import relpath
+    from dbtscaffold.dagster_project.package import (
+        DG_TOML,
+        STATE_DIR,
+        dg_toml,
+        plan_package_components,
+    )
+
+    result = plan_package_components(info)
+    state = relpath(info.package_dir / "defs" / STATE_DIR, info.dir)
+    with contextlib.ExitStack() as locks:
+        if not dry_run:
+            locks.enter_context(state_locked(info.state_dir))
+            # First: when it fails, the project's files are as they were.
+            with console.status("Refreshing dg's state (dg utils refresh-defs-state)"):
+                refresh_defs_state(info)
+        execute_plan(
+            result.plan,
+            dry_run=dry_run,
+            state_dir=info.state_dir,
+            command="package",
+            nothing_to_do=f"The packaged copy of data/ in `{relpath(result.copy_dir, info.dir)}/` "
+            "is up to date.",
+        )
+    if dry_run:
+        console.info(
+            f"Would run `dg utils refresh-defs-state` (into `{state}/`) and build the wheel."
+        )
+        return None
+    package_rel = relpath(info.package_dir, info.dir)
+    with console.status("Building the wheel"):
+        wheel = build_wheel(info, dbt, {f"{package_rel}/{DG_TOML}": dg_toml(info)})
+    shown = _shown(wheel)
+    console.success(
+        f"Built {shown} (dbt project `{dbt.name}` with its manifest in dg's state `{state}/`; "
+        f"data/: {result.data_files} files)."
+    )
+    _deploy_notes(dbt)
+    console.info(f'Install it in a fresh environment: pip install "{shown}"')
+    return wheel
+
+
 def run_package(*, dagster_project_dir: Path | None, dry_run: bool) -> Path | None:
     """Prepare, copy and build; return the wheel (None for a dry run)."""
     from dbtscaffold.commands.common import dbt_project_locked, execute_plan, state_locked
@@ -230,19 +328,14 @@ def run_package(*, dagster_project_dir: Path | None, dry_run: bool) -> Path | No
     from dbtscaffold.dbt.project import read_dbt_project
 
     info = resolve_dagster_project(dagster_project_dir)
-    if info.layout == "components":
-        # TODO(#24): package through `dg utils refresh-defs-state` (the wheel must also carry
-        # a [tool.dg] config for load_from_defs_folder to find its project root).
-        raise UserError(
-            f"`dbtscaffold package` does not build components-layout projects yet "
-            f"(`{info.dir.name}` is one); deploy from a checkout with `dg`, or use --layout python."
-        )
     if not (info.dbt_project_dir / "dbt_project.yml").is_file():
         raise UserError(
             f"The dbt project `{info.dbt_project_dir}` that `{info.dir / 'pyproject.toml'}` "
             "names is missing; package where the dbt project is."
         )
     dbt = read_dbt_project(info.dbt_project_dir)
+    if info.layout == "components":
+        return _package_components(info, dbt, dry_run=dry_run)
     with contextlib.ExitStack() as locks:
         if not dry_run:
             # No other dbtscaffold change (convert-seed, undo) between the manifest and the
@@ -268,8 +361,7 @@ def run_package(*, dagster_project_dir: Path | None, dry_run: bool) -> Path | No
         return None
     with console.status("Building the wheel"):
         wheel = build_wheel(info, dbt)
-    shown = relpath(wheel, Path.cwd())
-    shown = shown if not shown.startswith("../..") else str(wheel)
+    shown = _shown(wheel)
     console.success(
         f"Built {shown} (dbt project `{dbt.name}` with its manifest: {result.dbt_files} files; "
         f"data/: {result.data_files})."

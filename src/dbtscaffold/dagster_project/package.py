@@ -30,6 +30,11 @@ SKIP_DIR_NAMES = frozenset({"__pycache__", "node_modules"})
 SKIP_FILE_NAMES = frozenset({".user.yml"})
 SKIP_SUFFIXES = (".duckdb", ".duckdb.wal", ".pyc", ".pyo")
 PACKAGE_DATA = (f"{PACKAGED_DBT_DIR}/**/*", f"{PACKAGED_DATA_DIR}/**/*")
+# The components layout: dg's local state (`dg utils refresh-defs-state` writes the dbt project
+# and its manifest there, under defs/) and the dg.toml the wheel carries in the package.
+STATE_DIR = ".local_defs_state"
+DG_TOML = "dg.toml"
+COMPONENTS_PACKAGE_DATA = (DG_TOML, f"{STATE_DIR}/**/*", f"{PACKAGED_DATA_DIR}/**/*")
 # What seed_assets.py said before it looked for a packaged data/ too.
 OLD_DATA_DIR_LINE = 'DATA_DIR = Path(__file__).parent.parent / "data"'
 NEW_DATA_DIR_LINES = (
@@ -188,12 +193,7 @@ def plan_package(info: DagsterProjectInfo, dbt: DbtProjectInfo, manifest: Path) 
     copy_dir = info.package_dir / PACKAGED_DBT_DIR
     dbt_files = dbt_project_files(dbt, manifest, info.dir)
     _sync(dbt_files, copy_dir, plan)
-    data_dir = info.dir / "data"
-    data_files = (
-        {p.relative_to(data_dir).as_posix(): p for p in _walk(data_dir, set())}
-        if data_dir.is_dir()
-        else {}
-    )
+    data_files = _data_files(info)
     _sync(data_files, info.package_dir / PACKAGED_DATA_DIR, plan)
     pyproject = info.dir / "pyproject.toml"
     before = pyproject.read_bytes()
@@ -205,3 +205,49 @@ def plan_package(info: DagsterProjectInfo, dbt: DbtProjectInfo, manifest: Path) 
         after = seed_assets_with_packaged_data(before.decode("utf-8"))
         plan.add(FileChange(seed_assets, before, after.encode("utf-8")))
     return PackagePlan(plan, copy_dir, len(dbt_files), len(data_files))
+
+
+def _data_files(info: DagsterProjectInfo) -> dict[str, Path]:
+    data_dir = info.dir / "data"
+    if not data_dir.is_dir():
+        return {}
+    return {p.relative_to(data_dir).as_posix(): p for p in _walk(data_dir, set())}
+
+
+def plan_package_components(info: DagsterProjectInfo) -> PackagePlan:
+    """The components layout's plan: data/ copied into the package (dg's state refresh puts
+    the dbt project there); pyproject.toml must declare both as package data."""
+    pyproject = info.dir / "pyproject.toml"
+    doc = _load_toml(pyproject.read_text(encoding="utf-8"), pyproject)
+    table = doc.get("tool", {}).get("setuptools", {}).get("package-data", {})
+    declared = {p for v in table.values() if isinstance(v, list) for p in v}
+    missing = [p for p in COMPONENTS_PACKAGE_DATA if p not in declared]
+    if missing:
+        wanted = ", ".join(f'"{p}"' for p in missing)
+        raise UserError(
+            f"`[tool.setuptools.package-data]` in `{pyproject}` does not declare what the wheel "
+            f'needs; add {wanted} to its `"*"` list and retry.'
+        )
+    plan = Plan(roots=(info.dir,), description=f"package {info.package}")
+    data_files = _data_files(info)
+    copy_dir = info.package_dir / PACKAGED_DATA_DIR
+    _sync(data_files, copy_dir, plan)
+    return PackagePlan(plan, copy_dir, 0, len(data_files))
+
+
+def dg_toml(info: DagsterProjectInfo) -> str:
+    """pyproject.toml's `[tool.dg]` as a dg.toml for the package: installed from a wheel, it
+    is the config `load_from_defs_folder` finds above definitions.py."""
+    import json
+
+    pyproject = info.dir / "pyproject.toml"
+    dg = _load_toml(pyproject.read_text(encoding="utf-8"), pyproject).get("tool", {}).get("dg", {})
+    project = dg.get("project", {})
+    lines = [
+        "# [tool.dg] of the project's pyproject.toml, written by `dbtscaffold package`.",
+        f"directory_type = {json.dumps(dg.get('directory_type', 'project'))}",
+        "",
+        "[project]",
+        *(f"{k} = {json.dumps(v)}" for k, v in project.items() if isinstance(v, str)),
+    ]
+    return "\n".join(lines) + "\n"

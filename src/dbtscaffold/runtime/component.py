@@ -23,7 +23,10 @@ from typing import Any
 
 import dagster as dg
 from dagster_dbt import DbtProjectComponent as _DbtProjectComponent
-from dagster_dbt.errors import DagsterDbtProjectNotFoundError
+from dagster_dbt.errors import (
+    DagsterDbtProjectNotFoundError,
+    DagsterDbtProjectYmlFileNotFoundError,
+)
 
 from .parse import prepare_manifest
 from .preparer import ParseOnLoadPreparer
@@ -54,8 +57,8 @@ class DbtProjectComponent(_DbtProjectComponent):
         """The dbt project itself (a `DbtProject`), or None where only the state has it."""
         try:
             return self.dbt_project
-        except DagsterDbtProjectNotFoundError:
-            return None
+        except (DagsterDbtProjectNotFoundError, DagsterDbtProjectYmlFileNotFoundError):
+            return None  # installed from a wheel: its folder is gone, or is site-packages
 
     @property
     def defs_state_config(self) -> Any:
