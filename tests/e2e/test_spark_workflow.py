@@ -20,6 +20,7 @@ import psutil
 import pytest
 
 from tests.helpers import loads as conc
+from tests.helpers import spark
 from tests.helpers.cli import isolated_env, run_cli, run_tool
 from tests.helpers.dev import ASSETS_QUERY, Dev, graphql
 from tests.helpers.ports import free_port
@@ -134,7 +135,8 @@ def test_the_whole_workflow_on_a_spark_cluster(tmp_path, spark_server, spark_sch
         assert "'decimal(10,2)'" in assets or '"decimal(10,2)"' in assets, assets
 
         for _ in range(2):  # the second materialize replaces the data: no duplicated row
-            proc = run_cli("materialize", cwd=dagster_dir, check=0, timeout=1200)
+            proc = spark.materialize(run_cli, dagster_dir)
+            assert proc.returncode == 0, proc.stdout + proc.stderr
             assert "5 assets" in proc.stderr and "asset checks: 4 passed, 0 failed" in proc.stderr
             assert counts(server, schema) == want["counts"]
         assert column_types(server, f"{schema}.customers") == want["types"]
@@ -202,7 +204,7 @@ def test_a_worker_killed_during_materialize_and_the_rerun(tmp_path):
         assert "Traceback" not in proc.stderr
         if proc.returncode != 0:  # a clear failure is allowed; a half-done run is not hidden
             assert "error:" in proc.stderr, proc.stderr
-        proc = run_cli("materialize", cwd=dagster_dir, timeout=1200)
+        proc = spark.materialize(run_cli, dagster_dir)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         got = counts(own, schema)
         assert got["customers"] == 40 and got["orders"] == 120, got
