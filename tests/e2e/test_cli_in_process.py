@@ -165,3 +165,19 @@ def test_check_no_load_before_the_first_parse_fails_on_the_manifest_only(project
     [manifest] = [c for c in report["checks"] if c["id"] == "manifest"]
     assert manifest["message"].startswith("no ../jaffle_shop/target/manifest.json"), manifest
     assert tree_hash(tmp_path, ignore=()) == before
+
+
+def test_materialize_with_a_dagster_home_that_does_not_exist_is_one_line(
+    projects, tmp_path, monkeypatch
+):
+    _, dagster = projects
+    missing = tmp_path / "no-such-home"
+    monkeypatch.setenv("DAGSTER_HOME", str(missing))
+    before = tree_hash(tmp_path)
+    done = invoke("materialize", cwd=dagster)
+    _one_error(
+        done,
+        f"DAGSTER_HOME `{missing}` is not a folder; create it (Dagster keeps runs there) or "
+        "unset it to use the project's .dagster_home.",
+    )
+    assert tree_hash(tmp_path) == before and not missing.exists()

@@ -80,6 +80,11 @@ def dagster_env(info: DagsterProjectInfo) -> dict[str, str]:
             raise UserError(
                 f"DAGSTER_HOME `{home}` is not an absolute path; set it to one or unset it."
             )
+        if not Path(home).expanduser().is_dir():  # Dagster would stop with a traceback
+            raise UserError(
+                f"DAGSTER_HOME `{home}` is not a folder; create it (Dagster keeps runs there) "
+                "or unset it to use the project's .dagster_home."
+            )
         env[DAGSTER_HOME_ENV] = str(Path(home).expanduser())
     else:
         env[DAGSTER_HOME_ENV] = str(ensure_dagster_home(info.dir / DAGSTER_HOME_DIR))
