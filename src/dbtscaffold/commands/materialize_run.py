@@ -291,6 +291,16 @@ def _run(module: str, working_dir: str, select: str, cancel: _Cancel) -> int:
     return _execute(repo_def, origin, keys, cancel)
 
 
+def _run_config(job_def: Any) -> dict[str, Any]:
+    """The steps run in this process when the job has Dagster's default executor: a step
+    process of its own would start Python and load the definitions again (seconds, and more
+    with the project's size) for a run that is mostly one dbt step. An executor the
+    definitions choose is theirs to keep."""
+    if job_def.executor_def.name != "multi_or_in_process_executor":
+        return {}
+    return {"execution": {"config": {"in_process": {}}}}
+
+
 def _execute(repo_def: Any, origin: Any, keys: Sequence[Any], cancel: _Cancel) -> int:
     from dagster import DagsterInstance
 
@@ -307,6 +317,7 @@ def _execute(repo_def: Any, origin: Any, keys: Sequence[Any], cancel: _Cancel) -
                 raise KeyboardInterrupt
             run = instance.create_run_for_job(
                 job_def=recon_job.get_definition(),
+                run_config=_run_config(job_def),
                 job_code_origin=recon_job.get_python_origin(),
                 repository_load_data=load_data,
                 asset_selection=frozenset(keys),
