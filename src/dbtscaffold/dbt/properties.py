@@ -56,7 +56,8 @@ def plain(node: Any) -> Any:
     return node
 
 
-def _named(seq: Any, name: str) -> int | None:
+def named_index(seq: Any, name: str) -> int | None:
+    """The index of the mapping named NAME in the list SEQ, or None."""
     if not isinstance(seq, list):
         return None
     for i, item in enumerate(seq):
@@ -95,7 +96,7 @@ def find_seed_entry(doc: Doc, seed: str) -> Any:
     if not isinstance(data, dict):
         return None
     seeds = data.get("seeds")
-    i = _named(seeds, seed)
+    i = named_index(seeds, seed)
     if seeds is None or i is None:
         return None
     if is_block_seq(seeds):
@@ -245,13 +246,13 @@ def _rerender_source_table(text: str, source: str, table: Any, schema: str | Non
     data = doc.data
     indent = doc.detect_indent()
     sources = data["sources"]
-    idx = _named(sources, source)
+    idx = named_index(sources, source)
     if idx is None:
         head = [("name", source)] + ([("schema", schema)] if schema else [])
         sources.append(CommentedMap([*head, ("tables", CommentedSeq([table]))]))
     else:
         tables = sources[idx].setdefault("tables", CommentedSeq())
-        t_idx = _named(tables, str(table["name"]))
+        t_idx = named_index(tables, str(table["name"]))
         if t_idx is None:
             tables.append(table)
         elif not _merge_into(tables[t_idx], table):
@@ -293,7 +294,7 @@ def _splice_source_table(text: str, source: str, table: Any, schema: str | None)
         seq = sources if isinstance(sources, list) else CommentedSeq()
         seq.append(src)
         return doc.replace_key(data, "sources", seq, indent)
-    idx = _named(sources, source)
+    idx = named_index(sources, source)
     if idx is None:
         return doc.append_seq_item(sources, new_source(), indent)
     tables = sources[idx].get("tables")
@@ -305,7 +306,7 @@ def _splice_source_table(text: str, source: str, table: Any, schema: str | None)
         seq.append(table)
         src["tables"] = seq
         return doc.replace_seq_item(sources, idx, src, indent)
-    t_idx = _named(tables, str(table["name"]))
+    t_idx = named_index(tables, str(table["name"]))
     if t_idx is None:
         return doc.append_seq_item(tables, table, indent)
     existing = doc.relative_item(tables, t_idx)
@@ -325,7 +326,7 @@ def remove_seed_entry(text: str | Doc, seed: str) -> str:
     doc = _doc(text)
     data = doc.data
     seeds = data.get("seeds") if isinstance(data, dict) else None
-    idx = _named(seeds, seed)
+    idx = named_index(seeds, seed)
     if seeds is None or idx is None:
         return doc.text
     if len(seeds) == 1 and is_block_map(data):
