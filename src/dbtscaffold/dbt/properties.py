@@ -66,15 +66,15 @@ def named_index(seq: Any, name: str) -> int | None:
     return None
 
 
-def asset_key_of(table: Any) -> list[str] | None:
-    """The Dagster asset key a source table declares (config.meta first, as dagster-dbt)."""
-    for meta in ((table.get("config") or {}).get("meta"), table.get("meta")):
-        if isinstance(meta, dict) and isinstance(meta.get("dagster"), dict):
-            key = meta["dagster"].get("asset_key")
-            if isinstance(key, list):
-                return [str(k) for k in key]
-            if isinstance(key, str):
-                return [key]
+def asset_key_of(node: Any) -> list[str] | None:
+    """The Dagster asset key a properties file's NODE (a source table, a model...) sets:
+    its `config.meta`'s, else its `meta`'s (dbt merges both into the manifest's meta, where
+    dagster-dbt reads it: manifest.configured_asset_key); None when it sets none."""
+    from dbtscaffold.dbt.manifest import configured_asset_key
+
+    for meta in ((node.get("config") or {}).get("meta"), node.get("meta")):
+        if (key := configured_asset_key({"meta": meta})) is not None:
+            return list(key)
     return None
 
 
