@@ -27,6 +27,7 @@ from dbtscaffold.dbt.properties import dbt_accepts_meta_in_config
 from dbtscaffold.dbt.refs import RefTarget
 from dbtscaffold.dbt.relations import Relation
 from dbtscaffold.dbt.target import missing_adapter_message, read_target
+from dbtscaffold.dbt.yaml_values import as_dbt_reads, load_yaml_text, parse_yaml_text
 from dbtscaffold.errors import UserError
 
 
@@ -160,7 +161,7 @@ class _Planner:
         config = {**inherited, **own}
         if entry is not None and isinstance(entry[1], dict):
             own_yaml = entry[1].get("config")
-            config.update(dbt_yaml.plain(own_yaml) if isinstance(own_yaml, dict) else {})
+            config.update(as_dbt_reads(own_yaml) if isinstance(own_yaml, dict) else {})
         macros = (t.text for t in self.texts.files.texts.values() if t.kind == "sql")
         rel, warning = converted_relation(
             self.dbt, seed_file.name, config, macros, self.target, self.schema
@@ -290,8 +291,6 @@ class _Planner:
         Read from dbt_project.yml as it is now in the plan, the way dbt reads it (PyYAML,
         YAML 1.1: `+quote_columns: yes` is true), not round-trip (YAML 1.2: text).
         """
-        from dbtscaffold.dbt.project import parse_yaml_text
-
         text = self.texts.text(self.texts.yml) or ""
         if self._project_data is None or self._project_data[0] != text:
             data = parse_yaml_text(text, Path(self.texts.rel(self.texts.yml)), "dbt_project.yml")
@@ -310,12 +309,10 @@ class _Planner:
         """The seeds' property files left with nothing but `version:` (they are deleted)."""
         import yaml
 
-        from dbtscaffold.runtime.profiles import load_yaml
-
         out = set()
         for path in self.emptied:
             try:
-                data = load_yaml(self.texts.text(path) or "")  # C-fast; only its keys matter
+                data = load_yaml_text(self.texts.text(path) or "")  # C-fast; only keys matter
             except yaml.YAMLError:  # what PyYAML refuses, ruamel may read: ask it
                 data = self.texts.load(path)
             if data is None or (isinstance(data, dict) and set(data) <= {"version"}):

@@ -14,11 +14,11 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
+from dbtscaffold.dbt.yaml_values import as_dbt_reads
 from dbtscaffold.dbt.yaml_edit import (
     Doc,
     LayoutError,
     YamlEditError,
-    as_dbt_reads,
     is_block_map,
     is_block_seq,
     render_map_entry,
@@ -43,17 +43,6 @@ SEED_CONFIG_NAMES = frozenset(
         "materialized",
     }
 )  # fmt: skip
-
-
-def plain(node: Any) -> Any:
-    """A ruamel node as plain dicts, lists and scalars."""
-    if isinstance(node, dict):
-        return {str(k): plain(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [plain(v) for v in node]
-    if isinstance(node, str):
-        return str(node)
-    return node
 
 
 def named_index(seq: Any, name: str) -> int | None:
@@ -350,9 +339,9 @@ def _config_items(node: Any) -> dict[str, Any]:
     for key, value in node.items():
         k = str(key)
         if k.startswith("+"):
-            out[k[1:]] = plain(value)
+            out[k[1:]] = value
         elif k in SEED_CONFIG_NAMES:
-            out[k] = plain(value)
+            out[k] = value
     return out
 
 
@@ -361,9 +350,9 @@ def project_seed_config(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(config inherited by SEED from `seeds:` levels above it, config on SEED's own key).
 
-    SOURCE is dbt_project.yml's text, its Doc, or its data already parsed.
+    SOURCE is dbt_project.yml's text, its Doc, or its data as dbt reads it (yaml_values.py).
     """
-    data = source if isinstance(source, dict) else _doc(source).data
+    data = source if isinstance(source, dict) else as_dbt_reads(_doc(source).data)
     inherited: dict[str, Any] = {}
     node = data.get("seeds") if isinstance(data, dict) else None
     for part in (project, *folders):
