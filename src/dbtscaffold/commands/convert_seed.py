@@ -12,7 +12,7 @@ from pathlib import Path
 
 from dbtscaffold import console
 from dbtscaffold.convert.planner import ConvertResult, plan_convert_seed
-from dbtscaffold.dagster_project.locate import DagsterProjectInfo
+from dbtscaffold.dagster_project.locate import DagsterProjectInfo, dagster_dev_url
 from dbtscaffold.dbt.project import DbtProjectInfo
 from dbtscaffold.dbt.target import NAME_RE
 from dbtscaffold.errors import UserError
@@ -150,7 +150,7 @@ def _report(
         f"`{result.plan.display_path(result.seed_assets_path or dagster.package_dir)}` "
         f"{'loads it' if n == 1 else 'load them'}. Undo with `dbtscaffold undo`."
     )
-    if dagster_dev_running(dagster):
+    if dagster_dev_url(dagster) is not None:
         console.info(
             "`dagster dev` is running for this project: click Reload definitions in the UI "
             "to see the new assets; `dbtscaffold materialize` or a UI run loads the CSV "
@@ -161,47 +161,6 @@ def _report(
             "Next: `dbtscaffold materialize` (or `dbtscaffold dev`) loads the CSV before the "
             "models that read it."
         )
-
-
-def _is_dagster_dev(cmd: list[str]) -> bool:
-    """`dagster dev`, `python -m dagster dev`, `dg dev` (or the webserver they start)."""
-    names = [Path(a).name for a in cmd]
-    for i, name in enumerate(names[:-1]):
-        if name in ("dagster", "dg") and names[i + 1] == "dev":
-            return True
-    return any(n == "dagster-webserver" for n in names[:2])
-
-
-def dagster_dev_url(dagster: DagsterProjectInfo) -> str | None:
-    """The UI's address of a `dagster dev`/`dg dev` working in the project's folder, if any."""
-    import itertools
-
-    import psutil
-
-    from dbtscaffold import proc
-
-    for pid in proc.running_in(dagster.dir, _is_dagster_dev):
-        try:
-            cmd = psutil.Process(pid).cmdline()
-        except psutil.Error:
-            continue
-        host, port = "127.0.0.1", "3000"  # dagster dev's defaults
-        for flag, value in itertools.pairwise(cmd):
-            if flag in ("-h", "--host"):
-                host = value
-            elif flag in ("-p", "--port", "--dagster-webserver-port"):
-                port = value
-        if host in ("0.0.0.0", "::"):
-            host = "127.0.0.1"
-        return f"http://{host}:{port}"
-    return None
-
-
-def dagster_dev_running(dagster: DagsterProjectInfo) -> bool:
-    """True when a `dagster dev` works in the Dagster project's folder (best effort)."""
-    from dbtscaffold import proc
-
-    return bool(proc.running_in(dagster.dir, _is_dagster_dev))
 
 
 def _summary(result: ConvertResult, *, to_stdout: bool) -> None:
