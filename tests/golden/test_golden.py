@@ -58,7 +58,7 @@ def _tree(root: Path) -> dict[str, bytes]:
 )
 def test_project_case(case, tmp_path, update_golden):
     from dbtscaffold.changes.apply import apply_plan
-    from dbtscaffold.commands.convert_seed_plan import plan_convert_seed
+    from dbtscaffold.convert.planner import plan_convert_seed
     from dbtscaffold.dagster_project.locate import read_dagster_project
     from dbtscaffold.dbt.project import read_dbt_project
 

@@ -1,4 +1,4 @@
-"""Finding the source table that already reads a seed's relation (dbt/source_match.py)."""
+"""Finding the source table that already reads a seed's relation (convert/source_match.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from dbtscaffold.dbt.relations import Relation
-from dbtscaffold.dbt.source_match import SourceTableRef, table_on_relation, table_with_key
+from dbtscaffold.convert.source_match import SourceTableRef, table_on_relation, table_with_key
 
 SOURCES = """
 sources:

@@ -43,14 +43,6 @@ def _manifest(dbt_dir: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _asset_key_of_source(source: dict[str, Any]) -> tuple[str, ...] | None:
-    for meta in (source.get("meta"), (source.get("config") or {}).get("meta")):
-        key = ((meta or {}).get("dagster") or {}).get("asset_key")
-        if isinstance(key, list) and key:
-            return tuple(str(k) for k in key)
-    return None
-
-
 def _duckdb_file(dbt_dir: Path) -> Path | None:
     """The DuckDB database file of the dbt target in use, if it is DuckDB."""
     from dbtscaffold.dbt.project import read_dbt_project
@@ -70,12 +62,14 @@ def warehouse_label(dbt_dir: Path) -> Path:
 
 def describe_assets(dbt_dir: Path, assets: list[Any]) -> list[BuiltAsset]:
     """Each materialized asset with its table and its row count in the warehouse now."""
+    from dbtscaffold.dbt.manifest import configured_asset_key
+
     manifest = _manifest(dbt_dir)
     nodes: dict[str, Any] = manifest.get("nodes") or {}
     by_key = {
         key: src
         for src in (manifest.get("sources") or {}).values()
-        if (key := _asset_key_of_source(src)) is not None
+        if (key := configured_asset_key(src)) is not None
     }
     rows: list[tuple[Any, str, str | None]] = []
     for asset in assets:

@@ -61,18 +61,13 @@ def seed_names(
 
 
 def _asset_key(node: dict[str, Any]) -> list[str] | None:
-    """dagster-dbt's default key of a manifest node (its meta's asset_key wins)."""
-    config = node.get("config") or {}
-    meta = config.get("meta") or node.get("meta") or {}
-    key = (meta.get("dagster") or {}).get("asset_key")
-    if isinstance(key, list) and key:
-        return [str(k) for k in key]
-    if node.get("resource_type") == "source":
-        return None  # an upstream source, not an asset of this project
-    if node.get("version"):
-        return [str(node.get("alias"))]
-    schema = config.get("schema")
-    return [str(schema), str(node["name"])] if schema else [str(node["name"])]
+    """dagster-dbt's key of a manifest node; None for a source without a key of its own (an
+    upstream source, not an asset of this project)."""
+    from dbtscaffold.dbt.manifest import asset_key, configured_asset_key
+
+    if node.get("resource_type") == "source" and configured_asset_key(node) is None:
+        return None
+    return list(asset_key(node))
 
 
 def asset_keys(incomplete: str, dagster_project_dir: Path | None = None) -> list[str]:

@@ -1,8 +1,8 @@
 """`dbtscaffold convert-seed`: a dbt seed becomes a source loaded by an upstream Dagster asset.
 
-`run_convert_seed` finds both projects, has convert_seed_plan plan the change (it never
-writes), then shows it (`--dry-run`) or applies it as one change under the project's lock,
-and reports. What it promises: README.md, "Commands", and docs/reliability.md.
+`run_convert_seed` finds both projects, has convert/ plan the change (it never writes),
+then shows it (`--dry-run`) or applies it as one change under the project's lock, and
+reports. What it promises: README.md, "Commands", and docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import contextlib
 from pathlib import Path
 
 from dbtscaffold import console
-from dbtscaffold.commands.convert_seed_plan import ConvertResult, plan_convert_seed
-from dbtscaffold.dagster_project.locate import DagsterProjectInfo
+from dbtscaffold.convert.planner import ConvertResult, plan_convert_seed
+from dbtscaffold.dagster_project.locate import DagsterProjectInfo, dagster_dev_url
 from dbtscaffold.dbt.project import DbtProjectInfo
 from dbtscaffold.dbt.target import NAME_RE
 from dbtscaffold.errors import UserError
@@ -73,12 +73,7 @@ def run_convert_seed(
     from dbtscaffold.commands.common import dbt_project_locked, execute_plan, planned_under_lock
 
     started = time.perf_counter()
-    for seed in seeds:
-        check_name(seed, "Seed name")
-    if source_name is not None:
-        check_name(source_name, "Source name")
-    if schema is not None:
-        check_name(schema, "Schema")
+    _check_names(seeds, source_name, schema)
     dbt, dagster = resolve_projects(dbt_project_dir, dagster_project_dir)
     if source_name is None and not NAME_RE.match(dbt.name):
         # The default source name goes into source('...') calls and YAML like any other.
@@ -123,22 +118,39 @@ def run_convert_seed(
                 command="convert-seed " + " ".join(unique),
                 report=False,  # the summary table below lists every change once
             )
+    _report(result, source_name or dbt.name, dagster, time.perf_counter() - started)
+    return result
+
+
+def _check_names(seeds: list[str], source_name: str | None, schema: str | None) -> None:
+    """A UserError unless the seeds, the source name and the schema given are plain names."""
+    for seed in seeds:
+        check_name(seed, "Seed name")
+    if source_name is not None:
+        check_name(source_name, "Source name")
+    if schema is not None:
+        check_name(schema, "Schema")
+
+
+def _report(
+    result: ConvertResult, source: str, dagster: DagsterProjectInfo, elapsed: float
+) -> None:
+    """What an applied conversion changed, what to know about it, and what to do next."""
     _summary(result, to_stdout=True)
     for info in result.infos:
         console.info(info)
     for note in (*result.warnings, *result.notes):
         console.warn(note)
-    elapsed = time.perf_counter() - started
     names = ", ".join(f"`{s}`" for s in result.converted)
     keys = ", ".join(f"`{'/'.join(result.keys.get(s, [s]))}`" for s in result.converted)
     n = len(result.converted)
     console.success(
-        f"Converted {names} into source `{source_name or dbt.name}` in {elapsed:.2f} s: "
+        f"Converted {names} into source `{source}` in {elapsed:.2f} s: "
         f"{'the Dagster asset' if n == 1 else 'the Dagster assets'} {keys} in "
         f"`{result.plan.display_path(result.seed_assets_path or dagster.package_dir)}` "
         f"{'loads it' if n == 1 else 'load them'}. Undo with `dbtscaffold undo`."
     )
-    if dagster_dev_running(dagster):
+    if dagster_dev_url(dagster) is not None:
         console.info(
             "`dagster dev` is running for this project: click Reload definitions in the UI "
             "to see the new assets; `dbtscaffold materialize` or a UI run loads the CSV "
@@ -149,48 +161,6 @@ def run_convert_seed(
             "Next: `dbtscaffold materialize` (or `dbtscaffold dev`) loads the CSV before the "
             "models that read it."
         )
-    return result
-
-
-def _is_dagster_dev(cmd: list[str]) -> bool:
-    """`dagster dev`, `python -m dagster dev`, `dg dev` (or the webserver they start)."""
-    names = [Path(a).name for a in cmd]
-    for i, name in enumerate(names[:-1]):
-        if name in ("dagster", "dg") and names[i + 1] == "dev":
-            return True
-    return any(n == "dagster-webserver" for n in names[:2])
-
-
-def dagster_dev_url(dagster: DagsterProjectInfo) -> str | None:
-    """The UI's address of a `dagster dev`/`dg dev` working in the project's folder, if any."""
-    import itertools
-
-    import psutil
-
-    from dbtscaffold import proc
-
-    for pid in proc.running_in(dagster.dir, _is_dagster_dev):
-        try:
-            cmd = psutil.Process(pid).cmdline()
-        except psutil.Error:
-            continue
-        host, port = "127.0.0.1", "3000"  # dagster dev's defaults
-        for flag, value in itertools.pairwise(cmd):
-            if flag in ("-h", "--host"):
-                host = value
-            elif flag in ("-p", "--port", "--dagster-webserver-port"):
-                port = value
-        if host in ("0.0.0.0", "::"):
-            host = "127.0.0.1"
-        return f"http://{host}:{port}"
-    return None
-
-
-def dagster_dev_running(dagster: DagsterProjectInfo) -> bool:
-    """True when a `dagster dev` works in the Dagster project's folder (best effort)."""
-    from dbtscaffold import proc
-
-    return bool(proc.running_in(dagster.dir, _is_dagster_dev))
 
 
 def _summary(result: ConvertResult, *, to_stdout: bool) -> None:

@@ -280,7 +280,7 @@ def _outcome(
 
         show_built(run_id or "", describe_assets(info.dbt_project_dir, assets))
     note = " The stop came after the run had finished." if stopped else ""
-    from dbtscaffold.commands.convert_seed import dagster_dev_url
+    from dbtscaffold.dagster_project.locate import dagster_dev_url
 
     url = dagster_dev_url(info)
     short = run_id[:8] if run_id else "?"

@@ -27,14 +27,6 @@ def _step(n: int, text: str) -> None:
     console.info(f"[{n}/{STEPS}] {text}")
 
 
-def _shown(path: Path) -> str:
-    """PATH relative to the current folder when it is below it, else absolute."""
-    try:
-        return str(path.relative_to(Path.cwd().resolve())) or "."
-    except ValueError:
-        return str(path)
-
-
 def _is_empty_dir(path: Path) -> bool:
     return path.is_dir() and not any(path.iterdir())
 
@@ -50,7 +42,7 @@ def _example_step(dbt_dir: Path) -> None:
                 f"`{dbt_dir}` holds the dbt project `{dbt.name}`, not the example; run "
                 "quickstart in another folder."
             )
-        console.info(f"  reusing the example dbt project in {_shown(dbt_dir)}")
+        console.info(f"  reusing the example dbt project in {console.shown_path(dbt_dir)}")
         return
     if dbt_dir.exists() and not _is_empty_dir(dbt_dir):
         raise UserError(
@@ -71,7 +63,7 @@ def _init_step(directory: Path, dbt_dir: Path, dagster_dir: Path) -> None:
                 f"`{dagster_dir}` is a Dagster project for `{info.dbt_project_dir}`, not for "
                 f"`{dbt_dir}`; run quickstart in another folder."
             )
-        console.info(f"  reusing the Dagster project in {_shown(dagster_dir)}")
+        console.info(f"  reusing the Dagster project in {console.shown_path(dagster_dir)}")
         return
     if dagster_dir.exists() and not _is_empty_dir(dagster_dir):
         raise UserError(
@@ -127,8 +119,8 @@ def run_quickstart(directory: Path) -> list[BuiltAsset]:
     built = describe_assets(dbt_dir, result.assets)
     show_built(result.run_id, built)
     console.success(
-        f"Done: {len(built)} assets materialized into {_shown(warehouse_label(dbt_dir))}."
+        f"Done: {len(built)} assets materialized into {console.shown_path(warehouse_label(dbt_dir))}."
     )
     console.info("Open the Dagster UI to see the asset graph and this run:")
-    console.info(f"  cd {_shown(dagster_dir)} && dbtscaffold dev")
+    console.info(f"  cd {console.shown_path(dagster_dir)} && dbtscaffold dev")
     return built

@@ -2,7 +2,8 @@
 
 From any folder, like git: the project that encloses the current folder, else the one at,
 below or beside the dbt project (the tutorial nests it inside the dbt project; quickstart
-puts it beside). Two candidates are an error that names both.
+puts it beside). Two candidates are an error that names both. And the `dagster dev` working
+in it, if one is (its UI's address).
 """
 
 from __future__ import annotations
@@ -167,3 +168,35 @@ def dagster_module_name(info: DagsterProjectInfo) -> str:
     tool = _load_toml(info.dir / "pyproject.toml").get("tool", {})
     name = tool.get("dagster", {}).get("module_name") if isinstance(tool, dict) else None
     return name if isinstance(name, str) and name else f"{info.package}.definitions"
+
+
+def _is_dagster_dev(cmd: list[str]) -> bool:
+    """`dagster dev`, `python -m dagster dev`, `dg dev` (or the webserver they start)."""
+    names = [Path(a).name for a in cmd]
+    for i, name in enumerate(names[:-1]):
+        if name in ("dagster", "dg") and names[i + 1] == "dev":
+            return True
+    return any(n == "dagster-webserver" for n in names[:2])
+
+
+def dagster_dev_url(dagster: DagsterProjectInfo) -> str | None:
+    """The UI's address of a `dagster dev`/`dg dev` working in the project's folder; None
+    when none runs there (best effort: one scan of the processes)."""
+    import itertools
+
+    from dbtscaffold import proc
+
+    for pid in proc.running_in(dagster.dir, _is_dagster_dev):
+        cmd = proc.cmdline(pid)
+        if not cmd:  # gone meanwhile
+            continue
+        host, port = "127.0.0.1", "3000"  # dagster dev's defaults
+        for flag, value in itertools.pairwise(cmd):
+            if flag in ("-h", "--host"):
+                host = value
+            elif flag in ("-p", "--port", "--dagster-webserver-port"):
+                port = value
+        if host in ("0.0.0.0", "::"):
+            host = "127.0.0.1"
+        return f"http://{host}:{port}"
+    return None

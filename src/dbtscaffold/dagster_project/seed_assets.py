@@ -248,7 +248,7 @@ def seed_dagster_props(
     meta.dagster.group, else dbt's `group` config; meta.dagster.owners. Meta merges as dbt
     merges it: dbt_project.yml's inherited config, the seed's own block, then its YAML entry.
     """
-    from dbtscaffold.dbt.yaml_edit import as_dbt_reads
+    from dbtscaffold.dbt.yaml_values import as_dbt_reads
 
     def mapping(value: Any) -> dict[str, Any]:
         return value if isinstance(value, dict) else {}

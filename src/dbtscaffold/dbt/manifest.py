@@ -1,8 +1,10 @@
 """Reading a dbt manifest: the Dagster asset keys of its resources, and the seeds models ref.
 
-The keys follow dagster-dbt's default translator (`default_asset_key_fn`): `meta.dagster.
-asset_key` when set, else `[source_name, name]` for a source, `[alias]` for a versioned
-model, `[schema, name]` when the resource configures its own schema, else `[name]`. Which
+`asset_key` is the one rule for the asset key of a dbt resource (check, completion,
+materialize's table and convert-seed all use it): dagster-dbt's default translator
+(`default_asset_key_fn`, dagster-dbt 0.29): `meta.dagster.asset_key` when set (`config.meta`
+when it has any meta, else `meta`), else `[source_name, name]` for a source, `[alias]` for a
+versioned model, `[schema, name]` when the resource configures its own schema, else `[name]`. Which
 resources become assets follows dagster-dbt too: models (not ephemeral ones), seeds and
 snapshots; sources count where some resource depends on them.
 """
@@ -38,20 +40,32 @@ def read_manifest(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def asset_key(props: Mapping[str, Any]) -> tuple[str, ...]:
-    """The asset key dagster-dbt's default translator gives the resource PROPS."""
-    config = props.get("config") or {}
-    meta = config.get("meta") or props.get("meta") or {}
+def configured_asset_key(props: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """The asset key PROPS (a resource, or a node of a properties file) sets in its
+    `meta.dagster.asset_key` (`config.meta` when it has any meta, as dagster-dbt reads it);
+    None when it sets none."""
+    config = props.get("config")
+    meta = (config.get("meta") if isinstance(config, Mapping) else None) or props.get("meta")
     dagster = meta.get("dagster") if isinstance(meta, Mapping) else None
     configured = dagster.get("asset_key") if isinstance(dagster, Mapping) else None
-    if configured:
-        parts = [configured] if isinstance(configured, str) else configured
-        return tuple(str(p) for p in parts)
+    if isinstance(configured, str) and configured:
+        return (configured,)
+    if isinstance(configured, (list, tuple)) and configured:
+        return tuple(str(p) for p in configured)
+    return None
+
+
+def asset_key(props: Mapping[str, Any]) -> tuple[str, ...]:
+    """The asset key dagster-dbt's default translator gives the resource PROPS (a manifest
+    node or source): the one rule every asset key of a dbt resource is computed by."""
+    configured = configured_asset_key(props)
+    if configured is not None:
+        return configured
     if props.get("resource_type") == "source":
         return (str(props.get("source_name")), str(props.get("name")))
     if props.get("version"):
         return (str(props.get("alias")),)
-    schema = config.get("schema")
+    schema = (props.get("config") or {}).get("schema")
     return (str(schema), str(props["name"])) if schema is not None else (str(props["name"]),)
 
 

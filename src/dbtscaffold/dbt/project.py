@@ -94,25 +94,9 @@ def load_yaml_file(path: Path, what: str) -> Any:
         raise UserError(
             f"{what} `{path}` is not valid UTF-8 (byte {e.start}); save it as UTF-8 and retry."
         ) from None
+    from dbtscaffold.dbt.yaml_values import parse_yaml_text
+
     return parse_yaml_text(text, path, what)
-
-
-def parse_yaml_text(text: str, path: Path, what: str) -> Any:
-    """TEXT parsed the way dbt parses it (the one reader the generated projects use too)."""
-    import yaml
-
-    from dbtscaffold.runtime.profiles import load_yaml
-
-    try:
-        return load_yaml(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        problem = " ".join(str(problem).split())
-        raise UserError(
-            f"{what} `{path}` is not valid YAML{where}: {problem}; fix it and retry."
-        ) from None
 
 
 def _str_list(value: Any, key: str, path: Path, default: tuple[str, ...]) -> tuple[str, ...]:

@@ -14,11 +14,11 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
+from dbtscaffold.dbt.yaml_values import as_dbt_reads
 from dbtscaffold.dbt.yaml_edit import (
     Doc,
     LayoutError,
     YamlEditError,
-    as_dbt_reads,
     is_block_map,
     is_block_seq,
     render_map_entry,
@@ -45,18 +45,8 @@ SEED_CONFIG_NAMES = frozenset(
 )  # fmt: skip
 
 
-def plain(node: Any) -> Any:
-    """A ruamel node as plain dicts, lists and scalars."""
-    if isinstance(node, dict):
-        return {str(k): plain(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [plain(v) for v in node]
-    if isinstance(node, str):
-        return str(node)
-    return node
-
-
-def _named(seq: Any, name: str) -> int | None:
+def named_index(seq: Any, name: str) -> int | None:
+    """The index of the mapping named NAME in the list SEQ, or None."""
     if not isinstance(seq, list):
         return None
     for i, item in enumerate(seq):
@@ -65,15 +55,15 @@ def _named(seq: Any, name: str) -> int | None:
     return None
 
 
-def asset_key_of(table: Any) -> list[str] | None:
-    """The Dagster asset key a source table declares (config.meta first, as dagster-dbt)."""
-    for meta in ((table.get("config") or {}).get("meta"), table.get("meta")):
-        if isinstance(meta, dict) and isinstance(meta.get("dagster"), dict):
-            key = meta["dagster"].get("asset_key")
-            if isinstance(key, list):
-                return [str(k) for k in key]
-            if isinstance(key, str):
-                return [key]
+def asset_key_of(node: Any) -> list[str] | None:
+    """The Dagster asset key a properties file's NODE (a source table, a model...) sets:
+    its `config.meta`'s, else its `meta`'s (dbt merges both into the manifest's meta, where
+    dagster-dbt reads it: manifest.configured_asset_key); None when it sets none."""
+    from dbtscaffold.dbt.manifest import configured_asset_key
+
+    for meta in ((node.get("config") or {}).get("meta"), node.get("meta")):
+        if (key := configured_asset_key({"meta": meta})) is not None:
+            return list(key)
     return None
 
 
@@ -95,7 +85,7 @@ def find_seed_entry(doc: Doc, seed: str) -> Any:
     if not isinstance(data, dict):
         return None
     seeds = data.get("seeds")
-    i = _named(seeds, seed)
+    i = named_index(seeds, seed)
     if seeds is None or i is None:
         return None
     if is_block_seq(seeds):
@@ -245,13 +235,13 @@ def _rerender_source_table(text: str, source: str, table: Any, schema: str | Non
     data = doc.data
     indent = doc.detect_indent()
     sources = data["sources"]
-    idx = _named(sources, source)
+    idx = named_index(sources, source)
     if idx is None:
         head = [("name", source)] + ([("schema", schema)] if schema else [])
         sources.append(CommentedMap([*head, ("tables", CommentedSeq([table]))]))
     else:
         tables = sources[idx].setdefault("tables", CommentedSeq())
-        t_idx = _named(tables, str(table["name"]))
+        t_idx = named_index(tables, str(table["name"]))
         if t_idx is None:
             tables.append(table)
         elif not _merge_into(tables[t_idx], table):
@@ -293,7 +283,7 @@ def _splice_source_table(text: str, source: str, table: Any, schema: str | None)
         seq = sources if isinstance(sources, list) else CommentedSeq()
         seq.append(src)
         return doc.replace_key(data, "sources", seq, indent)
-    idx = _named(sources, source)
+    idx = named_index(sources, source)
     if idx is None:
         return doc.append_seq_item(sources, new_source(), indent)
     tables = sources[idx].get("tables")
@@ -305,7 +295,7 @@ def _splice_source_table(text: str, source: str, table: Any, schema: str | None)
         seq.append(table)
         src["tables"] = seq
         return doc.replace_seq_item(sources, idx, src, indent)
-    t_idx = _named(tables, str(table["name"]))
+    t_idx = named_index(tables, str(table["name"]))
     if t_idx is None:
         return doc.append_seq_item(tables, table, indent)
     existing = doc.relative_item(tables, t_idx)
@@ -325,7 +315,7 @@ def remove_seed_entry(text: str | Doc, seed: str) -> str:
     doc = _doc(text)
     data = doc.data
     seeds = data.get("seeds") if isinstance(data, dict) else None
-    idx = _named(seeds, seed)
+    idx = named_index(seeds, seed)
     if seeds is None or idx is None:
         return doc.text
     if len(seeds) == 1 and is_block_map(data):
@@ -349,9 +339,9 @@ def _config_items(node: Any) -> dict[str, Any]:
     for key, value in node.items():
         k = str(key)
         if k.startswith("+"):
-            out[k[1:]] = plain(value)
+            out[k[1:]] = value
         elif k in SEED_CONFIG_NAMES:
-            out[k] = plain(value)
+            out[k] = value
     return out
 
 
@@ -360,9 +350,9 @@ def project_seed_config(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(config inherited by SEED from `seeds:` levels above it, config on SEED's own key).
 
-    SOURCE is dbt_project.yml's text, its Doc, or its data already parsed.
+    SOURCE is dbt_project.yml's text, its Doc, or its data as dbt reads it (yaml_values.py).
     """
-    data = source if isinstance(source, dict) else _doc(source).data
+    data = source if isinstance(source, dict) else as_dbt_reads(_doc(source).data)
     inherited: dict[str, Any] = {}
     node = data.get("seeds") if isinstance(data, dict) else None
     for part in (project, *folders):

@@ -46,7 +46,7 @@ def naming_macros(texts: Iterable[str]) -> list[str]:
     return sorted(found)
 
 
-def _rendered(value: Any) -> str | None:
+def rendered(value: Any) -> str | None:
     """VALUE (a config value) as dbt renders it, or None when only dbt can tell."""
     from dbtscaffold.runtime.profiles import ProfileError, render
 
@@ -66,10 +66,10 @@ def default_relation(
     seed: str, config: Mapping[str, Any], target_schema: str, target_database: str | None
 ) -> Relation:
     """The relation dbt's default naming macros give SEED (LookupError: ask dbt)."""
-    custom = _rendered(config.get("schema"))
+    custom = rendered(config.get("schema"))
     schema = target_schema if not custom else f"{target_schema}_{custom}"
-    alias = _rendered(config.get("alias")) or seed
-    database = _rendered(config.get("database")) or target_database
+    alias = rendered(config.get("alias")) or seed
+    database = rendered(config.get("database")) or target_database
     return Relation(database, schema, alias)
 
 
@@ -99,9 +99,6 @@ def parsed_relation(project_dir: Path, profiles_dir: Path, project: str, seed: s
     return Relation(node.get("database"), str(node["schema"]), str(node.get("alias") or seed))
 
 
-_PLAIN_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
-
-
 def seed_relation(
     dbt: DbtProjectInfo, seed: str, config: Mapping[str, Any], macro_texts: Iterable[str],
     target: TargetInfo,
@@ -117,65 +114,3 @@ def seed_relation(
             pass
     profiles_dir = find_profiles(dbt.dir).path.parent
     return parsed_relation(dbt.dir, profiles_dir, dbt.name, seed)
-
-
-def moved_relation(rel: Relation, schema: str | None, seed: str, warnings: list[str]) -> Relation:
-    """REL in SCHEMA (convert-seed --schema; None: REL), with a warning on what that means."""
-    if schema is None or schema == rel.schema:
-        return rel
-    old, new = f"{rel.schema}.{rel.identifier}", f"{schema}.{rel.identifier}"
-    warnings.append(
-        f"--schema moves the data of seed `{seed}`: its source and loader use `{new}`, not "
-        f"`{old}` where dbt built it; `{old}` remains with its old rows (drop it when nothing "
-        "reads it)."
-    )
-    return Relation(rel.database, schema, rel.identifier)
-
-
-def check_source_reads(
-    rel: Relation, source: Any, table: Any, seed: str, source_name: str, where: str,
-    target: TargetInfo,
-) -> None:  # fmt: skip
-    """A UserError unless SOURCE (None: a new one) and TABLE can read REL, in plain names."""
-    built = f"{rel.schema}.{rel.identifier}"
-    database = target.database()
-    if rel.database and database and rel.database.lower() != database.lower():
-        raise UserError(
-            f"Seed `{seed}` is built in database `{rel.database}`, not in the target's "
-            f"`{database}`; convert-seed loads into the target's database only."
-        )
-    if source is not None and source.get("database"):
-        try:
-            named = _rendered(source["database"])
-        except LookupError:
-            raise UserError(
-                f"The {where} sets `database: {source['database']}`, which cannot be resolved "
-                "here; set the variables it reads and retry."
-            ) from None
-        if not database or (named or "").lower() != database.lower():
-            raise UserError(
-                f"The {where} reads database `{named}`, not the target's "
-                f"`{database or '?'}`; convert-seed loads into the target's own database "
-                "only. Point `database:` at it (or remove it), or pass another --source-name."
-            )
-    if source is not None:
-        schema = str(source.get("schema") or source_name)
-        if schema.lower() != rel.schema.lower():
-            raise UserError(
-                f"Seed `{seed}` is built in `{built}`, but {where} reads schema `{schema}`; "
-                "pass --source-name to declare it in another source (a new one reads "
-                f"schema `{rel.schema}`)."
-            )
-        identifier = str((table or {}).get("identifier") or rel.identifier)
-        if identifier != rel.identifier:
-            raise UserError(
-                f"Seed `{seed}` is built in `{built}`, but source table `{source_name}."
-                f"{seed}` reads `{identifier}`; fix its `identifier:` or pass --source-name."
-            )
-    for name, what in ((rel.schema, "schema"), (rel.identifier, "table name")):
-        if not _PLAIN_RE.match(name):
-            raise UserError(
-                f"Seed `{seed}` is built in the {what} `{name}`, which is not a plain name; "
-                "convert-seed writes plain names only (rename it in the target or the "
-                "seed's config)."
-            )

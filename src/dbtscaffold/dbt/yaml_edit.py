@@ -68,29 +68,6 @@ def load(text: str) -> Any:
         raise YamlEditError(" ".join(str(e).split()) or "invalid YAML") from None
 
 
-# The booleans of YAML 1.1, which dbt reads YAML in (PyYAML's resolver); YAML 1.2, which
-# ruamel reads round-trip, takes them as text unless they are true/false.
-_YAML11_BOOLS = {
-    **dict.fromkeys(("yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"), True),
-    **dict.fromkeys(("no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"), False),
-}
-
-
-def as_dbt_reads(node: Any) -> Any:
-    """A round-trip NODE as plain dicts, lists and scalars, read the way dbt reads YAML:
-    an unquoted YAML 1.1 boolean (`yes`, `off`) is a bool.
-
-    ruamel keeps a quoted scalar as a `str` subclass, so `"yes"` stays the text it is.
-    """
-    if isinstance(node, dict):
-        return {str(k): as_dbt_reads(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [as_dbt_reads(v) for v in node]
-    if type(node) is str and node in _YAML11_BOOLS:
-        return _YAML11_BOOLS[node]
-    return str(node) if isinstance(node, str) else node
-
-
 def dump(node: Any, indent: Indent) -> str:
     buf = io.StringIO()
     _yaml(indent).dump(node, buf)

@@ -73,38 +73,32 @@ def table_with_key(files: Iterable[tuple[str, Any]], key: list[str]) -> Declared
     return None
 
 
-def source_files(planner: Any) -> Iterable[tuple[str, Any]]:
-    """(path, parsed YAML) of the convert-seed PLANNER's property files that declare sources."""
-    for path in planner.yaml_paths():
-        if "sources" in (planner.text(path) or ""):
-            yield path, planner.load(path)
+@dataclass(frozen=True)
+class Extension:
+    """The source table that a seed extends (TABLE), what refs to the seed become, and the
+    line telling the user so."""
+
+    table: DeclaredTable
+    ref: SourceTableRef
+    info: str
 
 
-def ref_target(planner: Any, seed: str) -> RefTarget:
-    """What the PLANNER rewrites refs to SEED into: its source table, else source(SRC, SEED)."""
-    return planner.ref_targets.get(seed) or RefTarget(seed, planner.dbt.name, planner.source)
-
-
-def converted_table(planner: Any, key: list[str]) -> DeclaredTable | None:
-    """The source table of the convert-seed PLANNER's project with asset key KEY."""
-    return table_with_key(source_files(planner), key)
-
-
-def extend_other_table(planner: Any, seed: str, rel: Relation) -> tuple[Any, ...] | None:
-    """(found, table, source name, table name) the PLANNER extends for SEED built in REL, its
-    refs retargeted to that table; None when no other source table reads REL."""
-    found = table_on_relation(source_files(planner), rel, planner.target.database())
+def extend_other_table(
+    files: Iterable[tuple[str, Any]], seed: str, rel: Relation, database: str | None, project: str
+) -> Extension | None:
+    """The source table of FILES that SEED, built in REL, extends (its refs retargeted to
+    it); None when no other source table reads REL."""
+    found = table_on_relation(files, rel, database)
     if found is None:
         return None
-    planner.ref_targets[seed] = SourceTableRef(seed, planner.dbt.name, found.source, found.table)
     key = dbt_yaml.asset_key_of(found.table_map)
     gets = f"keeps its asset key `{key}`" if key else f"gets the asset key `{seed}`"
-    planner.result.infos.append(
+    info = (
         f"Source table `{found.source}.{found.table}` already reads the table of seed `{seed}`: "
         f"it {gets} and the seed's properties, and refs to the seed become "
         f"source('{found.source}', '{found.table}')."
     )
-    return (found.path, found.source_map), found.table_map, found.source, found.table
+    return Extension(found, SourceTableRef(seed, project, found.source, found.table), info)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ text held here, and the plan is the difference from the bytes read. Paths are st
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ class ProjectTexts:
         self.yml = str(dbt.yml_path)
         self.originals: dict[str, bytes | None] = {p: t.raw for p, t in self.files.texts.items()}
         self.kinds: dict[str, str] = {p: t.kind for p, t in self.files.texts.items()}
-        self.texts: dict[str, str] = {}  # edited texts
+        self.edited: dict[str, str] = {}  # edited texts
         self._docs: dict[str, Any] = {}  # parsed YAML of a path's current text (yaml_edit.Doc)
         self._roots = [(str(root), root.name) for root in (dbt.dir, dagster.dir)]
 
@@ -64,20 +64,31 @@ class ProjectTexts:
         return p
 
     def text(self, path: str) -> str | None:
-        if path in self.texts:
-            return self.texts[path]
+        if path in self.edited:
+            return self.edited[path]
         tf = self.files.texts.get(path)
         return tf.text if tf else None
 
-    def set_text(self, path: str, text: str, kind: str | None = None) -> None:
-        if kind is not None:
-            self.kinds.setdefault(path, kind)
+    def set_text(self, path: str, text: str) -> None:
+        """PATH's text becomes TEXT (a file not read before is one the plan creates)."""
         self.originals.setdefault(path, None)
-        self.texts[path] = text
+        self.edited[path] = text
+
+    def add_file(self, path: str, kind: str) -> None:
+        """PATH, a file of KIND the plan may create, is one of the files edited here."""
+        self.kinds.setdefault(path, kind)
+        self.originals.setdefault(path, None)
 
     def yaml_paths(self) -> list[str]:
+        """The property files (every YAML file but dbt_project.yml), in path order."""
         yaml = (p for p, k in self.kinds.items() if k == "yaml" and p != self.yml)
         return sorted(yaml, key=path_order)
+
+    def source_files(self) -> Iterator[tuple[str, Any]]:
+        """(path, parsed YAML) of the property files that declare sources."""
+        for path in self.yaml_paths():
+            if "sources" in (self.text(path) or ""):
+                yield path, self.load(path)
 
     def doc(self, path: str) -> Any:
         """PATH's current text parsed (a yaml_edit.Doc), parsed once while the text holds.
@@ -113,16 +124,16 @@ class ProjectTexts:
         try:
             given = self.doc(path) if doc else self.text(path) or ""
             self._docs.pop(path, None)  # FN may change the Doc's data
-            self.texts[path] = fn(given, *args)
+            self.edited[path] = fn(given, *args)
         except YamlEditError as e:
             raise self.yaml_error(path, e) from None
 
     def plan(self, deleted: frozenset[str]) -> Plan:
         """The plan that writes every edited text (DELETED files go), sorted by path."""
-        paths = {p: Path(p) for p in self.texts}
+        paths = {p: Path(p) for p in self.edited}
         return plan_from_texts(
-            {paths[p]: self.originals.get(p) for p in self.texts},
-            {paths[p]: t for p, t in self.texts.items()},
+            {paths[p]: self.originals.get(p) for p in self.edited},
+            {paths[p]: t for p, t in self.edited.items()},
             (self.dbt.dir, self.dagster.dir),
             frozenset(paths[p] for p in deleted),
         )
