@@ -67,3 +67,21 @@ def test_table_with_key_finds_a_converted_seed():
 def test_refs_become_the_extended_table():
     target = SourceTableRef("raw_customers", "shop", "crm", "customers")
     assert target.replacement('"') == 'source("crm", "customers")'
+
+
+@pytest.mark.parametrize(
+    ("text", "disabled"),
+    [
+        ("{name: s, enabled: no}", True),  # YAML 1.1, as dbt reads it
+        ("{name: s, config: {enabled: Off}}", True),
+        ("{name: s, enabled: false}", True),
+        ("{name: s, enabled: 'no'}", False),  # quoted: a string, which dbt would refuse
+        ("{name: s, enabled: yes}", False),
+        ("{name: s}", False),
+    ],
+)
+def test_disabled_as_dbt_reads_the_round_trip_yaml(text, disabled):
+    from dbtscaffold.dbt.properties import is_disabled
+    from dbtscaffold.dbt.yaml_edit import Doc
+
+    assert is_disabled(Doc(text).data) is disabled

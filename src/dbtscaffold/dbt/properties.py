@@ -75,8 +75,10 @@ def declared_sources(data: Any) -> list[dict[str, Any]]:
 
 
 def is_disabled(node: Any) -> bool:
+    """Whether NODE (a source or table entry) says `enabled: false`, as dbt reads it (an
+    unquoted `no` or `off` too)."""
     cfg = node.get("config") if isinstance(node.get("config"), dict) else {}
-    return node.get("enabled") is False or cfg.get("enabled") is False
+    return as_dbt_reads(node.get("enabled")) is False or as_dbt_reads(cfg.get("enabled")) is False
 
 
 def find_seed_entry(doc: Doc, seed: str) -> Any:
