@@ -1,7 +1,7 @@
 """The checks of `dbtscaffold check` about the Dagster project itself: the runtime copy, the
 deploy files, and the definitions load.
 
-The load runs in a child process (check_probe.py) with parse on load off, bytecode off and a
+The load runs in a child process (workers/load_probe.py) with parse on load off, bytecode off and a
 throw-away DAGSTER_HOME, and only when that load would not need to parse: nothing is written.
 """
 
@@ -19,7 +19,6 @@ from dbtscaffold.commands.check_state import module_name, parse_fix, stale_note
 
 # A load that takes longer than this is reported as failed (the child stops itself).
 LOAD_TIMEOUT_S = 300
-_PROBE = Path(__file__).with_name("check_probe.py")
 
 
 # --- the runtime copy, deploy files, the load -------------------------------------------
@@ -186,6 +185,7 @@ def check_deploy(ctx: Context) -> Finding:
 def check_definitions(ctx: Context) -> Finding:
     """The definitions load, in a child process that parses nothing and writes nothing."""
     from dbtscaffold import proc
+    from dbtscaffold.resources import load_probe
     from dbtscaffold.runtime.parse import PARSE_ON_LOAD_ENV
 
     if not ctx.load:
@@ -217,7 +217,7 @@ def check_definitions(ctx: Context) -> Finding:
             PATH=os.pathsep.join([bin_dir, os.environ.get("PATH", "")]),
         )
         env[PARSE_ON_LOAD_ENV] = "0"  # the manifest is current: nothing to parse
-        source = _PROBE.read_text(encoding="utf-8")
+        source = load_probe().read_text(encoding="utf-8")
         cmd = [sys.executable, "-c", source, module, str(LOAD_TIMEOUT_S)]
         # The package's folder on sys.path, as an install would put it (src/ for components).
         env["PYTHONPATH"] = os.pathsep.join(
