@@ -31,7 +31,8 @@ ALLOWED = {
     "cli": {"cli_group", "cli_options", "commands", "console", "errors", "runtime"},
     "cli_group": set(),
     "cli_options": {"commands"},
-    "commands": {"dagster_project", "dbt", "changes", "runtime", "workers", *LEAVES},
+    "commands": {"check", "dagster_project", "dbt", "changes", "runtime", "workers", *LEAVES},
+    "check": {"dagster_project", "dbt", "runtime", *LEAVES},
     "dagster_project": {"dbt", "changes", "runtime", *LEAVES},
     "dbt": {"runtime", *LEAVES},
     "changes": {"errors"},
@@ -239,7 +240,7 @@ WRITE_EXCEPTIONS = {
     "dbtscaffold.runtime.": "the generated project's own state: manifest, fingerprint and "
     "locks in target/, the one-seed dbt project of a load in the temp folder",
     "dbtscaffold.commands.dev": "dbtscaffold's own state: the dagster.yaml of .dagster_home",
-    "dbtscaffold.commands.check_dagster": "a throw-away DAGSTER_HOME in a temp folder",
+    "dbtscaffold.check.definitions": "a throw-away DAGSTER_HOME in a temp folder",
     "dbtscaffold.commands.package": "the build copy (temp) and the wheel's dist/ folder",
     "dbtscaffold.dagster_project.lockfile": "the planned pyproject.toml uv locks, in a temp folder",
 }

@@ -14,8 +14,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from dbtscaffold.commands.check_items import FAIL, OK, SKIP, WARN, Context, Finding, skipped
-from dbtscaffold.commands.check_state import module_name, parse_fix, stale_note
+from dbtscaffold.check.finding import FAIL, OK, SKIP, WARN, Context, Finding, skipped
+from dbtscaffold.check.state import module_name, parse_fix, stale_note
 
 # A load that takes longer than this is reported as failed (the child stops itself).
 LOAD_TIMEOUT_S = 300

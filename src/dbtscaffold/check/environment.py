@@ -11,78 +11,15 @@ import os
 import re
 import shutil
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dbtscaffold.dagster_project.generated import ConstantsPaths
-from dbtscaffold.dagster_project.locate import DagsterProjectInfo
-from dbtscaffold.dbt.project import DbtProjectInfo, ProfileInfo, ProfilesLocation
+from dbtscaffold.check.finding import FAIL, OK, WARN, Context, Finding, skipped, split_line
 from dbtscaffold.errors import UserError
 
-OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
-# A suggestion, not a problem: it never makes the overall status worse than ok.
-HINT = "hint"
-STATUSES = (OK, HINT, WARN, FAIL, SKIP)
 # env_var('NAME') with no default, as dbt_project.yml would need it set.
 _ENV_VAR_RE = re.compile(r"""env_var\(\s*['"]([^'"]+)['"]""")
 _ENV_VAR_NO_DEFAULT_RE = re.compile(r"""env_var\(\s*['"]([^'"]+)['"]\s*\)""")
-
-
-@dataclass(frozen=True)
-class Finding:
-    """What one check found: a status, a one-line finding, a one-line fix ('' when ok)."""
-
-    status: str
-    message: str
-    fix: str = ""
-    details: str = ""  # more (a traceback), shown with --verbose
-
-
-@dataclass
-class Context:
-    """What the checks know so far; each check fills in what it found."""
-
-    cwd: Path
-    dagster_option: Path | None = None
-    dbt_option: Path | None = None
-    load: bool = True
-    dagster: DagsterProjectInfo | None = None
-    dbt: DbtProjectInfo | None = None
-    constants: ConstantsPaths | None = None
-    profiles: ProfilesLocation | None = None
-    profile: ProfileInfo | None = None
-    target: str | None = None
-    cache: dict[str, Any] = field(default_factory=dict)
-
-    def show(self, path: Path) -> str:
-        """PATH as a user reads it: relative to the current folder when inside it."""
-        path = Path(path).resolve()
-        try:
-            rel = Path(os.path.relpath(path, self.cwd.resolve()))
-        except ValueError:  # another drive
-            return str(path)
-        # A short way up (the dbt project above a nested Dagster project) reads better too.
-        ups = rel.parts.count("..")
-        if ups and (ups > 2 or len(rel.as_posix()) >= len(str(path))):
-            return str(path)
-        return rel.as_posix()
-
-    def dagster_cmd(self) -> str:
-        """`cd <dagster project> && ` when it is not the current folder."""
-        if self.dagster is None or self.dagster.dir == self.cwd.resolve():
-            return ""
-        return f"cd {self.show(self.dagster.dir)} && "
-
-
-def skipped(needs: str) -> Finding:
-    return Finding(SKIP, f"not run: needs {needs}")
-
-
-def split_line(line: str) -> tuple[str, str]:
-    """A UserError's line split into what is wrong and what to do (at its last '; ')."""
-    head, sep, tail = line.rstrip(".").rpartition("; ")
-    return (head, tail) if sep else (line, "")
 
 
 # --- projects ---------------------------------------------------------------------------
