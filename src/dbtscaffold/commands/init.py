@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 from dbtscaffold import console
-from dbtscaffold.commands.common import dbt_project_locked, execute_plan, state_locked
+from dbtscaffold.commands.common import change_session
 
 
 def run_init(
@@ -64,16 +63,13 @@ def run_init(
     }[result.profile.location.how]
     existed = result.project_dir.exists()
     state_dir = result.project_dir / ".dbtscaffold" if existed else None
-    with contextlib.ExitStack() as locks:
-        if state_dir is not None and not dry_run and not result.plan.is_empty:
+    with change_session(state_dir, dry_run=dry_run) as session:
+        if not result.plan.is_empty:
             # --force / --overwrite rewrite code that definitions loads import: one command
             # at a time, and no load of this project while the files change.
-            locks.enter_context(state_locked(state_dir))
-            locks.enter_context(dbt_project_locked(result.dbt.dir, result.dbt.target_path))
-        changed = execute_plan(
+            session.lock(dbt_project=(result.dbt.dir, result.dbt.target_path))
+        changed = session.apply(
             result.plan,
-            dry_run=dry_run,
-            state_dir=state_dir,
             command="init",
             nothing_to_do=f"Nothing to do: {result.project_dir} is already up to date.",
         )
