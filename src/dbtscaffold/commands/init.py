@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dbtscaffold import console
 from dbtscaffold.commands.common import change_session
+
+if TYPE_CHECKING:
+    from dbtscaffold.dagster_project.scaffold import InitResult
 
 
 def run_init(
@@ -76,19 +80,25 @@ def run_init(
     # After the plan ran, so that a failed init prints its one error line and nothing else.
     console.info(f"Using profiles.yml {how}: {console.shown_path(result.profile.location.path)}")
     if changed:
-        shown = console.shown_path(result.project_dir)
-        console.success(
-            f"Created Dagster project `{result.project_dir.name}` for dbt project "
-            f"`{result.dbt.name}` (adapters: {', '.join(result.adapter_packages)})."
-        )
-    if changed and next_steps and layout == "components":
-        console.info("Next steps:")
-        console.info(f"  cd {shown}")
+        _print_created(result, layout=layout, next_steps=next_steps)
+    return result.project_dir
+
+
+def _print_created(result: InitResult, *, layout: str, next_steps: bool) -> None:
+    """The line that says what init made, and (with NEXT_STEPS) what to run next."""
+    console.success(
+        f"Created Dagster project `{result.project_dir.name}` for dbt project "
+        f"`{result.dbt.name}` (adapters: {', '.join(result.adapter_packages)})."
+    )
+    if not next_steps:
+        return
+    shown = console.shown_path(result.project_dir)
+    console.info("Next steps:")
+    console.info(f"  cd {shown}")
+    if layout == "components":
         console.info('  pip install -e ".[dev]"    # dg imports the project by name')
         console.info("  dg check defs && dg list defs && dg dev")
-    elif changed and next_steps:
-        console.info("Next steps:")
-        console.info(f"  cd {shown}")
+    else:
         console.info(
             "  dbtscaffold dev            # open the Dagster UI with every dbt model as an asset"
         )
@@ -101,4 +111,3 @@ def run_init(
                 f"  dbtscaffold convert-seed {seeds[0]}   # a seed becomes an upstream Dagster "
                 "asset (--dry-run first)"
             )
-    return result.project_dir
