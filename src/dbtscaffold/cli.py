@@ -380,14 +380,15 @@ def check(
 ) -> None:
     """Say whether the Dagster + dbt project is healthy, and why not; writes nothing."""
     with handle_errors():
-        from dbtscaffold.commands.check import run_check
+        from dbtscaffold.commands.check import print_check, run_check
 
-        code = run_check(
+        report = run_check(
             dagster_project_dir=dagster_project_dir,
             dbt_project_dir=dbt_project_dir,
-            as_json=as_json,
             load=not no_load,
+            spinner=not as_json,
         )
+        code = print_check(report, as_json=as_json)
     raise typer.Exit(code)
 
 

@@ -1,4 +1,4 @@
-"""Where the shipped templates and the bundled example live (wheel or source checkout)."""
+"""Where the shipped templates, the bundled example, the runtime and the load probe live."""
 
 from __future__ import annotations
 
@@ -22,3 +22,8 @@ def example_dir() -> Path:
 def runtime_dir() -> Path:
     """dbtscaffold.runtime, which init copies into every generated project."""
     return _PKG / "runtime"
+
+
+def load_probe() -> Path:
+    """workers/load_probe.py, the script `check` runs (as `python -c` source) to load a project."""
+    return _PKG / "workers" / "load_probe.py"

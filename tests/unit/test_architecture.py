@@ -32,12 +32,25 @@ ALLOWED = {
     "cli": {"cli_group", "cli_options", "commands", "console", "errors", "runtime"},
     "cli_group": set(),
     "cli_options": {"commands"},
-    "commands": {"convert", "dagster_project", "dbt", "changes", "runtime", *LEAVES},
+    "commands": {
+        "check",
+        "convert",
+        "dagster_project",
+        "dbt",
+        "changes",
+        "runtime",
+        "workers",
+        *LEAVES,
+    },
+    "check": {"dagster_project", "dbt", "runtime", *LEAVES},
     "convert": {"dagster_project", "dbt", "changes", "runtime", *LEAVES},
     "dagster_project": {"dbt", "changes", "runtime", *LEAVES},
     "dbt": {"runtime", *LEAVES},
     "changes": {"errors"},
     "runtime": set(),
+    # The child processes' scripts: below the commands that start them, which share their
+    # protocol (event lines, exit codes); materialize's worker reaches Dagster's internals.
+    "workers": {"console", "dagster_private"},
     "console": set(),
     "errors": set(),
     "proc": {"errors", "proctree"},
@@ -153,6 +166,12 @@ def test_every_module_has_one_job_and_stays_small(name):
     assert len(text.splitlines()) <= 450, f"{name} has {len(text.splitlines())} lines"
 
 
+def test_the_load_probe_imports_nothing_of_dbtscaffold():
+    # check runs it as `python -c` source with the project's interpreter, where dbtscaffold
+    # need not be installed.
+    assert _graph()["dbtscaffold.workers.load_probe"] == set()
+
+
 def test_help_imports_no_heavy_module():
     code = (
         "import sys\n"
@@ -232,7 +251,7 @@ WRITE_EXCEPTIONS = {
     "dbtscaffold.runtime.": "the generated project's own state: manifest, fingerprint and "
     "locks in target/, the one-seed dbt project of a load in the temp folder",
     "dbtscaffold.commands.dev": "dbtscaffold's own state: the dagster.yaml of .dagster_home",
-    "dbtscaffold.commands.check_dagster": "a throw-away DAGSTER_HOME in a temp folder",
+    "dbtscaffold.check.definitions": "a throw-away DAGSTER_HOME in a temp folder",
     "dbtscaffold.commands.package": "the build copy (temp) and the wheel's dist/ folder",
     "dbtscaffold.dagster_project.lockfile": "the planned pyproject.toml uv locks, in a temp folder",
 }
@@ -370,6 +389,22 @@ def test_the_map_names_every_module_and_folder():
         if wanted != "./" and not re.search(rf"(?<![\w/]){re.escape(wanted)}(?![\w])", block):
             missing.append(str(rel))
     assert missing == []
+
+
+def test_each_folders_entry_names_only_modules_of_that_folder():
+    """`x.py` in a folder's entry is that folder's (`other/x.py` names another's), so the map
+    cannot keep a module that moved elsewhere (a runtime/ module named under dbt/)."""
+    entries = re.split(r"^  (?=\S)", _map_block(), flags=re.M)
+    wrong = []
+    for entry in entries:
+        folder = re.match(r"([a-z_]+)/", entry)
+        if folder is None:
+            continue
+        for other, name in re.findall(r"(?<![\w.])(?:([a-z_]+)/)?([a-z_]+)\.py\b", entry):
+            where = PKG / (other or folder.group(1)) / f"{name}.py"
+            if not where.is_file() and name not in GENERATED_FILES:
+                wrong.append(f"{folder.group(1)}/ names {where.relative_to(PKG)}")
+    assert wrong == []
 
 
 def test_the_map_names_no_module_that_does_not_exist():

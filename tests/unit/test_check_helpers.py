@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from dbtscaffold import console
-from dbtscaffold.commands.check_items import Context, split_line
-from dbtscaffold.commands.check_state import check_parse_on_load, key_conflicts
+from dbtscaffold.check.finding import Context, split_line
+from dbtscaffold.check.state import check_parse_on_load, key_conflicts
 from dbtscaffold.dagster_project.generated import ConstantsPaths, python_assets, read_constants
 from dbtscaffold.dbt.manifest import (
     DbtResource,

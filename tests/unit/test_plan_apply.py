@@ -234,3 +234,46 @@ def test_a_damaged_backup_stops_undo_before_any_file_is_touched(tmp_path):
     with pytest.raises(UserError, match=r"The backup of `.*gone\.txt` .* is damaged"):
         undo_last(tmp_path / "state")
     assert snapshot(root) == after
+
+
+def test_one_writer_writes_atomically_and_fsyncs_many_at_once(tmp_path):
+    from dbtscaffold.changes.files import fsync_all, write_atomic, write_new
+
+    target = tmp_path / "f.txt"
+    write_atomic(target, b"one")
+    write_atomic(target, b"two", mode=0o640)
+    assert target.read_bytes() == b"two"
+    assert target.stat().st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.txt"]  # no temp file left
+    with pytest.raises(FileExistsError):
+        write_new(target, b"three")
+    files = [tmp_path / f"n{i}" for i in range(40)]
+    for f in files:
+        write_new(f, b"x", sync=False)
+    fsync_all(files=files, dirs=[tmp_path, tmp_path / "gone"])  # a folder is best effort
+    with pytest.raises(FileNotFoundError) as missing:
+        fsync_all(files=[*files, tmp_path / "gone.txt"])
+    assert missing.value.filename == str(tmp_path / "gone.txt")
+
+
+def test_a_change_session_locks_once_and_never_in_a_dry_run(tmp_path, monkeypatch):
+    from dbtscaffold.changes.journal import LOCK
+    from dbtscaffold.commands.common import change_session
+
+    monkeypatch.setenv("DBTSCAFFOLD_LOCK_TIMEOUT", "0")
+    state = tmp_path / ".dbtscaffold"
+    with change_session(state, dry_run=True) as session:
+        session.lock()
+        assert session.plan(lambda: 1, nothing_to_do=lambda r: False) == 1
+    assert not state.exists()
+    with change_session(None, dry_run=False) as session:
+        session.lock()  # no project yet: nothing to lock
+    with change_session(state, dry_run=False) as session:
+        assert session.plan(lambda: 2, nothing_to_do=lambda r: False) == 2
+        assert (state / LOCK).is_file()
+        session.lock()  # held already: not taken again (it would wait for itself)
+        with change_session(state, dry_run=False) as other:
+            with pytest.raises(UserError, match="^Another dbtscaffold command is changing"):
+                other.lock()
+    with change_session(state, dry_run=False) as session:
+        session.lock()  # released when the first session ended

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dbtscaffold.cli_group import hoist_global_flags
-from dbtscaffold.commands.selection import AssetName, is_name_term, match_term, no_match_message
+from dbtscaffold.workers.selection import AssetName, is_name_term, match_term, no_match_message
 from dbtscaffold.console import plain_table
 
 ASSETS = [

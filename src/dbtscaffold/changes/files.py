@@ -1,4 +1,5 @@
-"""The file operations every change is made of: atomic writes, and refusals before writing."""
+"""The file operations every change is made of: the one writer (write_new, write_atomic), the
+fsyncs that make a change durable, and the refusals before writing."""
 
 from __future__ import annotations
 
@@ -7,9 +8,8 @@ import errno
 import hashlib
 import os
 import stat
-import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from dbtscaffold.errors import UserError
@@ -115,38 +115,86 @@ def check_writable(path: Path) -> None:
     WriteChecks(()).writable(path)
 
 
+# How many fsyncs run at once: the filesystem's journal commits concurrent fsyncs together,
+# so 500 staged files take ~0.1 s rather than ~2 s one after another (ext4, measured here).
+SYNC_THREADS = 16
+
+
 def fsync_dir(d: Path) -> None:
+    """Make D's entries (files created, renamed or deleted in it) durable; best effort."""
     with contextlib.suppress(OSError):
-        fd = os.open(d, os.O_RDONLY)
-        try:
+        _fsync(d)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, str(path)) from e
+    finally:
+        os.close(fd)
+
+
+def fsync_all(files: Iterable[Path] = (), dirs: Iterable[Path] = ()) -> None:
+    """Make FILES' bytes and DIRS' entries durable, many at a time (SYNC_THREADS).
+
+    An OSError (its filename set) when a file's bytes cannot be written; a folder is best
+    effort, as in fsync_dir.
+    """
+    jobs = [
+        *((f, _fsync) for f in dict.fromkeys(files)),
+        *((d, fsync_dir) for d in dict.fromkeys(dirs)),
+    ]
+    if len(jobs) <= 1:
+        for path, sync in jobs:
+            sync(path)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(min(SYNC_THREADS, len(jobs))) as pool:
+        for _ in pool.map(lambda job: job[1](job[0]), jobs):
+            pass
+
+
+def write_new(path: Path, data: bytes, mode: int = 0o600, *, sync: bool = True) -> None:
+    """Create PATH (it must not exist) holding DATA, with MODE, on disk (fsynced) when done
+    (unless not SYNC: the caller fsyncs many at once, fsync_all).
+
+    The one place the CLI writes a file's bytes: write_atomic and apply's staged files
+    both come here. os.write and fchmod rather than open() and chmod: fewer system calls
+    per file, and a plan may stage a thousand of them.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fchmod(fd, mode)
+        if sync:
             os.fsync(fd)
-        finally:
-            os.close(fd)
+    finally:
+        os.close(fd)
 
 
 def write_atomic(
     path: Path, data: bytes, *, mode: int | None = None, tmp: Path | None = None
 ) -> None:
-    """Write DATA to PATH through a temp file in the same folder (TMP, else a fresh name)."""
+    """Write DATA to PATH through a temp file in the same folder (TMP, else a fresh name),
+    renamed into place; the file and the rename are on disk when it returns."""
     if tmp is None:
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        tmp = Path(tmp_name)
+        tmp = path.parent / f".{path.name}.{os.getpid()}-{time.monotonic_ns()}.tmp"
     else:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)  # left by a run that was killed
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
+        write_new(tmp, data, 0o600 if mode is None else mode)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    fsync_dir(path.parent)
 
 
 def os_error(e: OSError, what: str, path: Path | None = None) -> UserError:

@@ -7,7 +7,6 @@ reports. What it promises: README.md, "Commands", and docs/reliability.md.
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 from dbtscaffold import console
@@ -70,7 +69,7 @@ def run_convert_seed(
     """Plan the conversion, then print its diff (dry run) or apply it as one change."""
     import time
 
-    from dbtscaffold.commands.common import dbt_project_locked, execute_plan, planned_under_lock
+    from dbtscaffold.commands.common import change_session
 
     started = time.perf_counter()
     _check_names(seeds, source_name, schema)
@@ -91,14 +90,8 @@ def run_convert_seed(
         )  # fmt: skip
 
     done = ", ".join(f"`{s}`" for s in unique)
-    with contextlib.ExitStack() as held:
-        result = planned_under_lock(
-            held,
-            dagster.state_dir,
-            plan,
-            dry_run=dry_run,
-            nothing_to_do=lambda r: r.plan.is_empty,
-        )
+    with change_session(dagster.state_dir, dry_run=dry_run) as session:
+        result = session.plan(plan, nothing_to_do=lambda r: r.plan.is_empty)
         if result.plan.is_empty:
             console.success(f"Nothing to do: {done} already converted.")
             return result
@@ -110,14 +103,12 @@ def run_convert_seed(
             console.info("Dry run: nothing was written.")
             return result
         # Definitions that load meanwhile see the project before or after, never between.
-        with dbt_project_locked(dbt.dir, dbt.target_path):
-            execute_plan(
-                result.plan,
-                dry_run=False,
-                state_dir=dagster.state_dir,
-                command="convert-seed " + " ".join(unique),
-                report=False,  # the summary table below lists every change once
-            )
+        session.lock(dbt_project=(dbt.dir, dbt.target_path))
+        session.apply(
+            result.plan,
+            command="convert-seed " + " ".join(unique),
+            report=False,  # the summary table below lists every change once
+        )
     _report(result, source_name or dbt.name, dagster, time.perf_counter() - started)
     return result
 

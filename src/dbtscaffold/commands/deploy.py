@@ -21,7 +21,7 @@ def run_deploy(
     *, dagster_project_dir: Path | None, host: str, port: int, force: bool, dry_run: bool
 ) -> bool:
     """Plan the deploy files, then show (dry run) or write them; True when files changed."""
-    from dbtscaffold.commands.common import execute_plan
+    from dbtscaffold.commands.common import change_session
     from dbtscaffold.dagster_project.deploy import PG_ENV, plan_deploy, refuse_overwrite
     from dbtscaffold.dagster_project.locate import dagster_module_name, resolve_dagster_project
 
@@ -31,13 +31,12 @@ def run_deploy(
     plan, differing = plan_deploy(info, module, host=host, port=port, duckdb=duckdb)
     if differing and not force and not dry_run:
         raise refuse_overwrite(differing)
-    changed = execute_plan(
-        plan,
-        dry_run=dry_run,
-        state_dir=info.state_dir,
-        command="deploy",
-        nothing_to_do="Nothing to do: the files in `deploy/` are up to date.",
-    )
+    with change_session(info.state_dir, dry_run=dry_run) as session:
+        changed = session.apply(
+            plan,
+            command="deploy",
+            nothing_to_do="Nothing to do: the files in `deploy/` are up to date.",
+        )
     if not changed:
         return False
     console.success(f"Wrote the production topology of `{info.package}` into `deploy/`.")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from dbtscaffold import console
 from dbtscaffold.changes.plan import FileChange, Plan
-from dbtscaffold.commands.common import execute_plan
+from dbtscaffold.commands.common import change_session
 from dbtscaffold.errors import UserError
 
 
@@ -45,7 +45,9 @@ def run_example(dest: Path, *, dry_run: bool, next_steps: bool = True) -> Path:
             "written."
         )
         return dest
-    if execute_plan(plan, dry_run=False, state_dir=None, command="example"):
+    with change_session(None, dry_run=False) as session:
+        changed = session.apply(plan, command="example")
+    if changed:
         console.success(
             f"Wrote the example dbt project `jaffle_shop` to {console.shown_path(dest)}."
         )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dbtscaffold import console
-from dbtscaffold.commands.common import dbt_project_locked, execute_plan, state_locked
+from dbtscaffold.commands.common import change_session
+
+if TYPE_CHECKING:
+    from dbtscaffold.dagster_project.scaffold import InitResult
 
 
 def run_init(
@@ -64,35 +67,38 @@ def run_init(
     }[result.profile.location.how]
     existed = result.project_dir.exists()
     state_dir = result.project_dir / ".dbtscaffold" if existed else None
-    with contextlib.ExitStack() as locks:
-        if state_dir is not None and not dry_run and not result.plan.is_empty:
+    with change_session(state_dir, dry_run=dry_run) as session:
+        if not result.plan.is_empty:
             # --force / --overwrite rewrite code that definitions loads import: one command
             # at a time, and no load of this project while the files change.
-            locks.enter_context(state_locked(state_dir))
-            locks.enter_context(dbt_project_locked(result.dbt.dir, result.dbt.target_path))
-        changed = execute_plan(
+            session.lock(dbt_project=(result.dbt.dir, result.dbt.target_path))
+        changed = session.apply(
             result.plan,
-            dry_run=dry_run,
-            state_dir=state_dir,
             command="init",
             nothing_to_do=f"Nothing to do: {result.project_dir} is already up to date.",
         )
     # After the plan ran, so that a failed init prints its one error line and nothing else.
     console.info(f"Using profiles.yml {how}: {console.shown_path(result.profile.location.path)}")
     if changed:
-        shown = console.shown_path(result.project_dir)
-        console.success(
-            f"Created Dagster project `{result.project_dir.name}` for dbt project "
-            f"`{result.dbt.name}` (adapters: {', '.join(result.adapter_packages)})."
-        )
-    if changed and next_steps and layout == "components":
-        console.info("Next steps:")
-        console.info(f"  cd {shown}")
+        _print_created(result, layout=layout, next_steps=next_steps)
+    return result.project_dir
+
+
+def _print_created(result: InitResult, *, layout: str, next_steps: bool) -> None:
+    """The line that says what init made, and (with NEXT_STEPS) what to run next."""
+    console.success(
+        f"Created Dagster project `{result.project_dir.name}` for dbt project "
+        f"`{result.dbt.name}` (adapters: {', '.join(result.adapter_packages)})."
+    )
+    if not next_steps:
+        return
+    shown = console.shown_path(result.project_dir)
+    console.info("Next steps:")
+    console.info(f"  cd {shown}")
+    if layout == "components":
         console.info('  pip install -e ".[dev]"    # dg imports the project by name')
         console.info("  dg check defs && dg list defs && dg dev")
-    elif changed and next_steps:
-        console.info("Next steps:")
-        console.info(f"  cd {shown}")
+    else:
         console.info(
             "  dbtscaffold dev            # open the Dagster UI with every dbt model as an asset"
         )
@@ -105,4 +111,3 @@ def run_init(
                 f"  dbtscaffold convert-seed {seeds[0]}   # a seed becomes an upstream Dagster "
                 "asset (--dry-run first)"
             )
-    return result.project_dir

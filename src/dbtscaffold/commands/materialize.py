@@ -1,6 +1,6 @@
 """`dbtscaffold materialize`: a headless run of the project's assets, through Dagster.
 
-The worker (`commands/materialize_run.py`, in a process group of its own, in the Dagster
+The worker (`workers/materialize.py`, in a process group of its own, in the Dagster
 project, with parse on load set and the DAGSTER_HOME `dbtscaffold dev` uses, so the run
 shows up in the UI) loads the definitions, resolves `--select` before any run exists, runs
 the selected assets and reports what happens as JSON lines. This side shows them, and on
@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from dbtscaffold import console
-from dbtscaffold.commands.materialize_run import EVENT_PREFIX, EXIT_INTERRUPTED
-from dbtscaffold.commands.selection import key_string
+from dbtscaffold.workers.materialize import EVENT_PREFIX, EXIT_INTERRUPTED
+from dbtscaffold.workers.selection import key_string
 from dbtscaffold.dagster_project.locate import (
     DagsterProjectInfo,
     dagster_module_name,
@@ -29,7 +29,7 @@ from dbtscaffold.dagster_project.locate import (
 )
 from dbtscaffold.errors import UserError
 
-WORKER = "dbtscaffold.commands.materialize_run"
+WORKER = "dbtscaffold.workers.materialize"
 # After a cancel, the run (a dbt build) gets this long to stop by itself; dagster-dbt gives
 # dbt 25 s after its SIGINT.
 RUN_INTERRUPT_TIMEOUT = 30.0

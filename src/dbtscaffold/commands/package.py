@@ -20,7 +20,6 @@ before copying, so it can be run again and again.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import sys
@@ -277,7 +276,7 @@ def _package_components(
 ) -> Path | None:
     """package in the components layout: data/ into the package, dg's state refresh (the dbt
     project and its manifest), and a wheel with a dg.toml that loads without a dbt parse."""
-    from dbtscaffold.commands.common import execute_plan, state_locked
+    from dbtscaffold.commands.common import change_session
     from dbtscaffold.dagster_project.locate import relpath
     from dbtscaffold.dagster_project.package import (
         DG_TOML,
@@ -288,16 +287,14 @@ def _package_components(
 
     result = plan_package_components(info)
     state = relpath(info.package_dir / "defs" / STATE_DIR, info.dir)
-    with contextlib.ExitStack() as locks:
+    with change_session(info.state_dir, dry_run=dry_run) as session:
         if not dry_run:
-            locks.enter_context(state_locked(info.state_dir))
+            session.lock()
             # First: when it fails, the project's files are as they were.
             with console.status("Refreshing dg's state (dg utils refresh-defs-state)"):
                 refresh_defs_state(info)
-        execute_plan(
+        session.apply(
             result.plan,
-            dry_run=dry_run,
-            state_dir=info.state_dir,
             command="package",
             nothing_to_do=f"The packaged copy of data/ in `{relpath(result.copy_dir, info.dir)}/` "
             "is up to date.",
@@ -322,7 +319,7 @@ def _package_components(
 
 def run_package(*, dagster_project_dir: Path | None, dry_run: bool) -> Path | None:
     """Prepare, copy and build; return the wheel (None for a dry run)."""
-    from dbtscaffold.commands.common import dbt_project_locked, execute_plan, state_locked
+    from dbtscaffold.commands.common import change_session
     from dbtscaffold.dagster_project.locate import relpath, resolve_dagster_project
     from dbtscaffold.dagster_project.package import plan_package
     from dbtscaffold.dbt.project import read_dbt_project
@@ -336,23 +333,20 @@ def run_package(*, dagster_project_dir: Path | None, dry_run: bool) -> Path | No
     dbt = read_dbt_project(info.dbt_project_dir)
     if info.layout == "components":
         return _package_components(info, dbt, dry_run=dry_run)
-    with contextlib.ExitStack() as locks:
-        if not dry_run:
-            # No other dbtscaffold change (convert-seed, undo) between the manifest and the
-            # copy of the files it was parsed from.
-            locks.enter_context(state_locked(info.state_dir))
+    with change_session(info.state_dir, dry_run=dry_run) as session:
+        # No other dbtscaffold change (convert-seed, undo) between the manifest and the
+        # copy of the files it was parsed from.
+        session.lock()
         with console.status("Preparing the dbt manifest"):
             manifest = prepare_manifest(info)
         result = plan_package(info, dbt, manifest)
         copy_target = result.copy_dir / dbt.target_path
-        if not dry_run and copy_target.is_dir():
+        if copy_target.is_dir():
             # A load of the packaged copy (parse on load on) never sees it half updated.
             # A first copy has no target folder, so nothing can load it yet.
-            locks.enter_context(dbt_project_locked(result.copy_dir, dbt.target_path))
-        execute_plan(
+            session.lock(dbt_project=(result.copy_dir, dbt.target_path))
+        session.apply(
             result.plan,
-            dry_run=dry_run,
-            state_dir=info.state_dir,
             command="package",
             nothing_to_do=f"The packaged copy in `{relpath(result.copy_dir, info.dir)}/` is "
             "up to date.",

@@ -18,7 +18,7 @@ def run_undo(
     """Restore the last change recorded in the Dagster project's .dbtscaffold/."""
     from dbtscaffold.changes.plan import Plan
     from dbtscaffold.changes.undo import plan_undo, undo_last
-    from dbtscaffold.commands.common import dbt_project_locked, state_locked
+    from dbtscaffold.commands.common import change_session
     from dbtscaffold.dagster_project.locate import resolve_dagster_project
 
     info = resolve_dagster_project(dagster_project_dir, dbt_project_dir)
@@ -37,7 +37,8 @@ def run_undo(
         return
     shown = Plan(roots=(info.dbt_project_dir, info.dir)).display_path
     # The dbt project's parse-on-load lock too: a load never parses a half-restored project.
-    with state_locked(info.state_dir), dbt_project_locked(info.dbt_project_dir, _target_path(info)):
+    with change_session(info.state_dir, dry_run=False) as session:
+        session.lock(dbt_project=(info.dbt_project_dir, _target_path(info)))
         result = undo_last(
             info.state_dir,
             force=force,

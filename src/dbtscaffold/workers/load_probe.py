@@ -1,6 +1,6 @@
 """The child process of `dbtscaffold check`'s load check: load the definitions, report counts.
 
-    python -c "$(cat check_probe.py)" MODULE TIMEOUT_SECONDS
+    python -c "$(cat load_probe.py)" MODULE TIMEOUT_SECONDS
 
 Run with -c in the Dagster project folder (so the project's package imports, as it does for
 `dagster dev`), it imports nothing of dbtscaffold: it works with any interpreter that has

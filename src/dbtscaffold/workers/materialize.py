@@ -1,6 +1,6 @@
 """The worker `dbtscaffold materialize` starts: load, select, run and cancel through Dagster.
 
-Run as `python -m dbtscaffold.commands.materialize_run MODULE WORKING_DIR SELECT` in the
+Run as `python -m dbtscaffold.workers.materialize MODULE WORKING_DIR SELECT` in the
 Dagster project, with DAGSTER_HOME set. It does what `dagster asset materialize` does
 (load the definitions, resolve the selection, run the implicit asset job with
 `execute_run_iterator`), with three differences:
@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from dbtscaffold import console
-from dbtscaffold.commands.selection import (
+from dbtscaffold.workers.selection import (
     AssetName,
     is_name_term,
     key_string,
@@ -343,7 +343,7 @@ def _execute(repo_def: Any, origin: Any, keys: Sequence[Any], cancel: _Cancel) -
 def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) != 3:
-        sys.exit("usage: python -m dbtscaffold.commands.materialize_run MODULE DIR SELECT")
+        sys.exit("usage: python -m dbtscaffold.workers.materialize MODULE DIR SELECT")
     sys.exit(run(*args))
 
 

@@ -11,78 +11,18 @@ import os
 import re
 import shutil
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dbtscaffold.dagster_project.generated import ConstantsPaths
-from dbtscaffold.dagster_project.locate import DagsterProjectInfo
-from dbtscaffold.dbt.project import DbtProjectInfo, ProfileInfo, ProfilesLocation
+from dbtscaffold.check.finding import FAIL, OK, WARN, Context, Finding, skipped, split_line
 from dbtscaffold.errors import UserError
 
-OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
-# A suggestion, not a problem: it never makes the overall status worse than ok.
-HINT = "hint"
-STATUSES = (OK, HINT, WARN, FAIL, SKIP)
+if TYPE_CHECKING:
+    from dbtscaffold.dagster_project.locate import DagsterProjectInfo
+
 # env_var('NAME') with no default, as dbt_project.yml would need it set.
 _ENV_VAR_RE = re.compile(r"""env_var\(\s*['"]([^'"]+)['"]""")
 _ENV_VAR_NO_DEFAULT_RE = re.compile(r"""env_var\(\s*['"]([^'"]+)['"]\s*\)""")
-
-
-@dataclass(frozen=True)
-class Finding:
-    """What one check found: a status, a one-line finding, a one-line fix ('' when ok)."""
-
-    status: str
-    message: str
-    fix: str = ""
-    details: str = ""  # more (a traceback), shown with --verbose
-
-
-@dataclass
-class Context:
-    """What the checks know so far; each check fills in what it found."""
-
-    cwd: Path
-    dagster_option: Path | None = None
-    dbt_option: Path | None = None
-    load: bool = True
-    dagster: DagsterProjectInfo | None = None
-    dbt: DbtProjectInfo | None = None
-    constants: ConstantsPaths | None = None
-    profiles: ProfilesLocation | None = None
-    profile: ProfileInfo | None = None
-    target: str | None = None
-    cache: dict[str, Any] = field(default_factory=dict)
-
-    def show(self, path: Path) -> str:
-        """PATH as a user reads it: relative to the current folder when inside it."""
-        path = Path(path).resolve()
-        try:
-            rel = Path(os.path.relpath(path, self.cwd.resolve()))
-        except ValueError:  # another drive
-            return str(path)
-        # A short way up (the dbt project above a nested Dagster project) reads better too.
-        ups = rel.parts.count("..")
-        if ups and (ups > 2 or len(rel.as_posix()) >= len(str(path))):
-            return str(path)
-        return rel.as_posix()
-
-    def dagster_cmd(self) -> str:
-        """`cd <dagster project> && ` when it is not the current folder."""
-        if self.dagster is None or self.dagster.dir == self.cwd.resolve():
-            return ""
-        return f"cd {self.show(self.dagster.dir)} && "
-
-
-def skipped(needs: str) -> Finding:
-    return Finding(SKIP, f"not run: needs {needs}")
-
-
-def split_line(line: str) -> tuple[str, str]:
-    """A UserError's line split into what is wrong and what to do (at its last '; ')."""
-    head, sep, tail = line.rstrip(".").rpartition("; ")
-    return (head, tail) if sep else (line, "")
 
 
 # --- projects ---------------------------------------------------------------------------
@@ -90,28 +30,13 @@ def split_line(line: str) -> tuple[str, str]:
 
 def check_projects(ctx: Context) -> Finding:
     """The Dagster project and the dbt project, found as other commands find them, agree."""
-    from dbtscaffold.dagster_project.generated import read_constants
-    from dbtscaffold.dagster_project.locate import resolve_dagster_project
-    from dbtscaffold.dbt.project import find_dbt_project_dir, read_dbt_project
-    from dbtscaffold.runtime.project import DBT_PROJECT_DIR_ENV
+    from dbtscaffold.dbt.project import read_dbt_project
 
-    dbt_dir = ctx.dbt_option
-    if dbt_dir is None and ctx.dagster_option is None:
-        dbt_dir = ctx.cwd if (ctx.cwd / "dbt_project.yml").is_file() else None
-    try:
-        if dbt_dir is not None:
-            ctx.dbt = read_dbt_project(dbt_dir)
-        ctx.dagster = resolve_dagster_project(ctx.dagster_option, ctx.dbt.dir if ctx.dbt else None)
-    except UserError as e:
-        if ctx.dbt is None and (found := find_dbt_project_dir(ctx.cwd)) is not None:
-            try:  # the dbt checks can still run
-                ctx.dbt = read_dbt_project(found)
-            except UserError:
-                pass
-        found_line, fix = split_line(e.line())
-        fix = fix or "pass --dagster-project-dir naming a project made by `dbtscaffold init`"
-        return Finding(FAIL, found_line, fix)
+    failed = _locate_projects(ctx)
+    if failed is not None:
+        return failed
     dagster = ctx.dagster
+    assert dagster is not None
     pyproject = ctx.show(dagster.dir / "pyproject.toml")
     if ctx.dbt is not None and ctx.dbt.dir != dagster.dbt_project_dir:
         ctx.dagster = None  # which of the two is meant is unknown: check the dbt one only
@@ -131,11 +56,46 @@ def check_projects(ctx: Context) -> Finding:
             f"`{ctx.show(dagster.dbt_project_dir)}`: {split_line(e.line())[0]}",
             f"set dbt_project_dir in {pyproject} to the dbt project's folder (relative to it)",
         )
-    constants_py = dagster.package_dir / "constants.py"
     if dagster.layout == "components":
         # dg's defs.yaml names the dbt project; [tool.dbtscaffold] is what init wrote with it.
         where = f"`{dagster.package}` ({ctx.show(dagster.dir)}, components layout) orchestrates "
         return Finding(OK, where + f"dbt project `{ctx.dbt.name}` ({ctx.show(ctx.dbt.dir)})")
+    return _constants_finding(ctx, dagster)
+
+
+def _locate_projects(ctx: Context) -> Finding | None:
+    """Find the projects as other commands do, into CTX; a failure when the Dagster project
+    is not found (the dbt project, when there is one, is still read for the dbt checks)."""
+    from dbtscaffold.dagster_project.locate import resolve_dagster_project
+    from dbtscaffold.dbt.project import find_dbt_project_dir, read_dbt_project
+
+    dbt_dir = ctx.dbt_option
+    if dbt_dir is None and ctx.dagster_option is None:
+        dbt_dir = ctx.cwd if (ctx.cwd / "dbt_project.yml").is_file() else None
+    try:
+        if dbt_dir is not None:
+            ctx.dbt = read_dbt_project(dbt_dir)
+        ctx.dagster = resolve_dagster_project(ctx.dagster_option, ctx.dbt.dir if ctx.dbt else None)
+    except UserError as e:
+        if ctx.dbt is None and (found := find_dbt_project_dir(ctx.cwd)) is not None:
+            try:  # the dbt checks can still run
+                ctx.dbt = read_dbt_project(found)
+            except UserError:
+                pass
+        found_line, fix = split_line(e.line())
+        fix = fix or "pass --dagster-project-dir naming a project made by `dbtscaffold init`"
+        return Finding(FAIL, found_line, fix)
+    return None
+
+
+def _constants_finding(ctx: Context, dagster: DagsterProjectInfo) -> Finding:
+    """The Pythonic layout's constants.py (read, not imported) finds the dbt project that
+    [tool.dbtscaffold] names, unless DBT_PROJECT_DIR_ENV names another."""
+    from dbtscaffold.dagster_project.generated import read_constants
+    from dbtscaffold.runtime.project import DBT_PROJECT_DIR_ENV
+
+    assert ctx.dbt is not None
+    constants_py = dagster.package_dir / "constants.py"
     try:
         ctx.constants = read_constants(
             constants_py.read_text(encoding="utf-8"), dagster.package_dir

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from dbtscaffold import console
-from dbtscaffold.commands.check_items import FAIL, HINT, OK, WARN, Context, Finding, skipped
+from dbtscaffold.check.finding import FAIL, HINT, OK, WARN, Context, Finding, skipped
 from dbtscaffold.dbt.manifest import DbtResource
 from dbtscaffold.errors import UserError
 

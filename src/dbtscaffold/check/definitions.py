@@ -1,8 +1,9 @@
 """The checks of `dbtscaffold check` about the Dagster project itself: the runtime copy, the
 deploy files, and the definitions load.
 
-The load runs in a child process (check_probe.py) with parse on load off, bytecode off and a
-throw-away DAGSTER_HOME, and only when that load would not need to parse: nothing is written.
+The load runs in a child process (workers/load_probe.py) with parse on load off, bytecode
+off and a throw-away DAGSTER_HOME, and only when that load would not need to parse: nothing
+is written.
 """
 
 from __future__ import annotations
@@ -12,14 +13,17 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dbtscaffold.commands.check_items import FAIL, OK, SKIP, WARN, Context, Finding, skipped
-from dbtscaffold.commands.check_state import module_name, parse_fix, stale_note
+from dbtscaffold.check.finding import FAIL, OK, SKIP, WARN, Context, Finding, skipped
+from dbtscaffold.check.state import module_name, parse_fix, stale_note
+
+if TYPE_CHECKING:
+    from dbtscaffold import proc
+    from dbtscaffold.dagster_project.locate import DagsterProjectInfo
 
 # A load that takes longer than this is reported as failed (the child stops itself).
 LOAD_TIMEOUT_S = 300
-_PROBE = Path(__file__).with_name("check_probe.py")
 
 
 # --- the runtime copy, deploy files, the load -------------------------------------------
@@ -185,9 +189,6 @@ def check_deploy(ctx: Context) -> Finding:
 
 def check_definitions(ctx: Context) -> Finding:
     """The definitions load, in a child process that parses nothing and writes nothing."""
-    from dbtscaffold import proc
-    from dbtscaffold.runtime.parse import PARSE_ON_LOAD_ENV
-
     if not ctx.load:
         return Finding(SKIP, "not run (--no-load)")
     if ctx.dagster is None:
@@ -207,6 +208,15 @@ def check_definitions(ctx: Context) -> Finding:
             parse_fix(ctx),
         )
     module = module_name(ctx)
+    return _probe_finding(ctx, module, _run_probe(ctx.dagster, module))
+
+
+def _run_probe(dagster: DagsterProjectInfo, module: str) -> proc.Result:
+    """workers/load_probe.py on MODULE, with parse on load off and a throw-away instance."""
+    from dbtscaffold import proc
+    from dbtscaffold.resources import load_probe
+    from dbtscaffold.runtime.parse import PARSE_ON_LOAD_ENV
+
     bin_dir = str(Path(sys.executable).parent)
     with tempfile.TemporaryDirectory(prefix="dbtscaffold-check-") as home:
         Path(home, "dagster.yaml").write_text("", encoding="utf-8")  # a throw-away instance
@@ -217,13 +227,17 @@ def check_definitions(ctx: Context) -> Finding:
             PATH=os.pathsep.join([bin_dir, os.environ.get("PATH", "")]),
         )
         env[PARSE_ON_LOAD_ENV] = "0"  # the manifest is current: nothing to parse
-        source = _PROBE.read_text(encoding="utf-8")
+        source = load_probe().read_text(encoding="utf-8")
         cmd = [sys.executable, "-c", source, module, str(LOAD_TIMEOUT_S)]
         # The package's folder on sys.path, as an install would put it (src/ for components).
         env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(ctx.dagster.source_dir), os.environ.get("PYTHONPATH", "")) if p
+            p for p in (str(dagster.source_dir), os.environ.get("PYTHONPATH", "")) if p
         )
-        result = proc.run(cmd, cwd=ctx.dagster.source_dir, env=env, check=False)
+        return proc.run(cmd, cwd=dagster.source_dir, env=env, check=False)
+
+
+def _probe_finding(ctx: Context, module: str, result: proc.Result) -> Finding:
+    """What the load probe's RESULT (its last JSON line) says of MODULE's load."""
     lines = [ln for ln in result.stdout.splitlines() if ln.startswith("{")]
     try:
         report = json.loads(lines[-1])
