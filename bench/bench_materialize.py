@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     cols = ["models", "command", "wall s", "CPU s", "peak MB (tree)"]
     cols += ["wall vs dbt", "CPU vs dbt", "assets materialized"]
     lines = header(f"python bench/bench_materialize.py --sizes {args.sizes}")
-    lines += ["", *table(cols, rows)]
+    lines += table(cols, rows)
     if args.note:
         lines += ["", args.note]
     write_section(
