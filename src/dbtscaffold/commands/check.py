@@ -34,6 +34,7 @@ CHECKS: tuple[tuple[str, Callable[[items.Context], items.Finding]], ...] = (
     ("asset_keys", state.check_asset_keys),
     ("seeds", state.check_seeds),
     ("runtime_copy", dagster.check_runtime_copy),
+    ("fast_loaders", dagster.check_fast_loaders),
     ("deploy", dagster.check_deploy),
     ("definitions", dagster.check_definitions),
 )

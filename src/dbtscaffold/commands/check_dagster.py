@@ -14,7 +14,16 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from dbtscaffold.commands.check_items import FAIL, OK, SKIP, WARN, Context, Finding, skipped
+from dbtscaffold.commands.check_items import (
+    FAIL,
+    HINT,
+    OK,
+    SKIP,
+    WARN,
+    Context,
+    Finding,
+    skipped,
+)
 from dbtscaffold.commands.check_state import module_name, parse_fix, stale_note
 
 # A load that takes longer than this is reported as failed (the child stops itself).
@@ -82,6 +91,30 @@ def check_runtime_copy(ctx: Context) -> Finding:
             fix,
         )
     return Finding(OK, f"{shown} is {copy.version}, this dbtscaffold's")
+
+
+def check_fast_loaders(ctx: Context) -> Finding:
+    """The runtime copy has the fast loader of every adapter type the profile names now (init
+    copies those the profile named then); without it, a load uses dbt's seed loading: slower."""
+    from dbtscaffold.dagster_project.generated import FAST_LOADERS, RUNTIME_PACKAGE
+
+    if ctx.dagster is None or ctx.dbt is None or ctx.profile is None:
+        return skipped("the Dagster project and the profile")
+    copy = ctx.dagster.package_dir / RUNTIME_PACKAGE
+    named = {t.strip().lower() for t in ctx.profile.target_types()}
+    kinds = [k for k in FAST_LOADERS if k in named]
+    lacking = [k for k in kinds if not (copy / FAST_LOADERS[k]).is_file()]
+    if lacking:
+        return Finding(
+            HINT,
+            f"the profile names {' and '.join(lacking)}, but {ctx.show(copy)} has no "
+            f"{' or '.join(FAST_LOADERS[k] for k in lacking)}: loads there use dbt's seed "
+            "loading (slower)",
+            f"copy the faster loader: `{_init_force(ctx)}`, then commit the diff",
+        )
+    if not kinds:
+        return Finding(OK, "dbt's seed loading for every target (no faster loader for its types)")
+    return Finding(OK, f"the faster loaders of {', '.join(kinds)} in {ctx.show(copy)}")
 
 
 def _module_found(name: str, roots: list[Path]) -> bool:
