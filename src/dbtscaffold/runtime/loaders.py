@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib
+import importlib.util
 import json
 import os
 import re
@@ -47,8 +49,6 @@ def adapter_package(target_type: str) -> str:
 
 def adapter_installed(kind: str) -> bool:
     """Whether the dbt adapter of type KIND is importable here (without importing it)."""
-    import importlib.util
-
     with contextlib.suppress(ImportError, ValueError):
         return importlib.util.find_spec(f"dbt.adapters.{kind}") is not None
     return False
@@ -143,17 +143,11 @@ def _load_with_dbt(config: Mapping[str, Any], project_dir: Path, seed: Seed, pro
                 f"{config['_target']!r}): {getattr(e, 'strerror', None) or e}; start the server "
                 "or fix the target in profiles.yml"
             ) from None
-    conf: dict[str, Any] = {
-        "+schema": seed.schema,
-        "+alias": seed.table,
-        "+column_types": seed.column_types,
-    }
-    conf.update({"+delimiter": seed.delimiter, "+quote_columns": seed.quote_columns})
-    project = {"name": "seed_load", "version": "1.0", "config-version": 2}
-    project.update(
-        profile=config["_profile"],
-        seeds={"seed_load": {k: v for k, v in conf.items() if v not in ({}, ",", None)}},
-    )
+    conf: dict[str, Any] = dict(schema=seed.schema, alias=seed.table, delimiter=seed.delimiter)
+    conf.update(column_types=seed.column_types, quote_columns=seed.quote_columns)
+    seeds = {"seed_load": {f"+{k}": v for k, v in conf.items() if v not in ({}, ",", None)}}
+    project = {"name": "seed_load", "version": "1.0", "profile": config["_profile"]}
+    project.update({"config-version": 2, "seeds": seeds})
     # One folder per user, project, target and relation, kept between loads so that dbt's
     # partial parse skips its own macros (about 2 s); loads into one relation hold _load_lock.
     key = json.dumps([str(project_dir.resolve()), config["_target"], seed.schema, seed.table])
@@ -218,15 +212,8 @@ def _fast_loader(kind: str) -> Callable[..., int] | None:
     """The `load` of load_KIND.py, a loader of KIND's own (faster than dbt's seed loading, the
     same table: bench/, tests/e2e/test_seed_columns.py), if this copy has it: init copies it
     where the dbt profile names KIND. None: dbt's seed loading."""
-    import importlib
-
     name = f"{__package__}.load_{kind}"
-    try:
-        return importlib.import_module(name).load  # type: ignore[no-any-return]
-    except ModuleNotFoundError as e:
-        if e.name != name:
-            raise
-        return None
+    return importlib.import_module(name).load if importlib.util.find_spec(name) else None
 
 
 def load_csv(
