@@ -98,9 +98,9 @@ def check_fast_loaders(ctx: Context) -> Finding:
     copies those the profile named then); without it, a load uses dbt's seed loading: slower."""
     from dbtscaffold.dagster_project.generated import FAST_LOADERS, RUNTIME_PACKAGE
 
-    if ctx.dagster is None or ctx.dbt is None or ctx.profile is None:
-        return skipped("the Dagster project and the profile")
-    copy = ctx.dagster.package_dir / RUNTIME_PACKAGE
+    copy = ctx.dagster.package_dir / RUNTIME_PACKAGE if ctx.dagster else None
+    if copy is None or not copy.is_dir() or ctx.dbt is None or ctx.profile is None:
+        return skipped("the runtime copy and the profile")
     named = {t.strip().lower() for t in ctx.profile.target_types()}
     kinds = [k for k in FAST_LOADERS if k in named]
     lacking = [k for k in kinds if not (copy / FAST_LOADERS[k]).is_file()]
@@ -110,7 +110,8 @@ def check_fast_loaders(ctx: Context) -> Finding:
             f"the profile names {' and '.join(lacking)}, but {ctx.show(copy)} has no "
             f"{' or '.join(FAST_LOADERS[k] for k in lacking)}: loads there use dbt's seed "
             "loading (slower)",
-            f"copy the faster loader: `{_init_force(ctx)}`, then commit the diff",
+            f"copy the faster loader{'s' if len(lacking) > 1 else ''}: `{_init_force(ctx)}`, "
+            "then commit the diff",
         )
     if not kinds:
         return Finding(OK, "dbt's seed loading for every target (no faster loader for its types)")
