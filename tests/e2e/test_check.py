@@ -40,6 +40,7 @@ IDS = [
     "asset_keys",
     "seeds",
     "runtime_copy",
+    "fast_loaders",
     "deploy",
     "definitions",
 ]

@@ -76,15 +76,18 @@ from pathlib import Path
 from types import SimpleNamespace
 
 sys.path.insert(0, os.getcwd())
-from conc_dagster._dbtscaffold.loaders import load_csv, read_csv_like_dbt_seed
+from conc_dagster._dbtscaffold.loaders import load_csv
 
 kind, runs, seeds = sys.argv[1], int(sys.argv[2]), os.environ["CONC_SEEDS"].split(",")
 project = SimpleNamespace(project_dir=Path("..").resolve(), profiles_dir=Path("..").resolve(),
                           target=None)
-if kind == "duckdb":
-    import dagster_duckdb, duckdb  # noqa: F401 - imported before the barrier
+if kind == "duckdb":  # imported before the barrier
+    import dagster_duckdb, duckdb, dbt.adapters.duckdb  # noqa: F401
 else:
-    import psycopg2  # noqa: F401
+    import psycopg2, dbt.adapters.postgres  # noqa: F401
+from dbt_common.clients.agate_helper import from_csv
+
+from_csv(str(Path("data") / f"{seeds[0]}.csv"), text_columns=[])  # warm dbt's imports
 
 
 def load(barrier, seed, out):
@@ -107,7 +110,6 @@ def fresh():
         con.close()
 
 
-read_csv_like_dbt_seed(Path("data") / f"{seeds[0]}.csv", {}, ",", kind)  # warm dbt's imports
 ctx = mp.get_context("fork")
 for i in range(runs):
     fresh()

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dbtscaffold.check.finding import FAIL, OK, SKIP, WARN, Context, Finding, skipped
+from dbtscaffold.check.finding import FAIL, HINT, OK, SKIP, WARN, Context, Finding, skipped
 from dbtscaffold.check.state import module_name, parse_fix, stale_note
 
 if TYPE_CHECKING:
@@ -86,6 +86,31 @@ def check_runtime_copy(ctx: Context) -> Finding:
             fix,
         )
     return Finding(OK, f"{shown} is {copy.version}, this dbtscaffold's")
+
+
+def check_fast_loaders(ctx: Context) -> Finding:
+    """The runtime copy has the fast loader of every adapter type the profile names now (init
+    copies those the profile named then); without it, a load uses dbt's seed loading: slower."""
+    from dbtscaffold.dagster_project.generated import FAST_LOADERS, RUNTIME_PACKAGE
+
+    copy = ctx.dagster.package_dir / RUNTIME_PACKAGE if ctx.dagster else None
+    if copy is None or not copy.is_dir() or ctx.dbt is None or ctx.profile is None:
+        return skipped("the runtime copy and the profile")
+    named = {t.strip().lower() for t in ctx.profile.target_types()}
+    kinds = [k for k in FAST_LOADERS if k in named]
+    lacking = [k for k in kinds if not (copy / FAST_LOADERS[k]).is_file()]
+    if lacking:
+        return Finding(
+            HINT,
+            f"the profile names {' and '.join(lacking)}, but {ctx.show(copy)} has no "
+            f"{' or '.join(FAST_LOADERS[k] for k in lacking)}: loads there use dbt's seed "
+            "loading (slower)",
+            f"copy the faster loader{'s' if len(lacking) > 1 else ''}: `{_init_force(ctx)}`, "
+            "then commit the diff",
+        )
+    if not kinds:
+        return Finding(OK, "dbt's seed loading for every target (no faster loader for its types)")
+    return Finding(OK, f"the faster loaders of {', '.join(kinds)} in {ctx.show(copy)}")
 
 
 def _module_found(name: str, roots: list[Path]) -> bool:

@@ -30,6 +30,7 @@ CHECKS: tuple[tuple[str, Check], ...] = (
     ("asset_keys", state.check_asset_keys),
     ("seeds", state.check_seeds),
     ("runtime_copy", definitions.check_runtime_copy),
+    ("fast_loaders", definitions.check_fast_loaders),
     ("deploy", definitions.check_deploy),
     ("definitions", definitions.check_definitions),
 )

@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,12 +33,18 @@ COPIED = frozenset(
 )
 # The components layout's defs.yaml names the runtime copy's DbtProjectComponent too.
 COPIED_COMPONENTS = COPIED | {"component.py"}
+# The loaders of an adapter type's own (faster than dbt's seed loading), copied where the dbt
+# profile names that type; loaders.py uses dbt's seed loading where its type's is absent.
+FAST_LOADERS = {"duckdb": "load_duckdb.py", "postgres": "load_postgres.py"}
 _VERSION_RE = re.compile(r"""^__version__\s*=\s*['"]([^'"]+)['"]""", re.MULTILINE)
 
 
-def copied_modules(layout: str) -> frozenset[str]:
-    """The runtime modules init copies into a project of LAYOUT (`python` or `components`)."""
-    return COPIED_COMPONENTS if layout == "components" else COPIED
+def copied_modules(layout: str, adapter_types: Iterable[str] = ()) -> frozenset[str]:
+    """The runtime modules init copies into a project of LAYOUT (`python` or `components`)
+    whose dbt profile names ADAPTER_TYPES (its targets' `type:`s)."""
+    kinds = {str(t).strip().lower() for t in adapter_types}
+    loaders = {module for kind, module in FAST_LOADERS.items() if kind in kinds}
+    return (COPIED_COMPONENTS if layout == "components" else COPIED) | loaders
 
 
 @dataclass(frozen=True)
@@ -263,8 +270,10 @@ def read_runtime_copy(package_dir: Path, layout: str = "python") -> RuntimeCopy:
     except OSError:
         return RuntimeCopy(None, ())
     m = _VERSION_RE.search(init)
-    ours = {p.name for p in runtime_dir().glob("*.py") if p.name in copied_modules(layout)}
     theirs = {p.name for p in copy.glob("*.py")}
+    # The fast loaders it has: init copies those the dbt profile named then (`fast_loaders`).
+    expected = copied_modules(layout) | (theirs & set(FAST_LOADERS.values()))
+    ours = {p.name for p in runtime_dir().glob("*.py") if p.name in expected}
     differing = sorted(
         name
         for name in ours | theirs

@@ -294,8 +294,10 @@ def plan_init(
         # unless --schedule says otherwise, as seed_assets.py does.
         del rendered[schedules]
     # The runtime goes in byte for byte (not through cookiecutter): it is our tested code.
+    # The fast loaders of the adapter types the profile names now: --force drops the others.
+    copied = copied_modules(layout, profile.target_types())
     for rel, data in _read_tree(runtime_dir()).items():
-        if rel in copied_modules(layout):
+        if rel in copied:
             rendered[f"{pkg}/{RUNTIME_PACKAGE}/{rel}"] = data
     # seed_assets.py belongs to convert-seed once it exists: --force keeps its loaders.
     seed_assets = f"{pkg}/seed_assets.py"

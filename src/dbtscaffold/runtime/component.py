@@ -31,21 +31,18 @@ from dagster_dbt.errors import (
 from .parse import prepare_manifest
 from .preparer import ParseOnLoadPreparer
 
-_SKIPPED_SUFFIXES = (".duckdb", ".duckdb.wal", ".pyc", ".pyo")
+_SKIPPED = shutil.ignore_patterns(".*", "__pycache__", "*.pyc", "*.pyo", "*.duckdb", "*.duckdb.wal")
 
 
 def _ignore(directory: str, names: list[str]) -> set[str]:
     """What the state's copy of the dbt project leaves out (shutil.copytree's `ignore`)."""
     here = Path(directory)
-    skipped = set()
-    for name in names:
-        path = here / name
-        if name.startswith(".") or name.endswith(_SKIPPED_SUFFIXES) or name == "__pycache__":
+    skipped = set(_SKIPPED(directory, names))
+    if (here / "dbt_project.yml").is_file():  # dbt's output; the manifest is copied on its own
+        skipped.update(n for n in ("logs", "target") if n in names and (here / n).is_dir())
+    for name in names:  # a Python project (this Dagster project) or an environment
+        if any((here / name / f).is_file() for f in ("pyproject.toml", "pyvenv.cfg")):
             skipped.add(name)
-        elif path.is_dir() and name in ("logs", "target") and (here / "dbt_project.yml").is_file():
-            skipped.add(name)  # dbt's output; the manifest is copied on its own
-        elif path.is_dir() and any((path / f).is_file() for f in ("pyproject.toml", "pyvenv.cfg")):
-            skipped.add(name)  # a Python project (this Dagster project) or an environment
     return skipped
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib
+import importlib.util
 import json
 import os
 import re
@@ -47,8 +49,6 @@ def adapter_package(target_type: str) -> str:
 
 def adapter_installed(kind: str) -> bool:
     """Whether the dbt adapter of type KIND is importable here (without importing it)."""
-    import importlib.util
-
     with contextlib.suppress(ImportError, ValueError):
         return importlib.util.find_spec(f"dbt.adapters.{kind}") is not None
     return False
@@ -90,26 +90,19 @@ def target_config(project_dir: Path, profiles_dir: Path, target: str | None) -> 
     return {**config, "_target": chosen, "_profile": name}
 
 
-def read_csv_like_dbt_seed(
-    csv_path: Path, column_types: Mapping[str, str], delimiter: str, adapter_type: str
-) -> tuple[list[str], list[str], Any]:
-    """(names, types, rows) of the CSV as `dbt seed` reads and types it (`column_types` win)."""
+def read_csv_like_dbt_seed(seed: Seed, adapter: Any) -> tuple[list[str], list[str], Any]:
+    """(names, types, rows) of the seed's CSV as `dbt seed` reads it and ADAPTER (a dbt adapter
+    class) types it, its `column_types` winning: for the fast loaders, load_<type>.py."""
     from dbt_common.clients.agate_helper import from_csv
 
-    if adapter_type == "duckdb":
-        from dbt.adapters.duckdb import DuckDBAdapter as adapter
-    else:
-        from dbt.adapters.postgres import PostgresAdapter as adapter
-
-    table = from_csv(str(csv_path), text_columns=list(column_types), delimiter=delimiter)
+    given = seed.column_types
+    table = from_csv(str(seed.csv), text_columns=list(given), delimiter=seed.delimiter)
     names = list(table.column_names)
-    types = [
-        column_types.get(n) or adapter.convert_agate_type(table, i) for i, n in enumerate(names)
-    ]
+    types = [given.get(n) or adapter.convert_agate_type(table, i) for i, n in enumerate(names)]
     return names, types, table.rows
 
 
-def _quote(identifier: str, mark: str = '"') -> str:
+def quote(identifier: str, mark: str = '"') -> str:
     return mark + identifier.replace(mark, mark * 2) + mark
 
 
@@ -124,106 +117,6 @@ def duckdb_database(config: Mapping[str, Any], project_dir: Path) -> str:
     if ":" in path.split("/", 1)[0] and not Path(path).drive:  # md:, s3://, ...
         return path
     return str(project_dir / Path(path).expanduser())
-
-
-def _load_duckdb(config: Mapping[str, Any], project_dir: Path, seed: Seed) -> int:
-    # DuckDB keeps the case of names and matches them ignoring case: quote_columns is moot.
-    names, types, _ = read_csv_like_dbt_seed(seed.csv, seed.column_types, seed.delimiter, "duckdb")
-    from dagster_duckdb import DuckDBResource  # it retries while another process has the file
-
-    with DuckDBResource(database=duckdb_database(config, project_dir)).get_connection() as con:
-        # Qualified with the catalog: a schema named like the database file is ambiguous.
-        catalog = con.execute("select current_database()").fetchall()[0][0]
-        schema = f"{_quote(catalog)}.{_quote(seed.schema)}"
-        relation = f"{schema}.{_quote(seed.table)}"
-        columns = ", ".join(f"{_quote(n)} {t}" for n, t in zip(names, types))
-        con.execute("begin transaction")  # readers see the old table or the new one
-        try:
-            con.execute(f"create schema if not exists {schema}")
-            con.execute(f"create or replace table {relation} ({columns})")
-            # As dbt-duckdb's seed loads the rows: DuckDB's CSV reader, into the typed table.
-            options = f"format csv, header true, delimiter {_quote(seed.delimiter, chr(39))}"
-            con.execute(f"copy {relation} from {_quote(str(seed.csv), chr(39))} ({options})")
-            count = con.execute(f"select count(*) from {relation}").fetchall()[0][0]
-            con.execute("commit")
-        except BaseException:
-            con.execute("rollback")
-            raise
-    return int(count)
-
-
-def _pg_connect(config: Mapping[str, Any]) -> Any:
-    """A psycopg2 connection to a dbt-postgres target's server, opened by dbt-postgres."""
-    from dbt.adapters.contracts.connection import Connection
-    from dbt.adapters.exceptions import FailedToConnectError
-    from dbt.adapters.postgres import PostgresConnectionManager, PostgresCredentials
-
-    creds = PostgresCredentials.from_dict(config)
-    try:
-        connection = Connection("postgres", "dbtscaffold", creds)
-        return PostgresConnectionManager.open(connection).handle  # type: ignore[no-untyped-call]
-    except FailedToConnectError as e:
-        raise WarehouseError(
-            f"cannot connect to PostgreSQL at {creds.host}:{creds.port} (dbt target "
-            f"{config['_target']!r}): {e.msg.strip().splitlines()[0]}; start the server or fix "
-            "the target in profiles.yml"
-        ) from None
-
-
-_PG_COLUMNS = (
-    "select attname, format_type(atttypid, atttypmod) from pg_attribute "
-    "where attrelid = to_regclass(%s) and attnum > 0 and not attisdropped order by attnum"
-)
-
-
-def _load_postgres(config: Mapping[str, Any], project_dir: Path, seed: Seed) -> int:
-    import csv
-    import io
-    import logging
-
-    names, types, rows = read_csv_like_dbt_seed(seed.csv, seed.column_types, seed.delimiter, "pg")
-    if seed.quote_columns is False:  # what PostgreSQL makes of an unquoted name: A-Z folded
-        names = [re.sub("[A-Z]+", lambda m: m.group(0).lower(), n) for n in names]
-    data = io.StringIO()
-    csv.writer(data, lineterminator="\n").writerows(
-        ["" if v is None else v for v in r] for r in rows
-    )
-    data.seek(0)
-    schema, table, staging = seed.schema, seed.table, f"{seed.table[:40]}__dbtscaffold_load"
-    relation, staged = f"{_quote(schema)}.{_quote(table)}", f"{_quote(schema)}.{_quote(staging)}"
-    columns = ", ".join(f"{_quote(n)} {t}" for n, t in zip(names, types))
-    con = _pg_connect(config)
-    try:
-        # `create schema if not exists` fails when two sessions create one at once: under an
-        # advisory lock, committed before the load starts.
-        with con, con.cursor() as cur:
-            cur.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"dbtscaffold {schema}",))
-            cur.execute(f"create schema if not exists {_quote(schema)}")
-        # One transaction (two loads of a table wait for each other): readers see the old rows
-        # until the commit, then all the new ones; a failure changes nothing.
-        with con, con.cursor() as cur:
-            cur.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"{schema}.{table}",))
-            cur.execute(f"drop table if exists {staged}; create table {staged} ({columns})")
-            cur.copy_expert(f"copy {staged} from stdin with (format csv)", data)
-            cur.execute(_PG_COLUMNS, (relation,))
-            old = cur.fetchall()
-            cur.execute(_PG_COLUMNS, (staged,))
-            if old and old == cur.fetchall():  # the same table: the views dbt built stay valid
-                cur.execute(f"truncate {relation}; insert into {relation} select * from {staged}")
-                cur.execute(f"drop table {staged}")
-            else:
-                if old:
-                    logging.getLogger(__name__).warning(
-                        "The columns of %s changed: dropping it and the views built on it (the "
-                        "dbt run downstream builds them again).",
-                        relation,
-                    )
-                    cur.execute(f"drop table {relation} cascade")
-                cur.execute(f"alter table {staged} rename to {_quote(table)}")
-            cur.execute(f"select count(*) from {relation}")
-            return int(cur.fetchone()[0])
-    finally:
-        con.close()
 
 
 # The throw-away project's macros: the seed's schema and alias as dbt resolved them, as given.
@@ -250,17 +143,11 @@ def _load_with_dbt(config: Mapping[str, Any], project_dir: Path, seed: Seed, pro
                 f"{config['_target']!r}): {getattr(e, 'strerror', None) or e}; start the server "
                 "or fix the target in profiles.yml"
             ) from None
-    conf: dict[str, Any] = {
-        "+schema": seed.schema,
-        "+alias": seed.table,
-        "+column_types": seed.column_types,
-    }
-    conf.update({"+delimiter": seed.delimiter, "+quote_columns": seed.quote_columns})
-    project = {"name": "seed_load", "version": "1.0", "config-version": 2}
-    project.update(
-        profile=config["_profile"],
-        seeds={"seed_load": {k: v for k, v in conf.items() if v not in ({}, ",", None)}},
-    )
+    conf: dict[str, Any] = dict(schema=seed.schema, alias=seed.table, delimiter=seed.delimiter)
+    conf.update(column_types=seed.column_types, quote_columns=seed.quote_columns)
+    seeds = {"seed_load": {f"+{k}": v for k, v in conf.items() if v not in ({}, ",", None)}}
+    project = {"name": "seed_load", "version": "1.0", "profile": config["_profile"]}
+    project.update({"config-version": 2, "seeds": seeds})
     # One folder per user, project, target and relation, kept between loads so that dbt's
     # partial parse skips its own macros (about 2 s); loads into one relation hold _load_lock.
     key = json.dumps([str(project_dir.resolve()), config["_target"], seed.schema, seed.table])
@@ -321,8 +208,12 @@ def _load_lock(config: Mapping[str, Any], project_dir: Path, schema: str) -> Ite
         os.close(fd)
 
 
-# Faster than dbt's seed loading (bench/), the same table (tests/e2e/test_seed_columns.py).
-FAST_LOADERS: dict[str, Callable[..., int]] = {"duckdb": _load_duckdb, "postgres": _load_postgres}
+def _fast_loader(kind: str) -> Callable[..., int] | None:
+    """The `load` of load_KIND.py, a loader of KIND's own (faster than dbt's seed loading, the
+    same table: bench/, tests/e2e/test_seed_columns.py), if this copy has it: init copies it
+    where the dbt profile names KIND. None: dbt's seed loading."""
+    name = f"{__package__}.load_{kind}"
+    return importlib.import_module(name).load if importlib.util.find_spec(name) else None
 
 
 def load_csv(
@@ -352,8 +243,8 @@ def load_csv(
     how = os.environ.get(LOADER_ENV, "").strip().lower()
     if how not in ("", "auto", "dbt"):
         raise WarehouseError(f"{LOADER_ENV}={how!r}: use `dbt` (dbt's seed loading) or unset it")
-    fast = FAST_LOADERS.get(kind) if how != "dbt" else None
-    if fast is _load_postgres:  # it locks in the server, across machines
+    fast = _fast_loader(kind) if how != "dbt" else None
+    if fast is not None and kind == "postgres":  # it locks in the server, across machines
         return fast(config, project_dir, seed)
     with _load_lock(config, project_dir, seed.schema):
         if fast is not None:
