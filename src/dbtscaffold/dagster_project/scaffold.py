@@ -256,15 +256,46 @@ def plan_init(
     name = project_name or default_project_name(dbt)
     validate_project_name(name, shadowing=ignore_package_conflict)
     shadows = shadow_problem(name)
-    location = proj.find_profiles(dbt.dir, profiles_dir)
-    profile = proj.read_profile(location, dbt.profile)
-    output_dir = output_dir.absolute()
+    profile = proj.read_profile(proj.find_profiles(dbt.dir, profiles_dir), dbt.profile)
+    project_dir = _project_dir(output_dir.absolute() / name, dbt.dir, force, layout)
+    context = build_context(
+        name, dbt, profile, project_dir, schedule, not no_schedule, dbt_state, layout
+    )
+    pkg = package_path(name, layout)
+    # The components layout keeps its schedule among the defs dg discovers.
+    schedules = f"{pkg}/defs/schedules.py" if layout == "components" else f"{pkg}/schedules.py"
+    rendered = _rendered(
+        context, layout, project_dir, pkg, schedules, schedule, no_schedule, profile
+    )
+    record_path = project_dir / RECORD
+    record = _read_record(record_path)
+    # A write out of the project (a symbolic link) is refused before anything else.
+    for rel in rendered:
+        check_confined(project_dir / rel, (project_dir,))
+    explicit = {schedules} if schedule is not None else set()
+    if not overwrite:
+        _refuse_edited(project_dir, pkg, rendered, record, explicit)
+    plan = _planned(project_dir, pkg, name, rendered, record, record_path)
+    return InitResult(
+        plan,
+        project_dir,
+        dbt,
+        profile,
+        proj.adapter_packages(profile.target_types(), profile.targets.values()),
+        f"Project name `{name}` {shadows} (allowed by --ignore-package-conflict)."
+        if shadows
+        else None,
+    )
+
+
+def _project_dir(project_dir: Path, dbt_dir: Path, force: bool, layout: str) -> Path:
+    """PROJECT_DIR, once it is a folder init may write (a UserError says why not)."""
+    output_dir = project_dir.parent
     if output_dir.exists() and not output_dir.is_dir():
         raise UserError(f"Output folder `{output_dir}` is a file; pass another --output-dir.")
-    project_dir = output_dir / name
     # The tutorial's layout nests the Dagster project inside the dbt project, as
     # `dagster-dbt project scaffold` does; only the dbt project folder itself is refused.
-    if project_dir.resolve() == dbt.dir:
+    if project_dir.resolve() == dbt_dir:
         raise UserError(
             f"`{project_dir}` is the dbt project folder itself; choose another --project-name "
             "or --output-dir."
@@ -278,14 +309,22 @@ def plan_init(
         )
     _check_layout(project_dir, layout)
     _check_writable(project_dir)
-    context = build_context(
-        name, dbt, profile, project_dir, schedule, not no_schedule, dbt_state, layout
-    )
+    return project_dir
+
+
+def _rendered(
+    context: dict[str, object],
+    layout: str,
+    project_dir: Path,
+    pkg: str,
+    schedules: str,
+    schedule: str | None,
+    no_schedule: bool,
+    profile: proj.ProfileInfo,
+) -> dict[str, bytes]:
+    """{path in the project: bytes} of every file init writes there."""
     with tempfile.TemporaryDirectory(prefix="dbtscaffold-init-") as tmp:
         rendered = _read_tree(render(context, Path(tmp), layout))
-    pkg = package_path(name, layout)
-    # The components layout keeps its schedule among the defs dg discovers.
-    schedules = f"{pkg}/defs/schedules.py" if layout == "components" else f"{pkg}/schedules.py"
     if no_schedule:
         for rel in (schedules, "tests/test_schedules.py"):
             del rendered[rel]
@@ -303,12 +342,17 @@ def plan_init(
     seed_assets = f"{pkg}/seed_assets.py"
     if (project_dir / seed_assets).is_file():
         del rendered[seed_assets]
-    record_path = project_dir / RECORD
-    record = _read_record(record_path)
-    # A write out of the project (a symbolic link) is refused before anything else.
-    for rel in rendered:
-        check_confined(project_dir / rel, (project_dir,))
-    explicit = {schedules} if schedule is not None else set()
+    return rendered
+
+
+def _refuse_edited(
+    project_dir: Path,
+    pkg: str,
+    rendered: dict[str, bytes],
+    record: dict[str, str],
+    explicit: set[str],
+) -> None:
+    """A UserError when a file init would rewrite was edited since init wrote it."""
     edited = [
         rel
         for rel in sorted(rendered)
@@ -318,13 +362,24 @@ def plan_init(
         and (data := (project_dir / rel).read_bytes()) != rendered[rel]
         and record.get(rel) != _sha256(data)
     ]
-    if edited and not overwrite:
+    if edited:
         more = f" (and {len(edited) - 1} more)" if len(edited) > 1 else ""
         raise UserError(
             f"`{project_dir.name}/{edited[0]}`{more} was edited since init wrote it; nothing "
             "was changed. Keep your edit, or pass --overwrite to replace it (a backup is kept "
             "for `dbtscaffold undo`)."
         )
+
+
+def _planned(
+    project_dir: Path,
+    pkg: str,
+    name: str,
+    rendered: dict[str, bytes],
+    record: dict[str, str],
+    record_path: Path,
+) -> Plan:
+    """The plan that writes RENDERED, drops runtime modules no longer copied and records it."""
     plan = Plan(roots=(project_dir,), description=f"init {name}")
     for rel in sorted(rendered):
         target = project_dir / rel
@@ -343,16 +398,7 @@ def plan_init(
     after = (json.dumps(dict(sorted(record.items())), indent=2) + "\n").encode()
     before = record_path.read_bytes() if record_path.is_file() else None
     plan.add(FileChange(record_path, before, after))
-    return InitResult(
-        plan,
-        project_dir,
-        dbt,
-        profile,
-        proj.adapter_packages(profile.target_types(), profile.targets.values()),
-        f"Project name `{name}` {shadows} (allowed by --ignore-package-conflict)."
-        if shadows
-        else None,
-    )
+    return plan
 
 
 def _check_layout(project_dir: Path, layout: str) -> None:
