@@ -21,6 +21,7 @@ def run_deploy(
     *, dagster_project_dir: Path | None, host: str, port: int, force: bool, dry_run: bool
 ) -> bool:
     """Plan the deploy files, then show (dry run) or write them; True when files changed."""
+    from dbtscaffold.changes.plan import Plan
     from dbtscaffold.commands.common import change_session
     from dbtscaffold.dagster_project.deploy import PG_ENV, plan_deploy, refuse_overwrite
     from dbtscaffold.dagster_project.locate import dagster_module_name, resolve_dagster_project
@@ -28,10 +29,16 @@ def run_deploy(
     info = resolve_dagster_project(dagster_project_dir)
     module = dagster_module_name(info)
     duckdb = _uses_duckdb(info.dbt_project_dir)
-    plan, differing = plan_deploy(info, module, host=host, port=port, duckdb=duckdb)
-    if differing and not force and not dry_run:
-        raise refuse_overwrite(differing)
+
+    def planned() -> Plan:
+        plan, differing = plan_deploy(info, module, host=host, port=port, duckdb=duckdb)
+        if differing and not force and not dry_run:  # before any lock file is made
+            raise refuse_overwrite(differing)
+        return plan
+
     with change_session(info.state_dir, dry_run=dry_run) as session:
+        # Planned under the project's lock, as every change is: no other command in between.
+        plan = session.plan(planned, nothing_to_do=lambda p: p.is_empty)
         changed = session.apply(
             plan,
             command="deploy",
