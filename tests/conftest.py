@@ -31,6 +31,8 @@ ONE_WORKER = (
     "tests/e2e/test_install_pins.py",
     "tests/e2e/test_generated_tests.py",
     "tests/e2e/test_seed_fidelity.py",
+    # one scaffolded example whose first definitions load parses: parsed once, not per worker
+    "tests/e2e/test_materialize.py",
 )
 # Started first, so that the longest tests do not end the run on one worker alone: these
 # modules, then every other slow test, then the rest (collection order within each).
