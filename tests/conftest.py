@@ -48,6 +48,26 @@ FIRST = (
 )
 
 
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadgroup` that sends every test of a ONE_WORKER module to one worker.
+
+    xdist's own grouping reads an `@group` suffix its worker hook writes into `item._nodeid`,
+    which pytest 9 no longer uses for the node id, so the xdist_group marks alone group
+    nothing (each module's fixture was built on both workers). The scheduler sees node ids
+    only: a ONE_WORKER module's path is its group.
+    """
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class OneWorkerModules(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::")[0]
+            return path if path in ONE_WORKER else super()._split_scope(nodeid)
+
+    return OneWorkerModules(config, log)
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         path = item.nodeid.split("::")[0]
