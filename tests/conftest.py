@@ -31,6 +31,8 @@ ONE_WORKER = (
     "tests/e2e/test_install_pins.py",
     "tests/e2e/test_generated_tests.py",
     "tests/e2e/test_seed_fidelity.py",
+    # one scaffolded example whose first definitions load parses: parsed once, not per worker
+    "tests/e2e/test_materialize.py",
 )
 # Started first, so that the longest tests do not end the run on one worker alone: these
 # modules, then every other slow test, then the rest (collection order within each).
@@ -44,6 +46,26 @@ FIRST = (
     "tests/e2e/test_tutorial.py",
     "tests/e2e/test_dev.py",
 )
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadgroup` that sends every test of a ONE_WORKER module to one worker.
+
+    xdist's own grouping reads an `@group` suffix its worker hook writes into `item._nodeid`,
+    which pytest 9 no longer uses for the node id, so the xdist_group marks alone group
+    nothing (each module's fixture was built on both workers). The scheduler sees node ids
+    only: a ONE_WORKER module's path is its group.
+    """
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class OneWorkerModules(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::")[0]
+            return path if path in ONE_WORKER else super()._split_scope(nodeid)
+
+    return OneWorkerModules(config, log)
 
 
 def pytest_collection_modifyitems(config, items):

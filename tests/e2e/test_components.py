@@ -157,9 +157,11 @@ def dg(bin_dir: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
     return proc
 
 
-def listed(bin_dir: Path, project: Path) -> dict[str, dict]:
+def listed(bin_dir: Path, project: Path) -> tuple[dict[str, dict], list[dict]]:
+    """`dg list defs --json`, once: {asset key: asset} and the asset checks."""
     out = dg(bin_dir, "list", "defs", "--json", cwd=project).stdout
-    return {a["asset_key"]: a for a in json.loads(out[out.index("{") :])["assets"]}
+    defs = json.loads(out[out.index("{") :])
+    return {a["asset_key"]: a for a in defs["assets"]}, defs["asset_checks"]
 
 
 def source_tree(dbt_dir: Path) -> dict[str, str]:
@@ -187,7 +189,7 @@ def test_tutorial_with_dg_then_convert_seed_then_undo(tmp_path):
     db = dbt_dir / "jaffle_shop.duckdb"
 
     assert "All definitions loaded successfully" in dg(bin_dir, "check", "defs", cwd=project).stdout
-    assets = listed(bin_dir, project)
+    assets, _ = listed(bin_dir, project)
     assert set(assets) == ALL_ASSETS
     assert all("dbt" in a["kinds"] for a in assets.values())
     dg(bin_dir, "launch", "--assets", "*", cwd=project)
@@ -200,12 +202,10 @@ def test_tutorial_with_dg_then_convert_seed_then_undo(tmp_path):
     run_cli("convert-seed", "raw_customers", cwd=project, check=0)
     loader = project / "src" / DAGSTER / "defs" / "seed_assets.py"
     assert loader.is_file() and (project / "data" / "raw_customers.csv").is_file()
-    assets = listed(bin_dir, project)
+    assets, checks = listed(bin_dir, project)  # one `dg list defs` for the assets and checks
     assert set(assets) == ALL_ASSETS
     assert "dbt" not in assets["raw_customers"]["kinds"]  # a Python asset now, upstream:
     assert assets["stg_customers"]["dependency_keys"] == ["raw_customers"]
-    out = dg(bin_dir, "list", "defs", "--json", cwd=project).stdout
-    checks = json.loads(out[out.index("{") :])["asset_checks"]
     assert {c["name"] for c in checks if c["asset_key"] == "raw_customers"} == {
         "source_unique_jaffle_shop_raw_customers_id",
         "source_not_null_jaffle_shop_raw_customers_id",

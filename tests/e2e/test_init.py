@@ -57,6 +57,9 @@ def duckdb_counts(db: Path) -> dict[str, int]:
 
 
 def test_init_validate_and_materialize_every_model(scaffolded):
+    """One scaffolded example: it validates, every dbt model (and seed) is an asset of the
+    definitions, and materializing them all builds every table. (Was two tests, each with its
+    own init and first dbt parse; test_every_dbt_model_is_an_asset is the middle step.)"""
     dbt_dir, dagster_dir = scaffolded
     assert files(dagster_dir) == GENERATED
     run_tool(
@@ -68,28 +71,8 @@ def test_init_validate_and_materialize_every_model(scaffolded):
         cwd=dagster_dir,
         env=PARSE,
     )
-    run_tool(
-        "dagster",
-        "asset",
-        "materialize",
-        "-m",
-        "jaffle_shop_dagster.definitions",
-        "--select",
-        "*",
-        cwd=dagster_dir,
-        env=PARSE,
-    )
-    assert duckdb_counts(dbt_dir / "jaffle_shop.duckdb") == {
-        "customers": 100,
-        "orders": 99,
-        "stg_customers": 100,
-        "stg_orders": 99,
-        "stg_payments": 113,
-    }
 
-
-def test_every_dbt_model_is_an_asset(scaffolded):
-    _, dagster_dir = scaffolded
+    # Every dbt model is an asset (the load reuses the manifest the validate parsed).
     code = (
         "from jaffle_shop_dagster.definitions import defs\n"
         "keys = sorted(k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys())\n"
@@ -114,6 +97,25 @@ def test_every_dbt_model_is_an_asset(scaffolded):
         "raw_payments",
     ):
         assert model in out
+
+    run_tool(
+        "dagster",
+        "asset",
+        "materialize",
+        "-m",
+        "jaffle_shop_dagster.definitions",
+        "--select",
+        "*",
+        cwd=dagster_dir,
+        env=PARSE,
+    )
+    assert duckdb_counts(dbt_dir / "jaffle_shop.duckdb") == {
+        "customers": 100,
+        "orders": 99,
+        "stg_customers": 100,
+        "stg_orders": 99,
+        "stg_payments": 113,
+    }
 
 
 def test_generated_project_is_pip_installable(scaffolded, tmp_path):
@@ -182,21 +184,9 @@ def test_load_without_variable_or_manifest_names_both_fixes(scaffolded):
     )
 
 
-def test_profiles_only_in_home_dot_dbt(example_project, tmp_path, isolation):
-    home_dbt = isolation / ".dbt"
-    home_dbt.mkdir()
-    shutil.move(example_project / "profiles.yml", home_dbt / "profiles.yml")
-    proc = run_cli("init", "--dbt-project-dir", example_project, "--output-dir", tmp_path, check=0)
-    assert "~/.dbt" in proc.stderr
-    run_tool(
-        "dagster",
-        "definitions",
-        "validate",
-        "-m",
-        "jaffle_shop_dagster.definitions",
-        cwd=tmp_path / "jaffle_shop_dagster",
-        env=PARSE,
-    )
+# profiles.yml only in ~/.dbt (init says so, and the definitions load and dbt parses with it):
+# test_tutorial.py's test_no_machine_path_in_generated_files[side-by-side-home], the same
+# init (--dbt-project-dir beside the output) and validate with parse on load.
 
 
 def test_dry_run_shows_files_and_writes_nothing(example_project, tmp_path):
