@@ -23,6 +23,7 @@ import os
 import re
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import time
 from pathlib import Path
@@ -143,11 +144,6 @@ def bench_size(models: int, repeats: int, work: Path) -> dict[str, list[dict]]:
     return runs
 
 
-def _median(values: list[float]) -> float:
-    values = sorted(values)
-    return values[len(values) // 2]
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="100,1000")
@@ -161,9 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for models in sizes:
         runs = bench_size(models, args.repeats, work / str(models))
-        base = {k: _median([r[k] for r in runs[DBT]]) for k in ("wall", "cpu")}
+        base = {k: statistics.median([r[k] for r in runs[DBT]]) for k in ("wall", "cpu")}
         for label, samples in runs.items():
-            wall, cpu = (_median([r[k] for r in samples]) for k in ("wall", "cpu"))
+            wall, cpu = (statistics.median([r[k] for r in samples]) for k in ("wall", "cpu"))
             mb = max(r["mb"] for r in samples)
             assets = min(r["assets"] for r in samples)
             rows.append(

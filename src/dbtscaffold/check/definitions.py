@@ -91,13 +91,14 @@ def check_runtime_copy(ctx: Context) -> Finding:
 def check_fast_loaders(ctx: Context) -> Finding:
     """The runtime copy has the fast loader of every adapter type the profile names now (init
     copies those the profile named then); without it, a load uses dbt's seed loading: slower."""
-    from dbtscaffold.dagster_project.generated import FAST_LOADERS, RUNTIME_PACKAGE
+    from dbtscaffold.dagster_project.generated import FAST_LOADERS, RUNTIME_PACKAGE, copied_modules
 
     copy = ctx.dagster.package_dir / RUNTIME_PACKAGE if ctx.dagster else None
     if copy is None or not copy.is_dir() or ctx.dbt is None or ctx.profile is None:
         return skipped("the runtime copy and the profile")
-    named = {t.strip().lower() for t in ctx.profile.target_types()}
-    kinds = [k for k in FAST_LOADERS if k in named]
+    # What init would copy for this profile now, by init's own rule.
+    wanted = copied_modules(ctx.dagster.layout, ctx.profile.target_types())  # type: ignore[union-attr]
+    kinds = [k for k, module in FAST_LOADERS.items() if module in wanted]
     lacking = [k for k in kinds if not (copy / FAST_LOADERS[k]).is_file()]
     if lacking:
         return Finding(
