@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.cli import BIN, CLI, EXAMPLE, isolated_env, run, run_cli
+from tests.helpers.scheduling import one_worker_scheduler
 
 # The PostgreSQL server and the Spark cluster of the session, for every test that asks.
 from tests.helpers.postgres import pg_database, pg_server  # noqa: F401 (fixtures)
@@ -49,23 +50,11 @@ FIRST = (
 
 
 def pytest_xdist_make_scheduler(config, log):
-    """`--dist loadgroup` that sends every test of a ONE_WORKER module to one worker.
-
-    xdist's own grouping reads an `@group` suffix its worker hook writes into `item._nodeid`,
-    which pytest 9 no longer uses for the node id, so the xdist_group marks alone group
-    nothing (each module's fixture was built on both workers). The scheduler sees node ids
-    only: a ONE_WORKER module's path is its group.
-    """
+    """`--dist loadgroup` that sends every test of a ONE_WORKER module to one worker
+    (tests/helpers/scheduling.py says why xdist's own marks do not)."""
     if config.getvalue("dist") != "loadgroup":
         return None
-    from xdist.scheduler import LoadGroupScheduling
-
-    class OneWorkerModules(LoadGroupScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            path = nodeid.split("::")[0]
-            return path if path in ONE_WORKER else super()._split_scope(nodeid)
-
-    return OneWorkerModules(config, log)
+    return one_worker_scheduler(config, log, ONE_WORKER)
 
 
 def pytest_collection_modifyitems(config, items):

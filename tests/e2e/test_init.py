@@ -27,7 +27,6 @@ GENERATED = {
     "jaffle_shop_dagster/schedules.py",
     "jaffle_shop_dagster/seed_assets.py",
     "jaffle_shop_dagster/_dbtscaffold/__init__.py",
-    "jaffle_shop_dagster/_dbtscaffold/fingerprint.py",
     "jaffle_shop_dagster/_dbtscaffold/load_duckdb.py",  # the example's profile names duckdb
     "jaffle_shop_dagster/_dbtscaffold/load_postgres.py",  # and postgres
     "jaffle_shop_dagster/_dbtscaffold/loaders.py",

@@ -12,7 +12,7 @@ import pytest
 from dbtscaffold.dbt.manifest import asset_key, configured_asset_key
 from dbtscaffold.dbt.properties import asset_key_of
 from dbtscaffold.resources import example_dir
-from dbtscaffold.runtime.fingerprint import dbt_command
+from dbtscaffold.runtime.parse import dbt_command
 
 # What the example lacks: keys in meta and config.meta, a model's own schema, versions.
 KEYS_YML = """\

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dbtscaffold.runtime import fingerprint as f
+from dbtscaffold.runtime import parse as f
 from dbtscaffold.runtime import parse as m
 
 FILES = {

@@ -240,14 +240,6 @@ def _deploy_notes(dbt: DbtProjectInfo) -> None:
         )
 
 
-def _shown(wheel: Path) -> str:
-    """WHEEL relative to the working folder, or absolute when that is far."""
-    from dbtscaffold.dagster_project.locate import relpath
-
-    shown = relpath(wheel, Path.cwd())
-    return shown if not shown.startswith("../..") else str(wheel)
-
-
 def refresh_defs_state(info: DagsterProjectInfo) -> None:
     """`dg utils refresh-defs-state`: the project's DbtProjectComponent writes a copy of the
     dbt project with its manifest into dg's state under defs/ (see _dbtscaffold/component.py)."""
@@ -307,7 +299,7 @@ def _package_components(
     package_rel = relpath(info.package_dir, info.dir)
     with console.status("Building the wheel"):
         wheel = build_wheel(info, dbt, {f"{package_rel}/{DG_TOML}": dg_toml(info)})
-    shown = _shown(wheel)
+    shown = console.shown_path(wheel.resolve())  # getcwd() is resolved too
     console.success(
         f"Built {shown} (dbt project `{dbt.name}` with its manifest in dg's state `{state}/`; "
         f"data/: {result.data_files} files)."
@@ -355,7 +347,7 @@ def run_package(*, dagster_project_dir: Path | None, dry_run: bool) -> Path | No
         return None
     with console.status("Building the wheel"):
         wheel = build_wheel(info, dbt)
-    shown = _shown(wheel)
+    shown = console.shown_path(wheel.resolve())  # getcwd() is resolved too
     console.success(
         f"Built {shown} (dbt project `{dbt.name}` with its manifest: {result.dbt_files} files; "
         f"data/: {result.data_files})."

@@ -28,9 +28,7 @@ RUNTIME_PACKAGE = "_dbtscaffold"
 RECORD = ".dbtscaffold/generated.json"
 # The runtime modules init copies into a generated project: what its code imports, and what
 # those import (profiles.py, project.py, change_lock.py and manifest_state.py serve the CLI only).
-COPIED = frozenset(
-    {"__init__.py", "fingerprint.py", "loaders.py", "locks.py", "parse.py", "preparer.py"}
-)
+COPIED = frozenset({"__init__.py", "loaders.py", "locks.py", "parse.py", "preparer.py"})
 # The components layout's defs.yaml names the runtime copy's DbtProjectComponent too.
 COPIED_COMPONENTS = COPIED | {"component.py"}
 # The loaders of an adapter type's own (faster than dbt's seed loading), copied where the dbt

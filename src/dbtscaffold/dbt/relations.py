@@ -76,7 +76,7 @@ def default_relation(
 def parsed_relation(project_dir: Path, profiles_dir: Path, project: str, seed: str) -> Relation:
     """The relation of SEED in a manifest of `dbt parse`, written to a temporary folder."""
     from dbtscaffold.proc import run
-    from dbtscaffold.runtime.fingerprint import dbt_command
+    from dbtscaffold.runtime.parse import dbt_command
 
     with tempfile.TemporaryDirectory(prefix="dbtscaffold-parse-") as tmp:
         cmd = [

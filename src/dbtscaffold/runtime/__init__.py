@@ -1,8 +1,6 @@
 """What a generated Dagster project runs, copied into its `<package>/_dbtscaffold/` by `init`
 (dagster_project/generated.py: COPIED). Importing it imports nothing; a name loads its module."""
 
-from __future__ import annotations
-
 from typing import Any
 
 __version__ = "0.2.0.dev0"

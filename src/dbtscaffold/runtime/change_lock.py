@@ -3,8 +3,6 @@
 Not copied into generated projects (a load takes only the shared side, in locks.py).
 """
 
-from __future__ import annotations
-
 import contextlib
 import os
 import time

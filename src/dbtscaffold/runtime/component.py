@@ -14,8 +14,6 @@ command deletes. This subclass keeps dg's model and changes three things:
   Python project nested in the dbt project; `dg dev` does not refresh it on every load.
 """
 
-from __future__ import annotations
-
 import dataclasses
 import shutil
 from pathlib import Path

@@ -1,8 +1,6 @@
 """DuckDB's own loader for `load_csv` (loaders.py), faster than dbt's seed loading: init copies
 it into a project whose dbt profile names a duckdb target."""
 
-from __future__ import annotations
-
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any

@@ -1,7 +1,5 @@
 """PostgreSQL's own loader for `load_csv` (loaders.py), faster than dbt's seed loading: init
-copies it into a project whose dbt profile names a postgres target. It locks in the server."""
-
-from __future__ import annotations
+copies it into a project whose dbt profile names a postgres target."""
 
 import csv
 import io
@@ -17,6 +15,7 @@ _COLUMNS = (
     "select attname, format_type(atttypid, atttypmod) from pg_attribute "
     "where attrelid = to_regclass(%s) and attnum > 0 and not attisdropped order by attnum"
 )
+LOCKS_IN_SERVER = True  # load_csv takes no lock of its own on this machine: see load()
 
 
 def _connect(config: Mapping[str, Any]) -> Any:

@@ -2,8 +2,6 @@
 dbt's own seed loading on every adapter, with a faster loader of their own (one transaction)
 on DuckDB and PostgreSQL unless DBTSCAFFOLD_SEED_LOADER=dbt."""
 
-from __future__ import annotations
-
 import contextlib
 import hashlib
 import importlib
@@ -14,11 +12,11 @@ import re
 import shutil
 import socket
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .fingerprint import render, run_dbt
+from .parse import render, run_dbt
 from .locks import LockBusyError, acquire, lock_timeout
 
 LOADER_ENV = "DBTSCAFFOLD_SEED_LOADER"
@@ -208,12 +206,12 @@ def _load_lock(config: Mapping[str, Any], project_dir: Path, schema: str) -> Ite
         os.close(fd)
 
 
-def _fast_loader(kind: str) -> Callable[..., int] | None:
-    """The `load` of load_KIND.py, a loader of KIND's own (faster than dbt's seed loading, the
-    same table: bench/, tests/e2e/test_seed_columns.py), if this copy has it: init copies it
-    where the dbt profile names KIND. None: dbt's seed loading."""
+def _fast_loader(kind: str) -> Any:
+    """load_KIND.py, a loader of KIND's own (faster than dbt's seed loading, the same table:
+    bench/, tests/e2e/test_seed_columns.py), if this copy has it: init copies it where the dbt
+    profile names KIND. None: dbt's seed loading."""
     name = f"{__package__}.load_{kind}"
-    return importlib.import_module(name).load if importlib.util.find_spec(name) else None
+    return importlib.import_module(name) if importlib.util.find_spec(name) else None
 
 
 def load_csv(
@@ -244,9 +242,9 @@ def load_csv(
     if how not in ("", "auto", "dbt"):
         raise WarehouseError(f"{LOADER_ENV}={how!r}: use `dbt` (dbt's seed loading) or unset it")
     fast = _fast_loader(kind) if how != "dbt" else None
-    if fast is not None and kind == "postgres":  # it locks in the server, across machines
-        return fast(config, project_dir, seed)
+    if getattr(fast, "LOCKS_IN_SERVER", False):  # across machines, not only on this one
+        return int(fast.load(config, project_dir, seed))
     with _load_lock(config, project_dir, seed.schema):
         if fast is not None:
-            return fast(config, project_dir, seed)
+            return int(fast.load(config, project_dir, seed))
         return _load_with_dbt(config, project_dir, seed, profiles)

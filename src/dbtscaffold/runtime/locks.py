@@ -6,8 +6,6 @@ before a change or after it. A change holds GATE_FILE before asking for the lock
 it before asking, so overlapping loads cannot starve a change. RUN_FILE: the one load parsing.
 """
 
-from __future__ import annotations
-
 import errno
 import os
 import sys

@@ -1,11 +1,9 @@
 """What parse on load would find, for `dbtscaffold check`; not copied into generated projects."""
 
-from __future__ import annotations
-
 from dataclasses import dataclass
 from pathlib import Path
 
-from .fingerprint import digest, inputs
+from .parse import digest, inputs
 from .parse import file_id, read_record
 
 

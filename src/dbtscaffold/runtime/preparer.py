@@ -1,8 +1,6 @@
 """dagster-dbt's preparer hook with dbtscaffold's parse on load: parse only when something dbt
 reads changed, DAGSTER_DBT_PARSE_PROJECT_ON_LOAD honoured both ways, a missing manifest said."""
 
-from __future__ import annotations
-
 from typing import Any
 
 from dagster_dbt import DbtProjectPreparer

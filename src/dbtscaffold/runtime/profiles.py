@@ -9,8 +9,6 @@ so this module reimplements the small part of it that profiles use; the unit tes
 it against dbt's.
 """
 
-from __future__ import annotations
-
 import os
 from collections.abc import Mapping
 from pathlib import Path

@@ -1,7 +1,5 @@
 """Where the dbt project and its profiles.yml are when a generated project runs."""
 
-from __future__ import annotations
-
 import os
 from pathlib import Path
 
