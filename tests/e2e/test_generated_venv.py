@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.cli import BIN, run, run_cli
+from tests.helpers.cli import BIN, UV_CACHE, run, run_cli
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.venv]
 
@@ -88,6 +88,7 @@ def test_uv_sync_installs_the_project_and_its_dev_group(tmp_path):
     env = _env(project / ".venv" / "bin")
     env["UV_PYTHON"] = sys.executable  # the same interpreter version, no download
     env["UV_PYTHON_DOWNLOADS"] = "never"
+    env["UV_CACHE_DIR"] = UV_CACHE  # this machine's: the wheels are not downloaded again
     _run([uv, "sync", "-q"], project, env)
     python = project / ".venv" / "bin" / "python"
     _run([str(python), "-c", "import dagster_webserver, pytest"], project, env)  # the dev group

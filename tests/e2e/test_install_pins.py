@@ -87,6 +87,13 @@ def index(project, tmp_path_factory) -> Path:
     return INDEX
 
 
+@pytest.fixture(scope="module")
+def uv_cache(tmp_path_factory) -> Path:
+    """One uv cache for the module's installs and lock (empty at first, as a new user's):
+    each wheel of the index is unpacked into it once, not once per test."""
+    return tmp_path_factory.mktemp("uv-cache")
+
+
 def _newest(index: Path, name: str) -> str:
     stem = name.replace("-", "_") + "-"
     versions = [p.name[len(stem) :].split("-")[0] for p in index.glob(f"{stem}*.whl")]
@@ -120,7 +127,12 @@ def test_generated_pyproject_pins_dagster_in_lockstep(project):
 def test_dbtscaffold_itself_resolves_on_an_out_of_step_index(index, tmp_path):
     # Its README's `pip install -e .`: dagster and dagster-dbt bounded to one release series.
     source = tmp_path / "dbtscaffold"
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", "*.egg-info", ".venv"))
+    # Its source as a checkout holds it: not the caches of mypy, ruff and pytest (mypy's is
+    # ~180 MB where CI ran it first).
+    caches = (".mypy_cache", ".ruff_cache", ".pytest_cache", "__pycache__")
+    shutil.copytree(
+        ROOT, source, ignore=shutil.ignore_patterns(".git", "*.egg-info", ".venv", *caches)
+    )
     venv = tmp_path / "venv"
     run_tool("python", "-m", "venv", "--without-pip", venv, cwd=tmp_path)
     pip = ("python", "-m", "pip", "--python", venv / "bin" / "python", "install")
@@ -144,7 +156,7 @@ def _timed(*cmd, cwd, env=None, timeout=600) -> float:
 
 
 @pytest.mark.parametrize("which", ["production", "development"])
-def test_readme_installs_resolve_on_an_out_of_step_index(project, index, which, tmp_path):
+def test_readme_installs_resolve_on_an_out_of_step_index(project, index, uv_cache, which, tmp_path):
     project_dir, wheel = project
     pins = _pinned(project_dir)
     if _newest(index, "dagster") == pins["dagster"]:
@@ -161,7 +173,7 @@ def test_readme_installs_resolve_on_an_out_of_step_index(project, index, which, 
     resolved = _timed(*pip, "install", "-q", "--dry-run", *offline, *args, cwd=cwd)
     uv = shutil.which("uv", path=str(BIN))
     assert uv, "uv is a test dependency"
-    env = {"UV_CACHE_DIR": str(tmp_path / "uv-cache"), "UV_PYTHON_DOWNLOADS": "never"}
+    env = {"UV_CACHE_DIR": str(uv_cache), "UV_PYTHON_DOWNLOADS": "never"}
     installed = _timed(
         "uv", "pip", "install", "-q", "--python", venv / "bin" / "python", *offline, *args,
         cwd=cwd, env=env,
@@ -185,9 +197,11 @@ def _uv_env(index: Path, cache: Path) -> dict[str, str]:
             "UV_PYTHON_DOWNLOADS": "never"}  # fmt: skip
 
 
-def test_init_lock_writes_a_uv_lock_of_the_pins_from_an_out_of_step_index(index, tmp_path):
+def test_init_lock_writes_a_uv_lock_of_the_pins_from_an_out_of_step_index(
+    index, uv_cache, tmp_path
+):
     run_cli("example", "jaffle_shop", cwd=tmp_path, check=0)
-    dbt_dir, env = tmp_path / "jaffle_shop", _uv_env(index, tmp_path / "uv-cache")
+    dbt_dir, env = tmp_path / "jaffle_shop", _uv_env(index, uv_cache)
     before = tree_hash(dbt_dir)
     init = ("init", "--project-name", PACKAGE, "--lock")
     shown = run_cli(*init, "--dry-run", cwd=dbt_dir, env=env, check=0)

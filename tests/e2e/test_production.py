@@ -32,7 +32,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.helpers.cli import BIN, CLI, isolated_env, run, write_constraints
+from tests.helpers.cli import BIN, CLI, UV_CACHE, isolated_env, run, write_constraints
 from tests.helpers.dev import descendants, graphql, group, living
 from tests.helpers.example import ROWS, duckdb_counts
 from tests.helpers.ports import free_port
@@ -50,8 +50,6 @@ pytestmark = [
 
 PACKAGE = "jaffle_dagster"
 SCHEDULE = "materialize_dbt_models_schedule"
-# Before the tests point HOME into tmp: uv's cache of this machine, so installs are quick.
-UV_CACHE = os.environ.get("UV_CACHE_DIR") or str(Path.home() / ".cache" / "uv")
 LOAD_TIMEOUT = 240  # the code server up and its location loaded in the webserver
 RUN_TIMEOUT = 300  # a dbt build of the example in a run worker, on a busy 2-core machine
 STOP_LIMIT = 30.0

@@ -21,6 +21,10 @@ CLI = BIN / "dbtscaffold"
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "src" / "dbtscaffold" / "example"
 PACKAGE = "jaffle_shop_dagster"  # the Dagster project `init` makes of the example by default
+# uv's cache of this machine, read when the tests are collected (before the isolation fixture
+# points HOME into tmp): the venvs the tests build install from it, as a user's second
+# install does, rather than downloading and unpacking every wheel again.
+UV_CACHE = os.environ.get("UV_CACHE_DIR") or str(Path.home() / ".cache" / "uv")
 
 
 def run(
