@@ -24,9 +24,6 @@ from tests.helpers.cli import REPO
 SERVER_LINE = re.compile(r"^\s*(dbtscaffold dev|dagster dev)\b")
 SERVER_BLOCK = ("dagster code-server", "dagster-daemon")  # the production machine
 SUITE = "python -m pytest"  # this suite itself
-# pip's own cache, as in the user's shell (HOME is a temp folder in the tests): the packages
-# are downloaded once, as the `network` mark says, not again in every run.
-PIP_CACHE = os.environ.get("PIP_CACHE_DIR") or str(Path.home() / ".cache" / "pip")
 
 
 def blocks(readme: Path) -> list[list[str]]:
@@ -72,7 +69,6 @@ def user_env(home: Path | str) -> dict[str, str]:
     }
     env["PATH"] = "/usr/local/bin:/usr/bin:/bin"
     env["HOME"] = str(home)
-    env["PIP_CACHE_DIR"] = PIP_CACHE
     return env
 
 
