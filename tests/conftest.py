@@ -38,6 +38,8 @@ ONE_WORKER = (
 # Started first, so that the longest tests do not end the run on one worker alone: these
 # modules, then every other slow test, then the rest (collection order within each).
 FIRST = (
+    # the README's venv and quickstart, which test_readme_project_blocks.py's tests wait for
+    "tests/e2e/test_readme_blocks.py",
     "tests/e2e/test_spark_workflow.py",
     "tests/e2e/test_production.py",
     "tests/e2e/test_concurrent_loads.py",

@@ -21,7 +21,7 @@ import psutil
 import pytest
 import yaml
 
-from tests.helpers.cli import BIN, isolated_env, run_cli, run_tool
+from tests.helpers.cli import BIN, CLI, isolated_env, run, run_cli, run_tool
 from tests.helpers.dev import (
     asset_nodes,
     serve_with_dbtscaffold_dev,
@@ -53,11 +53,28 @@ WORKSPACE_QUERY = """
 # --- helpers ----------------------------------------------------------------------
 
 
-def nested_project(root: Path) -> tuple[Path, Path]:
-    """The tutorial's steps 1-2 under ROOT: (dbt project, Dagster project inside it)."""
-    run_cli("example", "jaffle_shop", cwd=root, check=0)
-    dbt_dir = root / "jaffle_shop"
-    run_cli("init", "--project-name", DAGSTER, cwd=dbt_dir, check=0)
+@pytest.fixture(scope="module")
+def example_dir(tmp_path_factory) -> Path:
+    """`dbtscaffold example jaffle_shop`, once per module: copy it, never edit it."""
+    root = tmp_path_factory.mktemp("example")
+    run([CLI, "example", "jaffle_shop"], cwd=root, env=isolated_env(root))
+    return root / "jaffle_shop"
+
+
+@pytest.fixture(scope="module")
+def nested_template(tmp_path_factory, example_dir) -> Path:
+    """The tutorial's steps 1-2, once per module: the dbt project, the Dagster project inside."""
+    root = tmp_path_factory.mktemp("nested")
+    shutil.copytree(example_dir, root / "jaffle_shop")
+    run([CLI, "init", "--project-name", DAGSTER], cwd=root / "jaffle_shop", env=isolated_env(root))
+    return root / "jaffle_shop"
+
+
+@pytest.fixture
+def nested(nested_template, tmp_path) -> tuple[Path, Path]:
+    """A copy of the tutorial's steps 1-2: (dbt project, Dagster project inside it)."""
+    dbt_dir = tmp_path / "jaffle_shop"
+    shutil.copytree(nested_template, dbt_dir, symlinks=True)
     return dbt_dir, dbt_dir / DAGSTER
 
 
@@ -200,9 +217,16 @@ def serve_with_plain_dagster_dev(
 # --- the tutorial -------------------------------------------------------------------
 
 
+# The steps in two tests, so that they run side by side on two workers (about 45 s each):
+# serving the project as init wrote it, three ways; then, on a project of its own, converting
+# a seed, serving it and materializing. The second converts before any server has run (the
+# tutorial runs `dbtscaffold dev` first): convert-seed reads the dbt project's files and asks dbt
+# in a target path of its own, never target/, so the servers leave nothing it reads.
+
+
 @needs_killpg
-def test_the_tutorial_steps_in_its_layout(tmp_path):
-    dbt_dir, dagster_dir = nested_project(tmp_path)
+def test_the_tutorial_steps_in_its_layout_serve(nested, tmp_path):
+    dbt_dir, dagster_dir = nested
     assert (dagster_dir / "pyproject.toml").is_file()
     assert (dagster_dir / DAGSTER / "definitions.py").is_file()
 
@@ -222,6 +246,11 @@ def test_the_tutorial_steps_in_its_layout(tmp_path):
     nodes = serve_with_plain_dagster_dev(dagster_dir, tmp_path, "unset")
     assert DBT_MODELS <= set(nodes), sorted(nodes)
     assert (dbt_dir / "target" / "manifest.json").is_file()
+
+
+@needs_killpg
+def test_the_tutorial_steps_in_its_layout_convert(nested, tmp_path):
+    dbt_dir, dagster_dir = nested
 
     # `cd ..` (the dbt project) and convert a seed: the Dagster project is found inside it.
     run_cli("convert-seed", "raw_customers", cwd=dbt_dir, check=0)
@@ -251,8 +280,8 @@ def test_the_tutorial_steps_in_its_layout(tmp_path):
 # --- finding the Dagster project --------------------------------------------------
 
 
-def test_discovery_from_a_subfolder_and_two_projects(tmp_path):
-    dbt_dir, dagster_dir = nested_project(tmp_path)
+def test_discovery_from_a_subfolder_and_two_projects(nested, tmp_path):
+    dbt_dir, dagster_dir = nested
     staging = dbt_dir / "models" / "staging"
     before = tree_hash(tmp_path)
 
@@ -283,8 +312,8 @@ def test_discovery_from_a_subfolder_and_two_projects(tmp_path):
 # --- parse on load --------------------------------------------------------------------
 
 
-def test_parse_on_load_off_under_dev_cli(tmp_path):
-    dbt_dir, dagster_dir = nested_project(tmp_path)
+def test_parse_on_load_off_under_dev_cli(nested):
+    dbt_dir, dagster_dir = nested
     manifest = dbt_dir / "target" / "manifest.json"
     assert not manifest.exists()
     validate = ("dagster", "definitions", "validate", "-m", f"{DAGSTER}.definitions")
@@ -313,10 +342,10 @@ FOUND = {
 
 @pytest.mark.parametrize("profiles", list(FOUND))
 @pytest.mark.parametrize("layout", ["nested", "side-by-side"])
-def test_no_machine_path_in_generated_files(tmp_path, isolation, layout, profiles):
+def test_no_machine_path_in_generated_files(tmp_path, isolation, example_dir, layout, profiles):
     home = isolation
-    run_cli("example", "jaffle_shop", cwd=tmp_path, check=0)
     dbt_dir = tmp_path / "jaffle_shop"
+    shutil.copytree(example_dir, dbt_dir)
     options: list[str | Path] = []
     if profiles == "home":
         (home / ".dbt").mkdir()
@@ -341,7 +370,8 @@ def test_no_machine_path_in_generated_files(tmp_path, isolation, layout, profile
         f"{DAGSTER}/constants.py",
         f"{DAGSTER}/definitions.py",
     }
-    machine_paths = {str(p) for p in (tmp_path, tmp_path.resolve(), home, home.resolve())}
+    here = (tmp_path, home, example_dir.parent)  # the last: where the example was made
+    machine_paths = {str(q) for p in here for q in (p, p.resolve())}
     for path in generated:
         data = path.read_bytes()
         for machine_path in machine_paths:

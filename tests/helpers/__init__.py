@@ -11,4 +11,6 @@ never from another test module.
   (also run as programs by .ci/services: `python -m tests.helpers.postgres start`).
 - `loads`: the project and scripts of the concurrent-load tests (DuckDB, PostgreSQL, Spark).
 - `seed_matrix`: a dbt project with every seed CSV of the example and of the fixtures.
+- `readme`: the READMEs' command blocks, their runner, and the checkout with the README's venv
+  (one per run, shared by the xdist workers).
 """

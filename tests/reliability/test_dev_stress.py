@@ -1,15 +1,15 @@
 """`dbtscaffold dev` under stress: start/stop cycles in a row, SIGINT and SIGTERM, on one port.
 
-Every cycle starts the installed CLI in its own session on the same loopback port, stops
-it either once the UI is ready or at a random moment of start-up (while `dagster dev`
+Every cycle of a run (CYCLES: two runs) starts the installed CLI in its own session on the
+run's loopback port, stops it either once the UI is ready or at a random moment of start-up (while `dagster dev`
 is still spawning its webserver, daemon and code server), and then requires:
 
 - dbtscaffold exits 0 within STOP_LIMIT seconds, without a traceback,
 - no process it started is left: none of the descendants seen while it ran (psutil.Process
   objects, pid and creation time, so a reused pid is not mistaken for a survivor), none in
   `dagster dev`'s process group, and none working in the project folder,
-- the port is free again: nothing answers there, it can be listened on, and the next
-  cycle starts its UI on it.
+- the port is free again: nothing answers there, it can be listened on, and the run's next
+  cycle to wait for the UI starts it on that port.
 
 SIGINT goes to dbtscaffold's whole process group, as a terminal's Ctrl-C does; SIGTERM
 to the dbtscaffold process only, as `kill` or a supervisor does.
@@ -44,13 +44,20 @@ pytestmark = [
 READY_TIMEOUT = 240.0
 STOP_LIMIT = 15.0
 # (signal, when): "ready" = after the UI answers, "startup" = at a random moment before.
-CYCLES = [
-    (signal.SIGINT, "ready"),
-    (signal.SIGTERM, "ready"),
-    (signal.SIGINT, "startup"),
-    (signal.SIGTERM, "startup"),
-    (signal.SIGINT, "ready"),
-]
+# Two runs of cycles in a row, each on a port of its own, so that they run side by side on two
+# workers: a stop once ready, then a start to ready on that port; stops during start-up, then
+# a start to ready on that port.
+CYCLES = {
+    "after_ready": [
+        (signal.SIGINT, "ready"),
+        (signal.SIGTERM, "ready"),
+    ],
+    "during_startup": [
+        (signal.SIGINT, "startup"),
+        (signal.SIGTERM, "startup"),
+        (signal.SIGINT, "ready"),
+    ],
+}
 
 
 def _group(pgids: set[int]) -> list[int]:
@@ -215,11 +222,13 @@ def _cycle(
             dev.wait(timeout=10)
 
 
-def test_dev_start_stop_cycles(project, tmp_path):
+@pytest.mark.parametrize("cycles", list(CYCLES))
+def test_dev_start_stop_cycles(project, tmp_path, cycles):
     port = free_port()
     rng = random.Random(6)
     reports = []
-    for i, (sig, when) in enumerate(CYCLES, 1):
+    for i, (sig, when) in enumerate(CYCLES[cycles], 1):
         reports.append(_cycle(project, port, sig, when, rng, tmp_path))
         print(f"cycle {i}: {reports[-1]}")
-    assert len(reports) == len(CYCLES) >= 5
+    assert len(reports) == len(CYCLES[cycles]) >= 2
+    assert sum(len(c) for c in CYCLES.values()) >= 5
