@@ -2,9 +2,10 @@
 
 One project for the module: the example, `cd jaffle_shop && dbtscaffold init --project-name
 jaffle_dagster`, and one load with parse on load so the manifest is current. Each failure
-test breaks it for real (a file edited or removed, a variable set), runs the installed CLI,
-checks that the right check fails with a fix that says what to do and that no byte under the
-test's folders changed, and puts the project back.
+test breaks it for real (a file edited or removed, a variable set), runs the CLI, checks
+that the right check fails with a fix that says what to do and that no byte under the
+test's folders changed, and puts the project back. `check --no-load` runs in this process
+(Typer's CliRunner); a check that loads the definitions runs the installed CLI.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from tests.helpers.cli import BIN, run_cli, run_tool
+from tests.helpers.cli import BIN, invoke_ok, run_cli, run_tool
 from tests.helpers.trees import tree_hash
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -113,13 +114,19 @@ def created(folder: Path, files: dict[str, str]) -> Iterator[None]:
 
 
 def check(*args, cwd: Path, root: Path, home: Path, env=None, expect: int) -> dict | str:
-    """Run `dbtscaffold check ARGS` in CWD; assert EXPECT and that nothing was written.
+    """Run `dbtscaffold check ARGS` in CWD (ENV added to ours); assert EXPECT and that
+    nothing was written. `--no-load` runs in this process, the rest through the installed CLI.
 
     Returns the parsed JSON (with --json) or stdout.
     """
     homes = [home, Path(os.environ["DAGSTER_HOME"])]
     before = [tree_hash(p, ignore=()) for p in (root, *homes)]
-    proc = run_cli("check", *args, cwd=cwd, env=env)
+    if "--no-load" in args:
+        # In this process (Typer's CliRunner): the same checks without a Python start-up.
+        # The checks that load the definitions run through the installed script.
+        proc = invoke_ok("check", *args, cwd=cwd, env=env)
+    else:
+        proc = run_cli("check", *args, cwd=cwd, env=env)
     assert proc.returncode == expect, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
     assert "Traceback" not in proc.stdout + proc.stderr
     after = [tree_hash(p, ignore=()) for p in (root, *homes)]

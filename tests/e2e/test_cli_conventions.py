@@ -20,7 +20,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.helpers.cli import CLI, EXAMPLE, isolated_env, run, scaffold
+from tests.helpers.cli import CLI, EXAMPLE, isolated_env, run
 from tests.helpers.dev import descendants, group, living
 from tests.helpers.trees import tree_hash
 
@@ -123,8 +123,8 @@ def test_zsh_protocol_completes_seed_names(dbt_dir, tmp_path):
 # --- global flags, help ---------------------------------------------------------------
 
 
-def test_global_flags_work_after_the_command(tmp_path):
-    project = scaffold(tmp_path)
+def test_global_flags_work_after_the_command(initialized, tmp_path):
+    _, project = initialized
     env = isolated_env(tmp_path)
     for flag in ("-v", "--verbose", "--no-color"):
         done = cli("convert-seed", "RAW_CUSTOMERS", flag, cwd=project, env=env)
@@ -240,8 +240,8 @@ def _built(stdout: str) -> set[str]:
     return {line.split()[1] for line in stdout.splitlines() if line.split()[:1] == ["built"]}
 
 
-def test_selections_empty_glob_and_dbt_style_against_the_example(tmp_path):
-    project = scaffold(tmp_path)
+def test_selections_empty_glob_and_dbt_style_against_the_example(initialized, tmp_path):
+    _, project = initialized
     env = isolated_env(tmp_path)
 
     empty = cli("materialize", "--select", "tag:nothing", cwd=project, env=env)
@@ -380,8 +380,10 @@ def _cmd(p: psutil.Process) -> list[str]:
 
 
 @pytest.mark.parametrize("moment", ["before-dbt", "during-dbt", "after-last-asset"])
-def test_ctrl_c_cancels_the_run_through_dagster_and_says_what_was_built(tmp_path, moment):
-    project = scaffold(tmp_path)
+def test_ctrl_c_cancels_the_run_through_dagster_and_says_what_was_built(
+    initialized, tmp_path, moment
+):
+    _, project = initialized
     m = Materialize(project, isolated_env(tmp_path))
     try:
         if moment == "before-dbt":

@@ -59,11 +59,8 @@ def _counts(db: Path, tables) -> dict[str, int]:
         con.close()
 
 
-def test_tutorial_part_3_on_the_example(tmp_path):
-    dbt_dir = tmp_path / "jaffle_shop"
-    shutil.copytree(EXAMPLE, dbt_dir)
-    run_cli("init", "--dbt-project-dir", dbt_dir, "--output-dir", tmp_path, check=0)
-    dagster_dir = tmp_path / "jaffle_shop_dagster"
+def test_tutorial_part_3_on_the_example(initialized, tmp_path):
+    dbt_dir, dagster_dir = initialized  # the example, after init
 
     # Before: what dbt builds from the seeds.
     run_tool("dbt", "build", "--profiles-dir", ".", cwd=dbt_dir)

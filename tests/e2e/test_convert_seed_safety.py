@@ -1,7 +1,8 @@
 """convert-seed is boringly safe: dry runs, no-op reruns, undo, failures midway, bad input.
 
-Every case runs the installed CLI on a fresh copy of the example after `init` and hashes
-the whole tree (both projects) before and after.
+Every case runs the CLI on a fresh copy of the example after `init` and hashes the whole
+tree (both projects) before and after: the installed script for the changes, this process
+(Typer's CliRunner) for bad input and the dry runs of the last test.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import subprocess
 
 import pytest
 
-from tests.helpers.cli import CLI, run_cli
+from tests.helpers.cli import CLI, invoke_ok, run_cli
 from tests.helpers.trees import tree_hash
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -131,7 +132,7 @@ def test_two_concurrent_runs_never_mix(initialized):
 def test_unknown_seed_lists_the_seeds_and_the_closest(initialized, tmp_path):
     dbt_dir, _ = initialized
     before = tree_hash(tmp_path, ignore=())
-    proc = run_cli("convert-seed", "raw_custmers", cwd=dbt_dir)
+    proc = invoke_ok("convert-seed", "raw_custmers", cwd=dbt_dir)
     _assert_one_error_line(
         proc,
         "error: Seed `raw_custmers` not found in `seeds/` (seeds there: `raw_customers`, "
@@ -144,7 +145,7 @@ def test_unknown_seed_lists_the_seeds_and_the_closest(initialized, tmp_path):
 def test_seed_name_must_be_plain(example_project, tmp_path, name):
     # Checked before anything else is looked at, so no Dagster project is needed.
     before = tree_hash(tmp_path, ignore=())
-    proc = run_cli("convert-seed", name, cwd=example_project)
+    proc = invoke_ok("convert-seed", name, cwd=example_project)
     _assert_one_error_line(
         proc,
         f"error: Seed name `{name}` is not a plain name (letters, digits and underscores, not "
@@ -156,7 +157,7 @@ def test_seed_name_must_be_plain(example_project, tmp_path, name):
 def test_source_name_must_be_plain(initialized, tmp_path):
     dbt_dir, _ = initialized
     before = tree_hash(tmp_path, ignore=())
-    proc = run_cli("convert-seed", "raw_customers", "--source-name", "a.b", cwd=dbt_dir)
+    proc = invoke_ok("convert-seed", "raw_customers", "--source-name", "a.b", cwd=dbt_dir)
     _assert_one_error_line(
         proc,
         "error: Source name `a.b` is not a plain name (letters, digits and underscores, not "
@@ -171,7 +172,7 @@ def test_malformed_sources_yaml(initialized, tmp_path):
         "version: 2\nsources:\n  - name: jaffle_shop\n   tables: [\n"
     )
     before = tree_hash(tmp_path, ignore=())
-    proc = run_cli("convert-seed", "raw_customers", cwd=dbt_dir)
+    proc = invoke_ok("convert-seed", "raw_customers", cwd=dbt_dir)
     assert proc.returncode == 1
     [line] = [x for x in proc.stderr.splitlines() if x.strip()]
     assert line.startswith("error: `jaffle_shop/models/sources.yml` is not valid YAML (line 4): ")
@@ -182,7 +183,7 @@ def test_malformed_sources_yaml(initialized, tmp_path):
 
 def test_no_dagster_project(example_project, tmp_path):
     before = tree_hash(tmp_path, ignore=())
-    proc = run_cli("convert-seed", "raw_customers", cwd=example_project)
+    proc = invoke_ok("convert-seed", "raw_customers", cwd=example_project)
     _assert_one_error_line(
         proc,
         "error: No Dagster project found here (looked for [tool.dbtscaffold] in pyproject.toml "
@@ -198,7 +199,7 @@ def test_file_that_is_not_utf8(initialized, tmp_path):
         b"-- caf\xe9\nselect * from {{ ref('raw_customers') }}\n"
     )
     before = tree_hash(tmp_path, ignore=())
-    proc = run_cli("convert-seed", "raw_customers", cwd=dbt_dir)
+    proc = invoke_ok("convert-seed", "raw_customers", cwd=dbt_dir)
     _assert_one_error_line(
         proc,
         "error: `jaffle_shop/models/staging/latin1.sql` is not valid UTF-8 (line 1); save it as "
@@ -211,7 +212,7 @@ def test_asset_key_already_used_by_a_model(initialized, tmp_path):
     dbt_dir, _ = initialized
     (dbt_dir / "models" / "raw_payments.sql").write_text("select 1 as id\n")
     before = tree_hash(tmp_path, ignore=())
-    proc = run_cli("convert-seed", "raw_payments", cwd=dbt_dir)
+    proc = invoke_ok("convert-seed", "raw_payments", cwd=dbt_dir)
     _assert_one_error_line(
         proc,
         "error: Asset key `raw_payments` is already used by the model "
@@ -227,7 +228,7 @@ def test_bad_jinja_in_a_model(initialized, tmp_path):
         "select *\nfrom {{ ref('raw_customers') }\n"
     )
     before = tree_hash(tmp_path, ignore=())
-    proc = run_cli("convert-seed", "raw_customers", cwd=dbt_dir)
+    proc = invoke_ok("convert-seed", "raw_customers", cwd=dbt_dir)
     assert proc.returncode == 1
     [line] = [x for x in proc.stderr.splitlines() if x.strip()]
     assert line.startswith(
@@ -250,11 +251,13 @@ def test_dbt_project_seed_config_is_read_as_dbt_reads_it(initialized):
             "seeds:\n  jaffle_shop:\n", "seeds:\n  jaffle_shop:\n    +quote_columns: yes\n", 1
         )
     )
-    proc = run_cli("convert-seed", "raw_customers", "--dry-run", cwd=dbt_dir, check=0)
+    proc = invoke_ok("convert-seed", "raw_customers", "--dry-run", cwd=dbt_dir, check=0)
     assert "+        quote_columns=True," in proc.stdout
     # raw_orders has a block of its own there, which the conversion removes: the seed after
     # it reads the edited text, still as dbt would.
-    both = run_cli("convert-seed", "raw_orders", "raw_customers", "--dry-run", cwd=dbt_dir, check=0)
+    both = invoke_ok(
+        "convert-seed", "raw_orders", "raw_customers", "--dry-run", cwd=dbt_dir, check=0
+    )
     assert both.stdout.count("+        quote_columns=True,") == 2
     # In the seed's properties YAML too: `quote_columns: off` there is false, as dbt reads it.
     seeds = dbt_dir / "seeds" / "_seeds.yml"
@@ -265,5 +268,5 @@ def test_dbt_project_seed_config_is_read_as_dbt_reads_it(initialized):
             1,
         )
     )
-    own = run_cli("convert-seed", "raw_payments", "--dry-run", cwd=dbt_dir, check=0)
+    own = invoke_ok("convert-seed", "raw_payments", "--dry-run", cwd=dbt_dir, check=0)
     assert "+        quote_columns=False," in own.stdout

@@ -23,7 +23,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.helpers.cli import CLI, isolated_env, scaffold
+from tests.helpers.cli import CLI, isolated_env
 from tests.helpers.dev import (
     ASSETS_QUERY,
     LOCATIONS,
@@ -36,6 +36,7 @@ from tests.helpers.dev import (
     wait_gone,
 )
 from tests.helpers.ports import free_port
+from tests.helpers.projects import copy_template
 
 pytestmark = [
     pytest.mark.e2e,
@@ -50,9 +51,10 @@ ALL_ASSETS = {*DBT_MODELS, "raw_customers", "raw_orders", "raw_payments"}
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    """One initialized example shared by the dev tests of this module (each starts fresh)."""
-    return scaffold(tmp_path_factory.mktemp("dev"))
+def project(tmp_path_factory, initialized_template) -> Path:
+    """One initialized example shared by the dev tests of this module (each starts fresh): a
+    copy of the session's."""
+    return copy_template(initialized_template, tmp_path_factory.mktemp("dev")) / PACKAGE
 
 
 # --- serving and stopping ---------------------------------------------------------
@@ -192,8 +194,10 @@ def _break_python(dagster_dir: Path) -> tuple[Path, str, str]:
 
 
 @pytest.mark.parametrize("breaker", [_break_model, _break_python], ids=["dbt-model", "python"])
-def test_dev_keeps_the_ui_up_with_broken_definitions_until_a_fix_is_reloaded(tmp_path, breaker):
-    project = scaffold(tmp_path)
+def test_dev_keeps_the_ui_up_with_broken_definitions_until_a_fix_is_reloaded(
+    initialized, tmp_path, breaker
+):
+    _, project = initialized
     broken, needle, original = breaker(project)
     port = free_port()
     dev = Dev(["--port", port], cwd=project, env=isolated_env(tmp_path))

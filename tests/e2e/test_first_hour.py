@@ -9,14 +9,14 @@ import sys
 
 import pytest
 
-from tests.helpers.cli import run_cli
+from tests.helpers.cli import invoke_ok, run_cli
 from tests.helpers.trees import tree_hash
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
-def test_convert_seed_lists_each_change_once_and_names_the_asset(scaffolded):
-    dbt_dir, _ = scaffolded
+def test_convert_seed_lists_each_change_once_and_names_the_asset(initialized):
+    dbt_dir, _ = initialized
     proc = run_cli("convert-seed", "raw_customers", cwd=dbt_dir, check=0)
     both = proc.stdout + proc.stderr
     assert both.count("stg_customers.sql") == 1, both
@@ -34,8 +34,8 @@ def test_convert_seed_lists_each_change_once_and_names_the_asset(scaffolded):
     assert "(s)" not in both
 
 
-def test_undo_dry_run_shows_the_moved_csv_as_a_rename(scaffolded):
-    dbt_dir, _ = scaffolded
+def test_undo_dry_run_shows_the_moved_csv_as_a_rename(initialized):
+    dbt_dir, _ = initialized
     run_cli("convert-seed", "raw_customers", cwd=dbt_dir, check=0)
     proc = run_cli("undo", "--dry-run", cwd=dbt_dir, check=0)
     assert "rename from jaffle_shop_dagster/data/raw_customers.csv\n" in proc.stdout
@@ -48,8 +48,8 @@ def test_undo_dry_run_shows_the_moved_csv_as_a_rename(scaffolded):
     assert "7 files restored" in proc.stderr
 
 
-def test_an_already_converted_seed_is_named_as_such(scaffolded):
-    dbt_dir, _ = scaffolded
+def test_an_already_converted_seed_is_named_as_such(initialized):
+    dbt_dir, _ = initialized
     run_cli("convert-seed", "raw_customers", cwd=dbt_dir, check=0)
     proc = run_cli("convert-seed", "raw_custmers", cwd=dbt_dir, check=1)
     assert proc.stderr.strip() == (
@@ -70,8 +70,8 @@ SPECS = (
 )
 
 
-def test_the_loader_is_a_python_asset_with_the_seeds_group_owners_and_description(scaffolded):
-    dbt_dir, dagster_dir = scaffolded
+def test_the_loader_is_a_python_asset_with_the_seeds_group_owners_and_description(initialized):
+    dbt_dir, dagster_dir = initialized
     seeds_yml = dbt_dir / "seeds" / "_seeds.yml"
     seeds_yml.write_text(
         seeds_yml.read_text().replace(
@@ -135,9 +135,9 @@ PARENTS = (
 )
 
 
-def test_a_source_table_with_an_asset_key_of_its_own_is_adopted(scaffolded, tmp_path):
+def test_a_source_table_with_an_asset_key_of_its_own_is_adopted(initialized, tmp_path):
 
-    dbt_dir, dagster_dir = scaffolded
+    dbt_dir, dagster_dir = initialized
     (dbt_dir / "models" / "sources.yml").write_text(CUSTOM_KEY_SOURCES)
     before = tree_hash(tmp_path, ignore=(".dbtscaffold", "target", "logs", "__pycache__"))
     proc = run_cli("convert-seed", "raw_customers", cwd=dbt_dir, check=0)
@@ -178,9 +178,9 @@ def test_a_source_table_with_an_asset_key_of_its_own_is_adopted(scaffolded, tmp_
     }
 
 
-def test_a_source_on_the_targets_database_is_accepted(scaffolded, tmp_path):
+def test_a_source_on_the_targets_database_is_accepted(initialized, tmp_path):
 
-    dbt_dir, _ = scaffolded
+    dbt_dir, _ = initialized
     (dbt_dir / "models" / "sources.yml").write_text(DATABASE_SOURCES)
     before = tree_hash(tmp_path, ignore=())
     unset = run_cli("convert-seed", "raw_customers", cwd=dbt_dir, check=1)
@@ -213,7 +213,7 @@ def test_a_source_on_the_targets_database_is_accepted(scaffolded, tmp_path):
     ],
 )
 def test_every_error_has_one_prefix(tmp_path, args, error):
-    proc = run_cli(*args, cwd=tmp_path)
+    proc = invoke_ok(*args, cwd=tmp_path)  # in process: the same code as the installed script
     lines = proc.stderr.splitlines()
     assert lines[0] == error, proc.stderr
     assert not any(line.startswith(("Error", "Usage", "Try ")) for line in lines), proc.stderr
@@ -238,10 +238,10 @@ LOAD = (
 )
 
 
-def test_check_names_what_made_the_manifest_stale(scaffolded):
+def test_check_names_what_made_the_manifest_stale(initialized):
     import json
 
-    dbt_dir, dagster_dir = scaffolded
+    dbt_dir, dagster_dir = initialized
     env = dict(os.environ, DAGSTER_DBT_PARSE_PROJECT_ON_LOAD="1")
     env.pop("DBT_TARGET", None)
     load = subprocess.run(

@@ -55,11 +55,12 @@ def duckdb_counts(db: Path) -> dict[str, int]:
         con.close()
 
 
-def test_init_validate_and_materialize_every_model(scaffolded):
-    """One scaffolded example: it validates, every dbt model (and seed) is an asset of the
-    definitions, and materializing them all builds every table. (Was two tests, each with its
-    own init and first dbt parse; test_every_dbt_model_is_an_asset is the middle step.)"""
-    dbt_dir, dagster_dir = scaffolded
+def test_init_validate_and_materialize_every_model(initialized):
+    """One initialized example (a copy of the session's init): it validates, every dbt model
+    (and seed) is an asset of the definitions, and materializing them all builds every table.
+    (Was two tests, each with its own init and first dbt parse; test_every_dbt_model_is_an_asset
+    is the middle step.)"""
+    dbt_dir, dagster_dir = initialized
     assert files(dagster_dir) == GENERATED
     run_tool(
         "dagster",
@@ -117,8 +118,8 @@ def test_init_validate_and_materialize_every_model(scaffolded):
     }
 
 
-def test_generated_project_is_pip_installable(scaffolded, tmp_path):
-    dbt_dir, dagster_dir = scaffolded
+def test_generated_project_is_pip_installable(initialized, tmp_path):
+    dbt_dir, dagster_dir = initialized
     target = tmp_path / "site"
     subprocess.run(
         [
@@ -160,8 +161,8 @@ def test_generated_project_is_pip_installable(scaffolded, tmp_path):
     assert int(count) == 8
 
 
-def test_load_without_variable_or_manifest_names_both_fixes(scaffolded):
-    dbt_dir, dagster_dir = scaffolded
+def test_load_without_variable_or_manifest_names_both_fixes(initialized):
+    dbt_dir, dagster_dir = initialized
     assert not (dbt_dir / "target" / "manifest.json").exists()
     proc = subprocess.run(
         [sys.executable, "-c", "import jaffle_shop_dagster.definitions"],
@@ -200,8 +201,8 @@ def test_dry_run_shows_files_and_writes_nothing(example_project, tmp_path):
     assert "\x1b[" not in proc.stdout + proc.stderr  # plain when piped
 
 
-def test_force_rewrites_only_generated_files(scaffolded, tmp_path):
-    _, dagster_dir = scaffolded
+def test_force_rewrites_only_generated_files(initialized, tmp_path):
+    _, dagster_dir = initialized
     init = ("init", "--dbt-project-dir", tmp_path / "jaffle_shop", "--output-dir", tmp_path)
     (dagster_dir / "notes.txt").write_text("mine\n")
     (dagster_dir / "README.md").unlink()
@@ -251,8 +252,8 @@ def test_nothing_written_to_home(scaffolded, isolation):
     assert list(isolation.iterdir()) == []
 
 
-def test_projects_move_together(scaffolded, tmp_path):
-    dbt_dir, dagster_dir = scaffolded
+def test_projects_move_together(initialized, tmp_path):
+    dbt_dir, dagster_dir = initialized
     moved = tmp_path / "moved"
     moved.mkdir()
     shutil.move(dbt_dir, moved / dbt_dir.name)

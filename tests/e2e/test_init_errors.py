@@ -1,4 +1,9 @@
-"""Bad input to init and example: one clear line, exit 1 (2 for usage), no traceback, no change."""
+"""Bad input to init and example: one clear line, exit 1 (2 for usage), no traceback, no change.
+
+init's bad input and the usage errors run in this process (Typer's CliRunner; an exception
+fails the test as a traceback would); `example` runs the installed script, as do init's
+refusals in test_init.py's test_force_rewrites_only_generated_files.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.cli import run_cli
+from tests.helpers.cli import invoke_ok, run_cli
 from tests.helpers.trees import tree_hash
 
 pytestmark = pytest.mark.e2e
@@ -69,7 +74,7 @@ def test_bad_input(kind, args, message, example_project, tmp_path):
     argv += extra
     before = (tree_hash(example_project), tree_hash(out))
     try:
-        proc = run_cli(*argv)
+        proc = invoke_ok(*argv)
     finally:
         if kind == "output-not-writable":
             (out / "ro").chmod(0o755)
@@ -94,7 +99,7 @@ def test_bad_input(kind, args, message, example_project, tmp_path):
 )
 def test_usage_errors_exit_2(argv, tmp_path):
     before = tree_hash(tmp_path)
-    proc = run_cli(*argv, cwd=tmp_path)
+    proc = invoke_ok(*argv, cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
     assert tree_hash(tmp_path) == before

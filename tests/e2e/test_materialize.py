@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.cli import CLI, isolated_env, run, scaffold
+from tests.helpers.cli import CLI, PACKAGE, isolated_env, run
+from tests.helpers.projects import copy_template
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -26,8 +27,10 @@ STAGING = ",".join(
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    return scaffold(tmp_path_factory.mktemp("materialize"))
+def project(tmp_path_factory, initialized_template) -> Path:
+    """A copy of the session's initialized example, for this module's read-only tests."""
+    root = copy_template(initialized_template, tmp_path_factory.mktemp("materialize"))
+    return root / PACKAGE
 
 
 # A selection through Dagster (results on stdout, the runs in the project's .dagster_home,
@@ -50,8 +53,8 @@ def test_materialize_without_a_project_is_one_line(tmp_path):
     assert proc.stderr.count("\n") == 1
 
 
-def test_materialize_failing_model_shows_dbt_error(tmp_path):
-    project = scaffold(tmp_path)
+def test_materialize_failing_model_shows_dbt_error(initialized, tmp_path):
+    _, project = initialized
     sql = project.parent / "jaffle_shop" / "models" / "marts" / "orders.sql"
     text = sql.read_text()
     sql.write_text(text.replace("select", "select no_such_column,", 1))

@@ -146,37 +146,24 @@ class Project:
         path.write_text(text.replace(old, new, 1))
 
 
-def _make_project(root: Path) -> Project:
+def _make_project(root: Path, template: Path) -> Project:
+    """A copy of the session's initialized example (TEMPLATE) under ROOT, with a home of its
+    own: what `init` would have written there (it writes no absolute path)."""
     home = root / "home"
     home.mkdir(parents=True)
-    shutil.copytree(EXAMPLE, root / "jaffle_shop")
-    proc = subprocess.run(
-        [
-            str(CLI),
-            "init",
-            "--dbt-project-dir",
-            str(root / "jaffle_shop"),
-            "--output-dir",
-            str(root),
-        ],
-        env=_env(home),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
+    for name in ("jaffle_shop", PACKAGE):
+        shutil.copytree(template / name, root / name, symlinks=True)
     return Project(root, home)
 
 
 @pytest.fixture(scope="module")
-def shared(tmp_path_factory) -> Project:
+def shared(tmp_path_factory, initialized_template) -> Project:
     """One generated project for the edit tests (each test makes its own edit)."""
-    return _make_project(tmp_path_factory.mktemp("parse_on_load"))
+    return _make_project(tmp_path_factory.mktemp("parse_on_load"), initialized_template)
 
 
-def test_first_load_parses_and_an_unchanged_reload_does_not_run_dbt(tmp_path):
-    project = _make_project(tmp_path)
+def test_first_load_parses_and_an_unchanged_reload_does_not_run_dbt(tmp_path, initialized_template):
+    project = _make_project(tmp_path, initialized_template)
     generated = project.dagster_dir / PACKAGE / "_dbtscaffold" / "parse.py"
     assert generated.read_bytes() == (RUNTIME / "parse.py").read_bytes()
     assert not project.target.exists()
@@ -401,8 +388,10 @@ def test_a_failing_parse_names_dbt_and_keeps_the_last_manifest(shared):
     assert "model.jaffle_shop.orders" in healed["nodes"]
 
 
-def test_declared_packages_are_installed_and_followed_outside_the_project(tmp_path):
-    project = _make_project(tmp_path)
+def test_declared_packages_are_installed_and_followed_outside_the_project(
+    tmp_path, initialized_template
+):
+    project = _make_project(tmp_path, initialized_template)
     package = tmp_path / "shared_macros"
     (package / "macros").mkdir(parents=True)
     (package / "dbt_project.yml").write_text(
@@ -427,8 +416,10 @@ def test_declared_packages_are_installed_and_followed_outside_the_project(tmp_pa
     )
 
 
-def test_a_load_during_convert_seed_sees_the_project_before_or_after_never_between(tmp_path):
-    project = _make_project(tmp_path)
+def test_a_load_during_convert_seed_sees_the_project_before_or_after_never_between(
+    tmp_path, initialized_template
+):
+    project = _make_project(tmp_path, initialized_template)
     project.load()  # parsed once: target/ exists, so convert-seed takes the parse lock
     env = _env(project.home, DBTSCAFFOLD_TEST_APPLY_DELAY="0.4")
     convert = subprocess.Popen(
@@ -474,8 +465,10 @@ print(json.dumps(ops))
 
 
 @pytest.mark.parametrize("change", ["convert-seed", "undo"])
-def test_a_change_waits_for_a_load_that_has_its_manifest_to_finish_importing(tmp_path, change):
-    project = _make_project(tmp_path)
+def test_a_change_waits_for_a_load_that_has_its_manifest_to_finish_importing(
+    tmp_path, initialized_template, change
+):
+    project = _make_project(tmp_path, initialized_template)
     run = [str(CLI), "convert-seed", "raw_customers"]
     env = _env(project.home)
     if change == "undo":

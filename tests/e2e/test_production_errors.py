@@ -1,14 +1,16 @@
 """Refusals and options of the production commands (issue 12): one line, exit 1, nothing changed.
 
 No dbt parse here: `init --schedule`, `--no-schedule`, `package` outside a project, `deploy`
-over files that differ, and `init --force` keeping the user's schedule.
+over files that differ, and `init --force` keeping the user's schedule. The refusals that
+need no earlier step run in this process (Typer's CliRunner; an exception fails the test as
+a traceback would); the rest, deploy's refusal to overwrite included, run the installed CLI.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from tests.helpers.cli import run_cli
+from tests.helpers.cli import invoke_ok, run_cli
 from tests.helpers.trees import tree_hash
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -25,22 +27,19 @@ def one_error_line(proc) -> str:
     return lines[0]
 
 
-def init(tmp_path, *options, check=0):
-    return run_cli(
-        "init",
-        "--dbt-project-dir",
-        tmp_path / "jaffle_shop",
-        "--output-dir",
-        tmp_path,
-        *options,
-        check=check,
-    )
+def init(tmp_path, *options, check=0, in_process=False):
+    """`dbtscaffold init` of TMP_PATH/jaffle_shop into TMP_PATH, with OPTIONS: the installed
+    script, or (IN_PROCESS, for a refusal) Typer's CliRunner in this process."""
+    args = ("init", "--dbt-project-dir", tmp_path / "jaffle_shop", "--output-dir", tmp_path)
+    if in_process:
+        return invoke_ok(*args, *options, check=check)
+    return run_cli(*args, *options, check=check)
 
 
 @pytest.mark.parametrize("cron", ["61 * * * *", "* * * *", "0 0 30 2 *"])
 def test_a_bad_cron_is_one_line_and_writes_nothing(example_project, tmp_path, cron):
     before = tree_hash(tmp_path)
-    line = one_error_line(init(tmp_path, "--schedule", cron, check=None))
+    line = one_error_line(init(tmp_path, "--schedule", cron, check=None, in_process=True))
     assert line == (
         f"error: Cron schedule `{cron}` is not valid; pass five fields (minute hour day month "
         "weekday), e.g. --schedule '0 0 * * *' for every day at midnight."
@@ -49,7 +48,7 @@ def test_a_bad_cron_is_one_line_and_writes_nothing(example_project, tmp_path, cr
 
 
 def test_schedule_and_no_schedule_exclude_each_other(example_project, tmp_path):
-    proc = init(tmp_path, "--schedule", "0 6 * * *", "--no-schedule", check=2)
+    proc = init(tmp_path, "--schedule", "0 6 * * *", "--no-schedule", check=2, in_process=True)
     assert "--schedule and --no-schedule exclude each other" in proc.stderr
     assert not (tmp_path / PACKAGE).exists()
 
@@ -95,7 +94,7 @@ def test_the_default_schedule_is_midnight_and_stopped(initialized):
 def test_package_outside_a_dagster_project(tmp_path):
     (tmp_path / "empty").mkdir()
     before = tree_hash(tmp_path)
-    line = one_error_line(run_cli("package", cwd=tmp_path / "empty"))
+    line = one_error_line(invoke_ok("package", cwd=tmp_path / "empty"))
     assert line.startswith("error: No Dagster project found here"), line
     assert tree_hash(tmp_path) == before
 
@@ -104,7 +103,7 @@ def test_package_when_the_dbt_project_is_gone(initialized, tmp_path):
     dbt_dir, project = initialized
     (dbt_dir / "dbt_project.yml").rename(dbt_dir / "dbt_project.yml.bak")
     before = tree_hash(tmp_path)
-    line = one_error_line(run_cli("package", cwd=project))
+    line = one_error_line(invoke_ok("package", cwd=project))
     assert "is missing; package where the dbt project is." in line, line
     assert tree_hash(tmp_path) == before
 
@@ -155,6 +154,6 @@ def test_deploy_writes_both_files_then_refuses_to_overwrite_without_force(initia
 
 def test_deploy_refuses_a_host_that_is_not_one(initialized):
     _, project = initialized
-    line = one_error_line(run_cli("deploy", "--host", "a b\nc", cwd=project))
+    line = one_error_line(invoke_ok("deploy", "--host", "a b\nc", cwd=project))
     assert line == "error: Host `a b\\nc` is not a host name or IP address; fix --host."
     assert not (project / "deploy").exists()

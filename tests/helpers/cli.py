@@ -131,30 +131,52 @@ class Result:
         self.exception = exception
 
 
-def invoke(*args: Any, cwd: Path | str | None = None) -> Result:
-    """`dbtscaffold ARGS` in this process (Typer's CliRunner), in CWD; stdout and stderr apart.
+def invoke(
+    *args: Any, cwd: Path | str | None = None, env: Mapping[str, str] | None = None
+) -> Result:
+    """`dbtscaffold ARGS` in this process (Typer's CliRunner), in CWD, with ENV added to
+    os.environ for the call; stdout and stderr apart.
 
     The console's module state (verbose, no-color, the Rich consoles bound to the old
-    streams) is reset around the call, so one invocation never leaks into the next.
+    streams) and os.environ are reset around the call, so one invocation never leaks into
+    the next.
     """
     from typer.testing import CliRunner
 
     from dbtscaffold import cli, console
 
     before = Path.cwd()
-    saved = (console.VERBOSE, console.NO_COLOR, os.environ.get("NO_COLOR"))
+    saved = (console.VERBOSE, console.NO_COLOR)
+    saved_env = dict(os.environ)  # NO_COLOR, and whatever else a command sets for itself
     console.reset()
     try:
+        os.environ.update(env or {})
         if cwd is not None:
             os.chdir(cwd)
         result = CliRunner().invoke(cli.app, [str(a) for a in args], prog_name="dbtscaffold")
     finally:
         os.chdir(before)
-        console.VERBOSE, console.NO_COLOR = saved[0], saved[1]
-        if saved[2] is None:
-            os.environ.pop("NO_COLOR", None)
-        else:
-            os.environ["NO_COLOR"] = saved[2]
+        console.VERBOSE, console.NO_COLOR = saved
+        if dict(os.environ) != saved_env:
+            os.environ.clear()
+            os.environ.update(saved_env)
         console.reset()
     exc = result.exception if not isinstance(result.exception, SystemExit) else None
     return Result(result.exit_code, result.stdout, result.stderr, exc)
+
+
+def invoke_ok(*args: Any, cwd: Path | str | None = None, env=None, check: int | None = None):
+    """`invoke`, failing the test on an exception (what the installed script would print as a
+    traceback) and, with CHECK, on another exit code."""
+    done = invoke(*args, cwd=cwd, env=env)
+    if done.exception is not None:
+        import traceback
+
+        trace = "".join(traceback.format_exception(done.exception))
+        raise AssertionError(f"dbtscaffold {args}: Traceback (in process)\n{trace}{done.stderr}")
+    if check is not None and done.returncode != check:
+        raise AssertionError(
+            f"dbtscaffold {args} exited {done.returncode}, expected {check}\n"
+            f"--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"
+        )
+    return done

@@ -1,8 +1,8 @@
 """A scaffolded example to copy, snapshots of its trees, journals, and mounts (tmpfs, ro).
 
-The reliability suites run the installed CLI in subprocesses against a copy of one scaffolded
-example (the dbt project plus the Dagster project `init` made for it): `build_template` once,
-`copy_template` per case.
+The reliability suites run the CLI against a copy of one scaffolded example (the dbt project
+plus the Dagster project `init` made for it, the session's `initialized_template` of
+tests/conftest.py): `copy_template` per case.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from tests.helpers.cli import EXAMPLE, run_cli
 from tests.helpers.trees import digest, tree_hash
 
 DBT = "jaffle_shop"
@@ -50,14 +49,6 @@ def journals(dagster_dir: Path) -> dict[str, str]:
                 except ValueError:
                     out[d.name] = "corrupt"
     return out
-
-
-def build_template(root: Path) -> Path:
-    """ROOT/jaffle_shop (the example) and ROOT/jaffle_shop_dagster (after init); ROOT."""
-    root.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(EXAMPLE, root / DBT)
-    run_cli("init", "--dbt-project-dir", root / DBT, "--output-dir", root, check=0, timeout=300)
-    return root
 
 
 def copy_template(template: Path, dest: Path) -> Path:

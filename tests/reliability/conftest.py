@@ -1,7 +1,7 @@
-"""The reliability suites' fixtures: one scaffolded template per module, mounts per test.
+"""The reliability suites' fixtures: one scaffolded template, mounts per test.
 
-The template is built once per module (once per xdist worker) and copied per case with
-`copy_template` (tests/helpers/projects.py).
+The template is the session's `initialized_template` (built once per xdist worker), copied
+per case with `copy_template` (tests/helpers/projects.py).
 """
 
 from __future__ import annotations
@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.projects import Mounts, build_template, mount_problem
+from tests.helpers.projects import Mounts, mount_problem
 
 
 @pytest.fixture(scope="module")
-def template(tmp_path_factory) -> Path:
-    """One scaffolded example per module (and per xdist worker); copy it, never edit it."""
-    return build_template(tmp_path_factory.mktemp("template"))
+def template(initialized_template) -> Path:
+    """The session's scaffolded example (tests/conftest.py, once per xdist worker): the
+    example and the Dagster project `init` made for it; copy it, never edit it."""
+    return initialized_template
 
 
 @pytest.fixture

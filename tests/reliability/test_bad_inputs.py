@@ -1,7 +1,9 @@
 """Every bad input answered: one clear line, the right exit code, no traceback, no change.
 
-One table, every command, run through the installed CLI. Each case starts from a fresh
-copy of the scaffolded example (the dbt project `jaffle_shop` and the Dagster project
+One table, every command. dev, materialize and quickstart run through the installed CLI;
+the other commands' cases run in this process (Typer's CliRunner: the same code without a
+Python start-up per case; an exception there counts as a traceback). Each case starts from
+a fresh copy of the scaffolded example (the dbt project `jaffle_shop` and the Dagster project
 `jaffle_shop_dagster` made by `init`), breaks something, runs one command, and records the
 exit code, the message line and a hash of the touched trees before and after (printed, and
 kept as junit properties). A failing case must:
@@ -32,7 +34,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.cli import run_cli
+from tests.helpers.cli import invoke_ok, run_cli
 from tests.helpers.projects import (
     DAGSTER,
     DBT,
@@ -924,6 +926,19 @@ def processes_in(root: Path) -> list[int]:
     return found
 
 
+# Commands whose cases run in this process (Typer's CliRunner): they start no server and
+# import no user code, and the same code runs in a subprocess everywhere else in the suite.
+# dev, materialize and quickstart run through the installed script, as before.
+IN_PROCESS = frozenset({"init", "convert-seed", "undo", "example", "bogus", "--bogus"})
+
+
+def run_case(case: Case, argv: list[str], cwd: Path, env: dict[str, str]):
+    """ARGV run as CASE says (in process or through the installed CLI), ENV added to ours."""
+    if case.argv[0] in IN_PROCESS:
+        return invoke_ok(*argv, cwd=cwd, env=env)
+    return run_cli(*argv, cwd=cwd, env=env, timeout=300)
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input(case: Case, template, tmp_path, request):
     ctx = Ctx(tmp=tmp_path, root=tmp_path / "disk" / "w")
@@ -939,7 +954,7 @@ def test_bad_input(case: Case, template, tmp_path, request):
         before_journals = journals(ctx.dagster)
         env = dict(case.env)
         env.update({k: v for k, v in ctx.env.items() if k != "PORT"})
-        proc = run_cli(*fill(case.argv, ctx), cwd=ctx.root, env=env, timeout=300)
+        proc = run_case(case, fill(case.argv, ctx), ctx.root, env)
         after = snapshot(ctx.root)
         after_state = state_files(ctx.root)
         after_journals = journals(ctx.dagster)
