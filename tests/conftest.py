@@ -34,6 +34,8 @@ ONE_WORKER = (
     "tests/e2e/test_seed_fidelity.py",
     # one scaffolded example whose first definitions load parses: parsed once, not per worker
     "tests/e2e/test_materialize.py",
+    # its module project is validated by `dagster definitions validate` (a parse): once
+    "tests/e2e/test_check.py",
 )
 # Started first, so that the longest tests do not end the run on one worker alone: these
 # modules, then every other slow test, then the rest (collection order within each).
