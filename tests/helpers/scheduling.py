@@ -19,7 +19,7 @@ def one_worker_scheduler(config: Any, log: Any, modules: tuple[str, ...]) -> Any
     """A LoadGroupScheduling that keeps each of MODULES (paths as in node ids) on one worker."""
     from xdist.scheduler import LoadGroupScheduling
 
-    class OneWorkerModules(LoadGroupScheduling):  # type: ignore[misc]
+    class OneWorkerModules(LoadGroupScheduling):
         def _split_scope(self, nodeid: str) -> str:
             path = nodeid.split("::")[0]
             return path if path in modules else str(super()._split_scope(nodeid))

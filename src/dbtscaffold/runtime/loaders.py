@@ -242,7 +242,7 @@ def load_csv(
     if how not in ("", "auto", "dbt"):
         raise WarehouseError(f"{LOADER_ENV}={how!r}: use `dbt` (dbt's seed loading) or unset it")
     fast = _fast_loader(kind) if how != "dbt" else None
-    if getattr(fast, "LOCKS_IN_SERVER", False):  # across machines, not only on this one
+    if fast is not None and getattr(fast, "LOCKS_IN_SERVER", False):  # across machines too
         return int(fast.load(config, project_dir, seed))
     with _load_lock(config, project_dir, seed.schema):
         if fast is not None:
