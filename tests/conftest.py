@@ -95,6 +95,21 @@ def isolation(tmp_path_factory, monkeypatch):
     yield home
 
 
+@pytest.fixture(autouse=True)
+def signal_dispositions_restored():
+    """SIGINT's and SIGTERM's handlers as they were before the test. Code run in process can
+    change them for good: Dagster's in-process execution maps SIGTERM to SIGINT's handler,
+    which is SIG_IGN in an xdist worker, and an ignored signal stays ignored in every child
+    started afterwards (a `dagster dev` or a process tree the test then fails to stop)."""
+    import signal
+
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for s, handler in saved.items():
+        if signal.getsignal(s) is not handler and handler is not None:
+            signal.signal(s, handler)
+
+
 @pytest.fixture
 def example_project(tmp_path) -> Path:
     """A fresh copy of the bundled example dbt project."""
