@@ -72,6 +72,7 @@ def test_the_runtime_copy_is_byte_identical(tmp_path):
     assert f'__version__ = "{__version__}"' in (copy / "__init__.py").read_text()
 
 
+@pytest.mark.network  # pip installs from the package index
 def test_pip_install_in_a_fresh_venv_without_dbtscaffold(tmp_path):
     project = _tutorial_layout(tmp_path)
     venv = tmp_path / "venv"
@@ -81,6 +82,7 @@ def test_pip_install_in_a_fresh_venv_without_dbtscaffold(tmp_path):
     _check(venv / "bin" / "python", project, env)
 
 
+@pytest.mark.network  # uv resolves against the package index
 def test_uv_sync_installs_the_project_and_its_dev_group(tmp_path):
     uv = shutil.which("uv", path=str(BIN))
     assert uv, "uv is a test dependency (pip install -e '.[test]')"

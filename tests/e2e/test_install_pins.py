@@ -13,7 +13,11 @@ with the versions init ran with, so the README's install commands resolve at onc
 - the same installed into fresh venvs by uv (pip's install of ~120 wheels is dominated by
   unpacking on this shared 2-core machine, not by resolution);
 
-each within a minute, with exactly the pinned versions. Building the index needs the network
+with exactly the pinned versions, and pip without backtracking: under `-vv` pip logs each
+candidate it rejects ("Will try a different candidate"), which the unpinned requirements do on
+this index (dagster-webserver 1.13.28 first), and the test fails on that line. The times are
+printed for the notes, not asserted (speed is measured by bench/, not by tests). Building the
+index needs the network
 the first time (marked `network`); it is kept in DBTSCAFFOLD_TEST_INDEX (default: a folder in
 the system temp dir) for the next runs.
 """
@@ -38,7 +42,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.network, pytest.mark.slow, pytest.mar
 
 PACKAGE = "jaffle_dagster"
 ROOT = Path(__file__).resolve().parents[2]  # dbtscaffold's own project
-LIMIT = 60.0
+# What pip logs (at DEBUG: -vv) for each candidate its resolver rejects, i.e. each backtrack.
+BACKTRACKING = "Will try a different candidate"
 # The newest of these from PyPI, without dependencies: the out-of-step part of the index.
 NEWEST = ("dagster", "dagster-webserver", "dagster-graphql", "dagster-pipes", "dagster-shared")
 INDEX = Path(
@@ -138,9 +143,10 @@ def test_dbtscaffold_itself_resolves_on_an_out_of_step_index(index, tmp_path):
     pip = ("python", "-m", "pip", "--python", venv / "bin" / "python", "install")
     report = tmp_path / "report.json"
     offline = ("--no-index", "--find-links", index, "--dry-run", "--report", report)
-    resolved = _timed(*pip, "-q", *offline, "-e", source, cwd=source)
+    # Unpinned within a series, pip may reject a release or two here (dagster-webserver 1.13.28
+    # on this index): what must hold is the lockstep it ends with, not zero backtracks.
+    resolved, _ = _timed(*pip, "-q", *offline, "-e", source, cwd=source)
     print(f"dbtscaffold: pip resolved in {resolved:.1f} s")
-    assert resolved < LIMIT
     chosen = {
         item["metadata"]["name"].lower(): item["metadata"]["version"]
         for item in json.loads(report.read_text())["install"]
@@ -149,10 +155,18 @@ def test_dbtscaffold_itself_resolves_on_an_out_of_step_index(index, tmp_path):
     assert chosen["dagster-dbt"] == metadata.version("dagster-dbt")
 
 
-def _timed(*cmd, cwd, env=None, timeout=600) -> float:
+def _timed(*cmd, cwd, env=None, timeout=600) -> tuple[float, str]:
+    """How long CMD took (for the notes), and what it printed."""
     started = time.monotonic()
-    run_tool(*cmd, cwd=cwd, env=env, timeout=timeout)
-    return time.monotonic() - started
+    proc = run_tool(*cmd, cwd=cwd, env=env, timeout=timeout)
+    return time.monotonic() - started, proc.stdout + proc.stderr
+
+
+def _pip_resolved(*cmd, cwd) -> float:
+    """Seconds of a pip resolve (CMD: pip's arguments after `install`) that must not backtrack."""
+    took, said = _timed(*cmd, "-vv", cwd=cwd)
+    assert BACKTRACKING not in said, said[-3000:]
+    return took
 
 
 @pytest.mark.parametrize("which", ["production", "development"])
@@ -170,16 +184,15 @@ def test_readme_installs_resolve_on_an_out_of_step_index(project, index, uv_cach
     venv = tmp_path / "venv"
     run_tool("python", "-m", "venv", "--without-pip", venv, cwd=tmp_path)
     pip = ("python", "-m", "pip", "--python", venv / "bin" / "python")
-    resolved = _timed(*pip, "install", "-q", "--dry-run", *offline, *args, cwd=cwd)
+    resolved = _pip_resolved(*pip, "install", "--dry-run", *offline, *args, cwd=cwd)
     uv = shutil.which("uv", path=str(BIN))
     assert uv, "uv is a test dependency"
     env = {"UV_CACHE_DIR": str(uv_cache), "UV_PYTHON_DOWNLOADS": "never"}
-    installed = _timed(
+    installed, _ = _timed(
         "uv", "pip", "install", "-q", "--python", venv / "bin" / "python", *offline, *args,
         cwd=cwd, env=env,
     )  # fmt: skip
     print(f"{which}: pip resolved in {resolved:.1f} s, uv installed in {installed:.1f} s")
-    assert resolved < LIMIT and installed < LIMIT
     probe = (
         "import json; from importlib import metadata as m; "
         f"print(json.dumps({{n: m.version(n) for n in {sorted(pins)!r}}}))"
@@ -211,7 +224,6 @@ def test_init_lock_writes_a_uv_lock_of_the_pins_from_an_out_of_step_index(
     run_cli(*init, cwd=dbt_dir, env=env, check=0)
     took = time.monotonic() - started
     print(f"init --lock: {took:.1f} s")
-    assert took < LIMIT
     project = dbt_dir / PACKAGE
     locked = tomllib.loads((project / "uv.lock").read_text(encoding="utf-8"))
     versions = {p["name"]: p["version"] for p in locked["package"]}

@@ -44,6 +44,7 @@ pytestmark = [
     pytest.mark.skipif(not hasattr(os, "killpg"), reason="POSIX process groups"),
     pytest.mark.slow,
     pytest.mark.venv,
+    pytest.mark.network,  # `shipped` installs the wheel's dependencies from the package index
     pytest.mark.dev_server,
     pytest.mark.postgres,
 ]
