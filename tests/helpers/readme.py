@@ -12,7 +12,6 @@ import fcntl
 import os
 import re
 import shutil
-import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.cli import REPO
+from tests.helpers.cli import run as run_command
 
 SERVER_LINE = re.compile(r"^\s*(dbtscaffold dev|dagster dev)\b")
 SERVER_BLOCK = ("dagster code-server", "dagster-daemon")  # the production machine
@@ -93,10 +93,7 @@ class Runner:
             ["set -euo pipefail", *activate]
             + [f"{c}\nprintf '\\n@cwd %s\\n' \"$PWD\"" for c in todo]
         )
-        proc = subprocess.run(
-            ["bash", "-c", script], cwd=cwd, env=dict(self.env), capture_output=True,
-            text=True, timeout=1800, check=False,
-        )  # fmt: skip
+        proc = run_command(["bash", "-c", script], cwd=cwd, env=self.env, timeout=1800, check=None)
         assert proc.returncode == 0, (
             f"README block failed in {cwd}:\n{script}\n--- stdout\n{proc.stdout[-4000:]}"
             f"\n--- stderr\n{proc.stderr[-6000:]}"

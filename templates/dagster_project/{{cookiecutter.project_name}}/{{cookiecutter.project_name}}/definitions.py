@@ -3,14 +3,16 @@
 from dagster import Definitions, load_assets_from_modules
 from dagster_dbt import DbtCliResource
 
-from . import assets, seed_assets
+from . import seed_assets
+from .assets import {{ cookiecutter.dbt_assets_name }}
 from .constants import dbt_project
 {%- if cookiecutter.schedule %}
 from .schedules import materialize_dbt_models, materialize_dbt_models_schedule
 {%- endif %}
 
 defs = Definitions(
-    assets=load_assets_from_modules([assets, seed_assets]),
+    # The dbt assets as dagster-dbt builds them; the seed loaders that convert-seed adds.
+    assets=[{{ cookiecutter.dbt_assets_name }}, *load_assets_from_modules([seed_assets])],
 {%- if cookiecutter.schedule %}
     jobs=[materialize_dbt_models],
     schedules=[materialize_dbt_models_schedule],
