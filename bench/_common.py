@@ -284,18 +284,20 @@ def bar(ok: bool) -> str:
     return "holds" if ok else "**missed**"
 
 
-def generate(name: str, models: int, seeds: int = 3, refs_per_seed: int = 0) -> Path:
+def generate(
+    name: str, models: int, seeds: int = 3, refs_per_seed: int = 0, tables: bool = False
+) -> Path:
     """A synthetic project under bench/out/projects/, reused when already there."""
     from gen_project import generate as gen
 
     dest = OUT / "projects" / f"{name}"
     stamp = dest / ".generated"
-    wanted = f"{models} {seeds} {refs_per_seed}"
+    wanted = f"{models} {seeds} {refs_per_seed}" + (" tables" if tables else "")
     if stamp.exists() and stamp.read_text() == wanted:
         return dest
     if dest.exists():
         shutil.rmtree(dest)
-    gen(dest, models, seeds, refs_per_seed)
+    gen(dest, models, seeds, refs_per_seed, tables=tables)
     stamp.write_text(wanted)
     return dest
 
