@@ -80,7 +80,8 @@ def _model_sql(
     lines.append("        input_0.id,")
     lines.append("        input_0.name,")
     amount = " + ".join(f"coalesce(input_{k}.amount, 0)" for k in range(len(sources)))
-    lines.append(f"        {amount} as amount")
+    # Modulo: summed down a chain of thousands of models, the amounts would overflow INT32.
+    lines.append(f"        ({amount}) % 1000003 as amount")
     lines.append("    from input_0")
     for k in range(1, len(sources)):
         lines.append(f"    left join input_{k} on input_0.id = input_{k}.id")
