@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import hashlib
 import os
 import platform
 import shutil
@@ -292,7 +293,9 @@ def generate(
 
     dest = OUT / "projects" / f"{name}"
     stamp = dest / ".generated"
-    wanted = f"{models} {seeds} {refs_per_seed}" + (" tables" if tables else "")
+    # The generator's own hash too: a project written by an older gen_project.py is redone.
+    made_by = hashlib.sha256((BENCH_DIR / "gen_project.py").read_bytes()).hexdigest()[:12]
+    wanted = f"{models} {seeds} {refs_per_seed}" + (" tables" if tables else "") + f" {made_by}"
     if stamp.exists() and stamp.read_text() == wanted:
         return dest
     if dest.exists():
