@@ -3,8 +3,9 @@
 from dagster import Definitions, load_assets_from_modules
 from dagster_dbt import DbtCliResource
 
-from . import seed_assets
-from .assets import {{ cookiecutter.dbt_assets_name }}
+# assets before seed_assets: the manifest is prepared (or waited for, while a change applies)
+# when assets is imported, so seed_assets.py is read after it, from the same project state.
+from . import assets, seed_assets
 from .constants import dbt_project
 {%- if cookiecutter.schedule %}
 from .schedules import materialize_dbt_models, materialize_dbt_models_schedule
@@ -12,7 +13,7 @@ from .schedules import materialize_dbt_models, materialize_dbt_models_schedule
 
 defs = Definitions(
     # The dbt assets as dagster-dbt builds them; the seed loaders that convert-seed adds.
-    assets=[{{ cookiecutter.dbt_assets_name }}, *load_assets_from_modules([seed_assets])],
+    assets=[assets.{{ cookiecutter.dbt_assets_name }}, *load_assets_from_modules([seed_assets])],
 {%- if cookiecutter.schedule %}
     jobs=[materialize_dbt_models],
     schedules=[materialize_dbt_models_schedule],
