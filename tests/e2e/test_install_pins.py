@@ -17,9 +17,8 @@ with exactly the pinned versions, and pip without backtracking: under `-vv` pip 
 candidate it rejects ("Will try a different candidate"), which the unpinned requirements do on
 this index (dagster-webserver 1.13.28 first), and the test fails on that line. The times are
 printed for the notes, not asserted (speed is measured by bench/, not by tests). Building the
-index needs the network
-the first time (marked `network`); it is kept in DBTSCAFFOLD_TEST_INDEX (default: a folder in
-the system temp dir) for the next runs.
+index needs the network the first time (marked `network`); it is kept in DBTSCAFFOLD_TEST_INDEX
+(default: a folder in the system temp dir) for the next runs.
 """
 
 from __future__ import annotations
